@@ -1,0 +1,67 @@
+"""Log in, log out, and who am I."""
+
+from __future__ import annotations
+
+from flask import current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from emergency.accounts import service
+from emergency.accounts.principal import Principal
+from emergency.accounts.schemas import LoginResultSchema, LoginSchema, UserSchema
+from emergency.db import db
+from emergency.directory.models import Partner, Person, School
+from emergency.web import bearer_token, current_principal
+
+blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Log in and out; who am I")
+
+
+def user_view(principal: Principal) -> dict:
+    """The caller as the API shows it: who, which role, which schools."""
+    session = db.session
+    query = select(School).order_by(School.code)
+    if principal.school_ids is not None:
+        query = query.where(School.id.in_(principal.school_ids or [-1]))
+    home_room_id = None
+    if principal.kind == "person":
+        home_room_id = session.get(Person, principal.id).home_room_id
+    else:
+        session.get(Partner, principal.id)
+    return {
+        "kind": principal.kind, "id": principal.id, "name": principal.name, "email": principal.email,
+        "role": principal.role, "home_room_id": home_room_id,
+        "schools": [{"id": s.id, "code": s.code, "name": s.name} for s in session.scalars(query)],
+    }
+
+
+@blp.route("/auth/login")
+class Login(MethodView):
+    @blp.arguments(LoginSchema)
+    @blp.response(200, LoginResultSchema)
+    def post(self, body):
+        """Exchange an email and password for a bearer token."""
+        token, row, account = service.login(
+            db.session, body["email"], body["password"],
+            ttl_hours=current_app.config["TOKEN_TTL_HOURS"],
+            throttle=current_app.extensions["login_throttle"],
+            address=request.remote_addr or "",
+        )
+        return {"token": token, "expires_at": row.expires_at, "user": user_view(service.principal_for(account))}
+
+
+@blp.route("/auth/logout")
+class Logout(MethodView):
+    @blp.response(204)
+    def post(self):
+        """Revoke the caller's token."""
+        current_principal()
+        service.logout(db.session, bearer_token())
+
+
+@blp.route("/me")
+class Me(MethodView):
+    @blp.response(200, UserSchema)
+    def get(self):
+        """The caller: user, role and schools."""
+        return user_view(current_principal())

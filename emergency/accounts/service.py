@@ -1,0 +1,183 @@
+"""Passwords, logins and bearer tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from collections import defaultdict, deque
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from emergency.accounts.models import Account, AuthToken
+from emergency.accounts.principal import Principal
+from emergency.directory.models import Partner, Person
+from emergency.directory.roles import DISTRICT_ADMIN, PARTNER
+from emergency.errors import NotFound, TooManyRequests, Unauthorized, ValidationFailed
+from emergency.timeutil import utcnow
+
+_hasher = PasswordHasher()
+# Compared against when the email is unknown, so a miss costs as much time as a wrong password.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+MIN_PASSWORD_LENGTH = 10
+BAD_LOGIN = "The email or password is not correct."
+
+
+class LoginThrottle:
+    """Refuses logins after repeated failures, per email and per client address.
+
+    Kept in memory (per instance) on purpose: it must work before the database is touched,
+    and an attacker spread over instances is still slowed by argon2 and the account lock.
+    """
+
+    def __init__(self, per_email: int = 5, per_address: int = 30, window: float = 900.0):
+        self.per_email, self.per_address, self.window = per_email, per_address, window
+        self._failures: dict[str, deque] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def _count(self, key: str, now: float) -> int:
+        q = self._failures[key]
+        while q and q[0] < now - self.window:
+            q.popleft()
+        return len(q)
+
+    def check(self, email: str, address: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            limited = (self._count("e:" + email, now) >= self.per_email
+                       or self._count("a:" + address, now) >= self.per_address)
+            if limited:
+                oldest = min((q[0] for k in ("e:" + email, "a:" + address) if (q := self._failures[k])),
+                             default=now)
+                wait = max(1, int(oldest + self.window - now))
+                raise TooManyRequests(f"Too many failed logins; try again in {wait} seconds.",
+                                      extra={"retry_after": wait})
+
+    def failed(self, email: str, address: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._failures["e:" + email].append(now)
+            self._failures["a:" + address].append(now)
+
+    def succeeded(self, email: str) -> None:
+        with self._lock:
+            self._failures.pop("e:" + email, None)
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def find_owner(session: Session, email: str) -> Person | Partner | None:
+    """The person or partner with this email, if any."""
+    email = email.strip().lower()
+    return (session.scalar(select(Person).where(Person.email == email))
+            or session.scalar(select(Partner).where(Partner.email == email)))
+
+
+def set_password(session: Session, email: str, password: str) -> Account:
+    """Create or update the account of the person or partner with this email."""
+    email = email.strip().lower()
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.",
+                               errors={"password": [f"shorter than {MIN_PASSWORD_LENGTH} characters"]})
+    owner = find_owner(session, email)
+    if owner is None:
+        raise NotFound(f"No person or partner in the directory has the email {email}.")
+    account = session.scalar(select(Account).where(Account.email == email))
+    if account is None:
+        account = Account(email=email)
+        if isinstance(owner, Person):
+            account.person_id = owner.id
+        else:
+            account.partner_id = owner.id
+        session.add(account)
+    account.password_hash = _hasher.hash(password)
+    account.failed_logins = 0
+    account.locked_until = None
+    session.commit()
+    return account
+
+
+def login(session: Session, email: str, password: str, *, ttl_hours: float,
+          throttle: LoginThrottle, address: str = "") -> tuple[str, AuthToken, Account]:
+    """Check the password and issue a bearer token; the error never says which part was wrong."""
+    email = (email or "").strip().lower()
+    throttle.check(email, address)
+    account = session.scalar(select(Account).where(Account.email == email))
+    now = utcnow()
+    if account is not None and account.locked_until and account.locked_until > now:
+        # Still verify a hash, so a locked account answers in the same time as any other.
+        _verify(_DUMMY_HASH, password)
+        throttle.failed(email, address)
+        raise Unauthorized(BAD_LOGIN)
+    ok = _verify(account.password_hash if account and account.password_hash else _DUMMY_HASH, password)
+    if not ok or account is None or not account.password_hash or not _owner_active(account):
+        throttle.failed(email, address)
+        if account is not None:
+            account.failed_logins += 1
+            if account.failed_logins >= 10:
+                account.locked_until = now + timedelta(minutes=15)
+            session.commit()
+        raise Unauthorized(BAD_LOGIN)
+    throttle.succeeded(email)
+    token = secrets.token_urlsafe(32)
+    row = AuthToken(account_id=account.id, token_hash=_hash_token(token), created_at=now,
+                    expires_at=now + timedelta(hours=ttl_hours))
+    account.failed_logins = 0
+    account.locked_until = None
+    account.last_login_at = now
+    session.add(row)
+    session.commit()
+    return token, row, account
+
+
+def _verify(hash_: str, password: str) -> bool:
+    try:
+        return _hasher.verify(hash_, password or "")
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _owner_active(account: Account) -> bool:
+    owner = account.person or account.partner
+    return owner is not None and owner.active
+
+
+def logout(session: Session, token: str) -> None:
+    """Revoke the token; a second logout is harmless."""
+    row = session.scalar(select(AuthToken).where(AuthToken.token_hash == _hash_token(token)))
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = utcnow()
+        session.commit()
+
+
+def authenticate(session: Session, token: str) -> Principal:
+    """Turn a bearer token into a Principal, or raise Unauthorized."""
+    if not token:
+        raise Unauthorized("Log in first: send 'Authorization: Bearer <token>'.")
+    row = session.scalar(select(AuthToken).where(AuthToken.token_hash == _hash_token(token)))
+    if row is None or row.revoked_at is not None:
+        raise Unauthorized("The token is not valid; log in again.")
+    if row.expires_at <= utcnow():
+        raise Unauthorized("The token has expired; log in again.")
+    account = row.account
+    if not _owner_active(account):
+        raise Unauthorized("The account is disabled.")
+    return principal_for(account)
+
+
+def principal_for(account: Account) -> Principal:
+    """The scoped view of an account's owner."""
+    if account.person is not None:
+        person = account.person
+        schools = None if person.role == DISTRICT_ADMIN else frozenset(s.id for s in person.schools)
+        return Principal(account.id, "person", person.id, person.name, person.role, account.email, schools)
+    partner = account.partner
+    return Principal(account.id, "partner", partner.id, partner.name, PARTNER, account.email,
+                     frozenset(s.id for s in partner.schools))

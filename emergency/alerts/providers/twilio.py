@@ -1,0 +1,168 @@
+"""The Twilio provider: SMS and voice through the official `twilio` client."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+from emergency.alerts.providers.base import CHANNELS, ProviderError, SendResult, classify
+
+T = TypeVar("T")
+
+# Twilio sends a status callback for each of these; without the list it only sends `completed`.
+CALL_STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
+
+
+class RewritingHttpClient(TwilioHttpClient):
+    """A TwilioHttpClient that sends every request to `api_base` instead of *.twilio.com."""
+
+    def __init__(self, api_base: str, *, timeout: float | None = None, pool_size: int = 32) -> None:
+        super().__init__(timeout=timeout)
+        base = urlsplit(api_base)
+        if base.scheme not in ("http", "https") or not base.netloc:
+            raise ValueError(f"api_base must look like http://host:port, got {api_base!r}")
+        self._scheme = base.scheme
+        self._netloc = base.netloc
+        self._path_prefix = base.path.rstrip("/")
+        if self.session is not None:
+            # The parent only sizes the https pool; a local fake is plain http, and the
+            # dispatcher's worker threads would otherwise churn through a 10-connection pool.
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
+            self.session.mount("http://", adapter)
+            self.session.mount("https://", adapter)
+
+    def rewrite(self, url: str) -> str:
+        """Return `url` with its scheme and host replaced by the api_base ones."""
+        parts = urlsplit(url)
+        return urlunsplit(
+            (self._scheme, self._netloc, self._path_prefix + parts.path, parts.query, parts.fragment)
+        )
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
+        """Send the request to the rewritten URL."""
+        return super().request(method, self.rewrite(url), *args, **kwargs)
+
+
+class TwilioProvider:
+    """Sends SMS and places calls with Twilio, mapping every failure to ProviderError."""
+
+    name = "twilio"
+
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        *,
+        from_number: str | None = None,
+        messaging_service_sid: str | None = None,
+        api_base: str | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        if not account_sid or not auth_token:
+            raise ValueError("Twilio needs an account SID and an auth token")
+        if not from_number and not messaging_service_sid:
+            raise ValueError("Twilio needs a from_number or a messaging_service_sid to send SMS")
+        self.account_sid = account_sid
+        self.from_number = from_number
+        self.messaging_service_sid = messaging_service_sid
+        self.api_base = api_base
+        self.timeout = timeout
+        http_client = (
+            RewritingHttpClient(api_base, timeout=timeout) if api_base else TwilioHttpClient(timeout=timeout)
+        )
+        # Only the client holds the token; it is kept off this object so that no repr,
+        # log line or error message built from the provider can leak it.
+        self._client = Client(account_sid, auth_token, http_client=http_client)
+
+    def __repr__(self) -> str:
+        sender = self.from_number or self.messaging_service_sid
+        return f"<TwilioProvider {self.account_sid} from {sender} via {self.api_base or 'api.twilio.com'}>"
+
+    def send_sms(self, to: str, body: str, *, status_callback: str | None = None) -> SendResult:
+        """Create one Twilio message from the number, or through the messaging service."""
+        params: dict[str, Any] = {"to": to, "body": body}
+        if self.from_number:
+            params["from_"] = self.from_number
+        else:
+            params["messaging_service_sid"] = self.messaging_service_sid
+        if status_callback:
+            params["status_callback"] = status_callback
+        message = self._call("SMS send", lambda: self._client.messages.create(**params))
+        return SendResult(sid=str(message.sid), status=str(message.status))
+
+    def place_call(self, to: str, *, twiml_url: str, status_callback: str | None = None) -> SendResult:
+        """Start one Twilio call that POSTs to `twiml_url` for its TwiML."""
+        if not self.from_number:
+            raise ProviderError(
+                "Voice calls need a Twilio from_number; a messaging service can only send SMS",
+                temporary=False,
+            )
+        params: dict[str, Any] = {"to": to, "from_": self.from_number, "url": twiml_url, "method": "POST"}
+        if status_callback:
+            params.update(
+                status_callback=status_callback,
+                status_callback_event=CALL_STATUS_EVENTS,
+                status_callback_method="POST",
+            )
+        call = self._call("call", lambda: self._client.calls.create(**params))
+        return SendResult(sid=str(call.sid), status=str(call.status))
+
+    def fetch_status(self, channel: str, sid: str) -> tuple[str, int | None]:
+        """Ask Twilio for the current status of a message ("sms") or call ("voice")."""
+        if channel == "sms":
+            message = self._call("message status fetch", lambda: self._client.messages(sid).fetch())
+            return str(message.status), message.error_code
+        if channel == "voice":
+            call = self._call("call status fetch", lambda: self._client.calls(sid).fetch())
+            return str(call.status), None
+        raise ValueError(f"unknown channel {channel!r}, expected one of {CHANNELS}")
+
+    def _call(self, what: str, operation: Callable[[], T]) -> T:
+        try:
+            return operation()
+        except TwilioRestException as exc:
+            raise _http_error(what, exc.status, exc.code, exc.msg) from exc
+        except TwilioServiceException as exc:
+            raise _http_error(what, exc.status, exc.code, exc.detail or exc.title) from exc
+        except requests.Timeout as exc:
+            raise ProviderError(f"Twilio {what} timed out after {self.timeout}s", temporary=True) from exc
+        except requests.RequestException as exc:
+            raise ProviderError(
+                f"Twilio {what} failed: network error ({type(exc).__name__})", temporary=True
+            ) from exc
+        except json.JSONDecodeError as exc:
+            # A 2xx that is not Twilio JSON comes from something in between (a proxy, a
+            # captive portal), not from a verdict on the recipient.
+            raise ProviderError(f"Twilio {what} failed: unreadable response", temporary=True) from exc
+        except TwilioException as exc:
+            network = isinstance(exc.__cause__ or exc.__context__, requests.RequestException | OSError)
+            raise ProviderError(f"Twilio {what} failed: {exc}", temporary=network) from exc
+
+
+def _http_error(what: str, http_status: int | None, code: object, detail: str | None) -> ProviderError:
+    code = _as_int(code)
+    shown = f"HTTP {http_status}" + (f", code {code}" if code is not None else "")
+    return ProviderError(
+        f"Twilio {what} failed ({shown}): {detail or 'no detail'}",
+        code=code,
+        http_status=http_status,
+        temporary=classify(http_status, code),
+    )
+
+
+def _as_int(code: object) -> int | None:
+    try:
+        value = int(code)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
+    # Twilio codes have five digits; the client fills in the HTTP status when the body had none.
+    return value if value >= 10000 else None

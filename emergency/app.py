@@ -1,0 +1,153 @@
+"""The application factory: settings, database, adapters, blueprints, Socket.IO."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+from flask import Flask, jsonify
+from sqlalchemy import text
+
+from emergency.accounts.service import LoginThrottle
+from emergency.config import Config
+from emergency.db import db
+from emergency.errors import register_error_handlers
+from emergency.realtime.push import RecordingPublisher, TeePublisher
+from emergency.realtime.socket import SocketPublisher, init_socketio
+from emergency.web import EmergencyApi
+
+log = logging.getLogger(__name__)
+
+
+def configure_logging(level: str) -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("emergency").setLevel(level.upper())
+
+
+def create_app(config: Config | None = None) -> Flask:
+    """Build the app from `config` (default: the environment); raises ConfigError on bad settings."""
+    config = (config or Config.from_env()).resolved()
+    instance = Path(config.INSTANCE_PATH).resolve()
+    app = Flask(__name__, instance_path=str(instance), static_folder=None)
+    app.config.update({k: v for k, v in asdict(config).items() if k != "extra"})
+    app.config.update(config.extra)
+    app.config.update(
+        API_TITLE="emergency",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        JSON_SORT_KEYS=False,
+        MAX_CONTENT_LENGTH=1024 * 1024,
+    )
+    configure_logging(config.LOG_LEVEL)
+    if config.DATABASE_URL.startswith("sqlite:///"):
+        Path(config.DATABASE_URL[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+
+    db.init_app(app)
+    app.extensions["login_throttle"] = LoginThrottle()
+    _init_playbooks(app)
+    _init_alerts(app)
+
+    socketio = init_socketio(app)
+    publisher = SocketPublisher(socketio)
+    if app.config["TESTING"]:
+        app.extensions["recorded_pushes"] = RecordingPublisher()
+        publisher = TeePublisher(publisher, app.extensions["recorded_pushes"])
+    app.extensions["publisher"] = publisher
+    app.extensions["db"]["sessionmaker"].configure(info={"publisher": publisher, "app": app})
+
+    api = EmergencyApi(app, spec_kwargs={"info": {"description": "Drills and real emergencies for schools."}})
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    api.spec.options["security"] = [{"bearerAuth": []}]
+    for blueprint in _blueprints():
+        api.register_blueprint(blueprint)
+    app.extensions["api"] = api
+    for blueprint in _plain_blueprints():
+        app.register_blueprint(blueprint)
+    register_error_handlers(app)
+    _health(app)
+    _start_background(app)
+    return app
+
+
+def _blueprints():
+    from emergency.accounts.api import blp as auth
+    from emergency.directory.api import blp as directory
+
+    blueprints = [auth, directory]
+    for module in ("emergency.playbooks.api", "emergency.runs.api", "emergency.alerts.api",
+                   "emergency.accountability.api", "emergency.compliance.api"):
+        blueprints.extend(_optional_blueprint(module))
+    return blueprints
+
+
+def _plain_blueprints():
+    return [bp for module in ("emergency.alerts.webhooks", "emergency.console.views")
+            for bp in _optional_blueprint(module)]
+
+
+def _optional_blueprint(module_name: str):
+    import importlib
+
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if module_name == exc.name or module_name.startswith(f"{exc.name}."):
+            return []
+        raise
+    return [module.blp]
+
+
+def _init_playbooks(app: Flask) -> None:
+    try:
+        from emergency.playbooks.registry import PlaybookRegistry
+    except ModuleNotFoundError:
+        return
+    registry = PlaybookRegistry(app.config["PLAYBOOKS_DIR"])
+    for problem in registry.load():
+        log.error("playbook problem: %s", problem)
+    app.extensions["playbooks"] = registry
+
+
+def _init_alerts(app: Flask) -> None:
+    try:
+        from emergency.alerts.setup import init_alerts
+    except ModuleNotFoundError:
+        return
+    init_alerts(app)
+
+
+def _start_background(app: Flask) -> None:
+    try:
+        from emergency.alerts.setup import start_dispatcher
+    except ModuleNotFoundError:
+        return
+    if app.config["DISPATCHER"] == "thread":
+        start_dispatcher(app)
+
+
+def _health(app: Flask) -> None:
+    from emergency.migrate import is_current
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify({"status": "ok"})
+
+    @app.get("/readyz")
+    def readyz():
+        try:
+            with db.engine().connect() as connection:
+                connection.execute(text("SELECT 1"))
+            current = is_current(db.engine())
+        except Exception as exc:  # the point is to report, not to fail
+            return jsonify({"status": "unavailable", "database": "unreachable", "detail": str(exc)[:200]}), 503
+        if not current:
+            return jsonify({"status": "unavailable", "database": "not migrated",
+                            "detail": "run `emergency db upgrade`"}), 503
+        return jsonify({"status": "ok", "database": "ok", "migrations": "current"})

@@ -1,0 +1,136 @@
+"""Settings, read from the environment, with defaults that run on one laptop."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+KNOWN_DEFAULT_SECRETS = {
+    "", "dev", "secret", "changeme", "change-me", "secret-key", "development",
+    "dev-secret-key-not-for-production", "your-secret-key", "please-change-me",
+}
+DEV_SECRET = "dev-secret-key-not-for-production"
+
+
+class ConfigError(Exception):
+    """A missing or contradictory setting; the message is one sentence for the operator."""
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _number(name: str, value: str | None, default: float, cast=float):
+    if value is None or value.strip() == "":
+        return default
+    try:
+        return cast(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {value!r}.") from None
+
+
+@dataclass
+class Config:
+    """Every setting the service reads; see the README's Settings table."""
+
+    DATABASE_URL: str = ""
+    REDIS_URL: str = ""
+    SECRET_KEY: str = ""
+    PUBLIC_BASE_URL: str = "http://127.0.0.1:5000"
+    PLAYBOOKS_DIR: str = "playbooks"
+    COMPLIANCE_RULES: str = "rules/new-york.yaml"
+    ALERT_PROVIDER: str = "console"
+    TWILIO_ACCOUNT_SID: str = ""
+    TWILIO_AUTH_TOKEN: str = ""
+    TWILIO_FROM_NUMBER: str = ""
+    TWILIO_MESSAGING_SERVICE_SID: str = ""
+    TWILIO_API_BASE: str = ""
+    LOG_LEVEL: str = "INFO"
+    ENV: str = "production"  # production | development | demo | test
+    INSTANCE_PATH: str = "instance"
+    DEFAULT_REGION: str = "US"
+    TOKEN_TTL_HOURS: float = 12.0
+    DISPATCHER: str = "thread"  # thread: inside the web process; off: run `emergency worker` instead
+    DISPATCH_BATCH: int = 50
+    DISPATCH_CONCURRENCY: int = 16
+    SMS_PER_SECOND: float = 0.0  # 0 = no pacing by us
+    CALLS_PER_SECOND: float = 1.0
+    SEND_TIMEOUT_SECONDS: float = 15.0
+    MAX_ATTEMPTS: int = 6
+    POLL_AFTER_SECONDS: float = 180.0
+    PRIVACY_RETENTION_DAYS: int = 30
+    TESTING: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: dict | None = None, **overrides) -> Config:
+        """Build a Config from environment variables; unset ones keep their defaults."""
+        env = dict(os.environ if environ is None else environ)
+        values: dict = {}
+        for f in fields(cls):
+            if f.name == "extra" or f.name not in env:
+                continue
+            raw = env[f.name]
+            if f.type in ("int",):
+                values[f.name] = _number(f.name, raw, f.default, int)
+            elif f.type in ("float",):
+                values[f.name] = _number(f.name, raw, f.default, float)
+            elif f.type in ("bool",):
+                values[f.name] = _bool(raw)
+            else:
+                values[f.name] = raw.strip()
+        values.update(overrides)
+        return cls(**values)
+
+    @property
+    def dev_like(self) -> bool:
+        return self.ENV in {"development", "demo", "test"}
+
+    def resolved(self) -> Config:
+        """Fill derived defaults and check consistency; raises ConfigError with one clear sentence."""
+        if self.ENV not in {"production", "development", "demo", "test"}:
+            raise ConfigError(f"ENV must be production, development, demo or test, got {self.ENV!r}.")
+        if not self.DATABASE_URL:
+            path = Path(self.INSTANCE_PATH).resolve() / "emergency.sqlite3"
+            self.DATABASE_URL = f"sqlite:///{path}"
+        if self.DATABASE_URL.startswith("postgres://"):
+            self.DATABASE_URL = "postgresql+psycopg://" + self.DATABASE_URL[len("postgres://"):]
+        elif self.DATABASE_URL.startswith("postgresql://"):
+            self.DATABASE_URL = "postgresql+psycopg://" + self.DATABASE_URL[len("postgresql://"):]
+        if not self.SECRET_KEY:
+            if not self.dev_like:
+                raise ConfigError("SECRET_KEY is required in production: set it to a long random string "
+                                  "(for example the output of `python -c 'import secrets; print(secrets.token_hex(32))'`).")
+            self.SECRET_KEY = DEV_SECRET
+        elif self.SECRET_KEY.strip().lower() in KNOWN_DEFAULT_SECRETS and not self.dev_like:
+            raise ConfigError("SECRET_KEY is a well-known default value; set it to a long random string.")
+        elif len(self.SECRET_KEY) < 16 and not self.dev_like:
+            raise ConfigError("SECRET_KEY is too short; use at least 16 random characters.")
+        if self.ALERT_PROVIDER not in {"console", "twilio"}:
+            raise ConfigError(f"ALERT_PROVIDER must be 'console' or 'twilio', got {self.ALERT_PROVIDER!r}.")
+        if self.ALERT_PROVIDER == "twilio":
+            missing = [n for n in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN") if not getattr(self, n)]
+            if missing:
+                raise ConfigError(f"ALERT_PROVIDER=twilio needs {' and '.join(missing)}.")
+            if bool(self.TWILIO_FROM_NUMBER) == bool(self.TWILIO_MESSAGING_SERVICE_SID) \
+                    and not self.TWILIO_FROM_NUMBER:
+                raise ConfigError("ALERT_PROVIDER=twilio needs TWILIO_FROM_NUMBER or "
+                                  "TWILIO_MESSAGING_SERVICE_SID.")
+            if not self.PUBLIC_BASE_URL.startswith(("http://", "https://")):
+                raise ConfigError("PUBLIC_BASE_URL must be the public https:// address Twilio calls back.")
+        elif any(getattr(self, n) for n in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")) and not self.dev_like:
+            raise ConfigError("TWILIO_* settings are set but ALERT_PROVIDER is 'console'; "
+                              "set ALERT_PROVIDER=twilio or remove them.")
+        if self.TWILIO_API_BASE and not self.TWILIO_API_BASE.startswith(("http://", "https://")):
+            raise ConfigError("TWILIO_API_BASE must start with http:// or https://.")
+        if self.REDIS_URL and not self.REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError("REDIS_URL must start with redis://, rediss:// or unix://.")
+        if self.DISPATCHER not in {"thread", "off"}:
+            raise ConfigError(f"DISPATCHER must be 'thread' or 'off', got {self.DISPATCHER!r}.")
+        if self.LOG_LEVEL.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {self.LOG_LEVEL!r}.")
+        self.PUBLIC_BASE_URL = self.PUBLIC_BASE_URL.rstrip("/")
+        return self

@@ -1,0 +1,119 @@
+"""Engine, sessions and the declarative Base.
+
+Each app owns its engine (tests run two apps side by side); request code uses
+`db.session`, scoped to the app context, and background threads open their own
+short sessions with `db.new_session(app)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC
+
+from flask import Flask, current_app, g
+from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timezone-aware UTC datetime on every backend (SQLite drops the zone otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use emergency.timeutil.utcnow()")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+JSONType = JSON().with_variant(JSON(none_as_null=True), "postgresql")
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine with the pragmas each backend needs for concurrent use."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):
+            # The driver's own transaction handling defers BEGIN; we issue it ourselves.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):
+            # SQLite has no row locks and ignores FOR UPDATE. A deferred transaction that reads
+            # and then writes fails with "database is locked" when another writer got in first,
+            # so every transaction takes the write lock at BEGIN and waits its turn instead.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+class Database:
+    """The app's engine and session factory, stored on app.extensions['db']."""
+
+    def init_app(self, app: Flask) -> None:
+        engine = make_engine(app.config["DATABASE_URL"])
+        app.extensions["db"] = {"engine": engine, "sessionmaker": sessionmaker(engine, expire_on_commit=False)}
+        app.teardown_appcontext(self._remove)
+
+    @staticmethod
+    def _remove(_exc=None) -> None:
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.close()
+
+    @property
+    def session(self) -> Session:
+        """The session of the current app context."""
+        if "db_session" not in g:
+            g.db_session = current_app.extensions["db"]["sessionmaker"]()
+        return g.db_session
+
+    def engine(self, app: Flask | None = None) -> Engine:
+        return (app or current_app).extensions["db"]["engine"]
+
+    @contextmanager
+    def new_session(self, app: Flask | None = None) -> Iterator[Session]:
+        """A short-lived session for work outside a request (dispatcher, CLI)."""
+        session = (app or current_app).extensions["db"]["sessionmaker"]()
+        try:
+            yield session
+        finally:
+            session.close()
+
+
+db = Database()

@@ -1,0 +1,4 @@
+"""Imports every model module so that Base.metadata knows every table (Alembic, tests)."""
+
+import emergency.accounts.models  # noqa: F401
+import emergency.directory.models  # noqa: F401

@@ -1,0 +1,148 @@
+"""Line-aware YAML loading shared by playbooks and compliance rules.
+
+PyYAML silently keeps the last of two duplicate keys and forgets where every value came
+from. Files that districts edit by hand need both: a duplicate key is an error, and every
+error names the file, line and column of the offending value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a file: where it is and what is wrong."""
+
+    file: str
+    line: int
+    column: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.field}: " if self.field else ""
+        return f"{self.file}:{self.line}:{self.column}: {where}{self.message}"
+
+
+@dataclass
+class LoadedYaml:
+    """Plain Python data plus the 1-based (line, column) of every key and value."""
+
+    file: str
+    data: Any
+    marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def where(self, path: Path_) -> tuple[int, int]:
+        """The position of `path`, or of its nearest ancestor that has one."""
+        path = tuple(path)
+        while path:
+            if path in self.marks:
+                return self.marks[path]
+            path = path[:-1]
+        return self.marks.get((), (1, 1))
+
+    def problem(self, path: Path_, message: str) -> Problem:
+        line, column = self.where(path)
+        return Problem(self.file, line, column, dotted(path), message)
+
+
+def dotted(path: Path_) -> str:
+    """('rules', 0, 'channels') -> 'rules[0].channels'."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+MAX_NODES = 200_000  # aliases can expand a small file into a huge tree ("billion laughs")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _walk(node: yaml.Node, path: Path_, marks: dict, problems: list, file: str) -> Any:
+    if len(marks) > MAX_NODES:
+        raise _TooLarge
+    marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        result: dict = {}
+        for key_node, value_node in node.value:
+            key = _Loader.construct_object(_LOADER_FOR_SCALARS, key_node, deep=True)
+            if isinstance(key, (list, dict)):
+                problems.append(Problem(file, key_node.start_mark.line + 1,
+                                        key_node.start_mark.column + 1, dotted(path),
+                                        "a key must be a plain value"))
+                continue
+            if key in result:
+                problems.append(Problem(file, key_node.start_mark.line + 1,
+                                        key_node.start_mark.column + 1, dotted(path + (key,)),
+                                        f"duplicate key '{key}'"))
+                continue
+            result[key] = _walk(value_node, path + (key,), marks, problems, file)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_walk(item, path + (index,), marks, problems, file)
+                for index, item in enumerate(node.value)]
+    return _Loader.construct_object(_LOADER_FOR_SCALARS, node, deep=True)
+
+
+class _ScalarConstructor(_Loader):
+    def __init__(self) -> None:  # noqa: D107 - only the constructors are used
+        yaml.constructor.SafeConstructor.__init__(self)
+
+
+_LOADER_FOR_SCALARS = _ScalarConstructor()
+
+
+def load_text(text: str, file: str = "<string>") -> LoadedYaml:
+    """Parse YAML text; syntax errors and duplicate keys become problems, never exceptions."""
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        reason = exc.problem or exc.context or "invalid YAML"
+        return LoadedYaml(file, None, {}, [Problem(file, line, column, "", f"YAML syntax error: {reason}")])
+    except yaml.YAMLError as exc:
+        return LoadedYaml(file, None, {}, [Problem(file, 1, 1, "", f"YAML syntax error: {exc}")])
+    if node is None:
+        return LoadedYaml(file, None, {(): (1, 1)}, [Problem(file, 1, 1, "", "the file is empty")])
+    marks: dict[Path_, tuple[int, int]] = {}
+    problems: list[Problem] = []
+    try:
+        data = _walk(node, (), marks, problems, file)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        return LoadedYaml(file, None, {}, [Problem(file, line, column, "", f"YAML error: {exc}")])
+    except _TooLarge:
+        return LoadedYaml(file, None, {}, [Problem(file, 1, 1, "", "the document expands to too many values")])
+    except RecursionError:
+        return LoadedYaml(file, None, {}, [Problem(file, 1, 1, "", "the document nests too deeply")])
+    return LoadedYaml(file, data, marks, problems)
+
+
+def load_file(path: str | Path) -> LoadedYaml:
+    """Read and parse one YAML file; an unreadable file is a problem, not an exception."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return LoadedYaml(str(path), None, {}, [Problem(str(path), 1, 1, "", f"cannot read file: {exc}")])
+    return load_text(text, str(path))
