@@ -141,7 +141,7 @@ def load_rules(path: str | Path) -> tuple[RuleSet | None, list[Problem]]:
     """Read and validate a rules file: the rule set, or None and every problem found."""
     try:
         loaded = load_file(path)
-    except (ValueError, TypeError, AttributeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - see _unparseable
         return None, [_unparseable(str(path), exc)]
     return parse_rules(loaded)
 
@@ -150,14 +150,15 @@ def load_rules_text(text: str, file: str = "<string>") -> tuple[RuleSet | None, 
     """Validate rules given as YAML text (what `load_rules` does, without the file)."""
     try:
         loaded = load_text(text, file)
-    except (ValueError, TypeError, AttributeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - see _unparseable
         return None, [_unparseable(file, exc)]
     return parse_rules(loaded)
 
 
 def _unparseable(file: str, exc: Exception) -> Problem:
-    # yamlfile lets a few malformed typed scalars escape as plain exceptions
-    # (`!!int x`, `2026-13-01`, a `!!set` key); a rules file must report them, not crash.
+    # yamlfile lets PyYAML's constructors raise plain exceptions of many types on malformed
+    # typed scalars (`!!int x` ValueError, `!!int` alone IndexError, `2026-13-01`, a `!!set`
+    # key TypeError); whatever a district writes, loading must report it, not crash.
     return Problem(file, 1, 1, "", f"YAML error: a value cannot be read ({exc})")
 
 
