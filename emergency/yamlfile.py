@@ -76,15 +76,21 @@ class _TooLarge(Exception):
     pass
 
 
-def _walk(node: yaml.Node, path: Path_, marks: dict, problems: list, file: str) -> Any:
+def _walk(node: yaml.Node, path: Path_, marks: dict, problems: list, file: str,
+          constructor: yaml.constructor.SafeConstructor) -> Any:
     if len(marks) > MAX_NODES:
         raise _TooLarge
     marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         result: dict = {}
         for key_node, value_node in node.value:
-            key = _Loader.construct_object(_LOADER_FOR_SCALARS, key_node, deep=True)
-            if isinstance(key, (list, dict)):
+            key = constructor.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+                plain = not isinstance(key, (list, dict, set, tuple))
+            except TypeError:
+                plain = False
+            if not plain:
                 problems.append(Problem(file, key_node.start_mark.line + 1,
                                         key_node.start_mark.column + 1, dotted(path),
                                         "a key must be a plain value"))
@@ -94,20 +100,22 @@ def _walk(node: yaml.Node, path: Path_, marks: dict, problems: list, file: str) 
                                         key_node.start_mark.column + 1, dotted(path + (key,)),
                                         f"duplicate key '{key}'"))
                 continue
-            result[key] = _walk(value_node, path + (key,), marks, problems, file)
+            result[key] = _walk(value_node, path + (key,), marks, problems, file, constructor)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_walk(item, path + (index,), marks, problems, file)
+        return [_walk(item, path + (index,), marks, problems, file, constructor)
                 for index, item in enumerate(node.value)]
-    return _Loader.construct_object(_LOADER_FOR_SCALARS, node, deep=True)
+    try:
+        return constructor.construct_object(node, deep=True)
+    except (ValueError, TypeError, IndexError, AttributeError, OverflowError) as exc:
+        # PyYAML raises plain exceptions for values such as `2026-13-01` or `!!int x`.
+        line, column = node.start_mark.line + 1, node.start_mark.column + 1
+        problems.append(Problem(file, line, column, dotted(path), f"cannot read this value ({exc})"))
+        return None
 
 
-class _ScalarConstructor(_Loader):
-    def __init__(self) -> None:  # noqa: D107 - only the constructors are used
-        yaml.constructor.SafeConstructor.__init__(self)
-
-
-_LOADER_FOR_SCALARS = _ScalarConstructor()
+class _Constructor(yaml.constructor.SafeConstructor):
+    """A fresh constructor per file: PyYAML's caches are neither bounded nor thread-safe."""
 
 
 def load_text(text: str, file: str = "<string>") -> LoadedYaml:
@@ -126,11 +134,12 @@ def load_text(text: str, file: str = "<string>") -> LoadedYaml:
     marks: dict[Path_, tuple[int, int]] = {}
     problems: list[Problem] = []
     try:
-        data = _walk(node, (), marks, problems, file)
+        data = _walk(node, (), marks, problems, file, _Constructor())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        return LoadedYaml(file, None, {}, [Problem(file, line, column, "", f"YAML error: {exc}")])
+        reason = getattr(exc, "problem", None) or " ".join(str(exc).split())
+        return LoadedYaml(file, None, {}, [Problem(file, line, column, "", f"YAML error: {reason}")])
     except _TooLarge:
         return LoadedYaml(file, None, {}, [Problem(file, 1, 1, "", "the document expands to too many values")])
     except RecursionError:
