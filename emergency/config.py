@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -27,9 +28,12 @@ def _number(name: str, value: str | None, default: float, cast=float):
     if value is None or value.strip() == "":
         return default
     try:
-        return cast(value)
+        number = cast(value)
     except ValueError:
         raise ConfigError(f"{name} must be a number, got {value!r}.") from None
+    if not math.isfinite(number) or number < 0:
+        raise ConfigError(f"{name} must be a number of zero or more, got {value!r}.")
+    return number
 
 
 @dataclass
@@ -102,8 +106,9 @@ class Config:
             self.DATABASE_URL = "postgresql+psycopg://" + self.DATABASE_URL[len("postgresql://"):]
         if not self.SECRET_KEY:
             if not self.dev_like:
-                raise ConfigError("SECRET_KEY is required in production: set it to a long random string "
-                                  "(for example the output of `python -c 'import secrets; print(secrets.token_hex(32))'`).")
+                raise ConfigError(
+                    "SECRET_KEY is required in production: set it to a long random string (for example "
+                    "the output of `python -c 'import secrets; print(secrets.token_hex(32))'`).")
             self.SECRET_KEY = DEV_SECRET
         elif self.SECRET_KEY.strip().lower() in KNOWN_DEFAULT_SECRETS and not self.dev_like:
             raise ConfigError("SECRET_KEY is a well-known default value; set it to a long random string.")
@@ -115,10 +120,12 @@ class Config:
             missing = [n for n in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN") if not getattr(self, n)]
             if missing:
                 raise ConfigError(f"ALERT_PROVIDER=twilio needs {' and '.join(missing)}.")
-            if bool(self.TWILIO_FROM_NUMBER) == bool(self.TWILIO_MESSAGING_SERVICE_SID) \
-                    and not self.TWILIO_FROM_NUMBER:
+            if not self.TWILIO_FROM_NUMBER and not self.TWILIO_MESSAGING_SERVICE_SID:
                 raise ConfigError("ALERT_PROVIDER=twilio needs TWILIO_FROM_NUMBER or "
                                   "TWILIO_MESSAGING_SERVICE_SID.")
+            if self.TWILIO_FROM_NUMBER and self.TWILIO_MESSAGING_SERVICE_SID:
+                raise ConfigError("Set only one of TWILIO_FROM_NUMBER and TWILIO_MESSAGING_SERVICE_SID, "
+                                  "not both.")
             if not self.PUBLIC_BASE_URL.startswith(("http://", "https://")):
                 raise ConfigError("PUBLIC_BASE_URL must be the public https:// address Twilio calls back.")
         elif any(getattr(self, n) for n in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")) and not self.dev_like:

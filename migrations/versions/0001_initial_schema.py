@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 19:24:18.819954
+Create Date: 2026-11-29 19:28:46.383742
 """
 from alembic import op
 import sqlalchemy as sa
@@ -39,6 +39,14 @@ def upgrade() -> None:
     sa.Column('created_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_schools')),
     sa.UniqueConstraint('code', name=op.f('uq_schools_code'))
+    )
+    op.create_table('sms_opt_outs',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('number', sa.String(length=20), nullable=False),
+    sa.Column('keyword', sa.String(length=16), nullable=False),
+    sa.Column('opted_out_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sms_opt_outs')),
+    sa.UniqueConstraint('number', name=op.f('uq_sms_opt_outs_number'))
     )
     op.create_table('partner_schools',
     sa.Column('partner_id', sa.Integer(), nullable=False),
@@ -109,6 +117,81 @@ def upgrade() -> None:
     with op.batch_alter_table('person_schools', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_person_schools_school_id'), ['school_id'], unique=False)
 
+    op.create_table('runs',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('school_id', sa.Integer(), nullable=False),
+    sa.Column('playbook_key', sa.String(length=64), nullable=False),
+    sa.Column('playbook_version', sa.String(length=64), nullable=False),
+    sa.Column('playbook', sa.JSON().with_variant(sa.JSON(none_as_null=True), 'postgresql'), nullable=False),
+    sa.Column('mode', sa.String(length=8), nullable=False),
+    sa.Column('action', sa.String(length=32), nullable=False),
+    sa.Column('directive', sa.String(length=300), nullable=False),
+    sa.Column('location', sa.String(length=200), nullable=True),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('end_reason', sa.String(length=32), nullable=True),
+    sa.Column('end_message', sa.Text(), nullable=True),
+    sa.Column('started_by', sa.JSON().with_variant(sa.JSON(none_as_null=True), 'postgresql'), nullable=False),
+    sa.Column('started_by_person_id', sa.Integer(), nullable=True),
+    sa.Column('ended_by', sa.JSON().with_variant(sa.JSON(none_as_null=True), 'postgresql'), nullable=True),
+    sa.Column('started_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ended_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_seq', sa.Integer(), nullable=False),
+    sa.Column('facts', sa.JSON().with_variant(sa.JSON(none_as_null=True), 'postgresql'), nullable=False),
+    sa.Column('superseded_by_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['school_id'], ['schools.id'], name=op.f('fk_runs_school_id_schools')),
+    sa.ForeignKeyConstraint(['started_by_person_id'], ['people.id'], name=op.f('fk_runs_started_by_person_id_people')),
+    sa.ForeignKeyConstraint(['superseded_by_id'], ['runs.id'], name=op.f('fk_runs_superseded_by_id_runs')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_runs'))
+    )
+    with op.batch_alter_table('runs', schema=None) as batch_op:
+        batch_op.create_index('ix_runs_school_started', ['school_id', 'started_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_runs_state'), ['state'], unique=False)
+        batch_op.create_index('uq_runs_one_active_per_school', ['school_id'], unique=True, sqlite_where=sa.text("state = 'active'"), postgresql_where=sa.text("state = 'active'"))
+
+    op.create_table('alerts',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('run_id', sa.Integer(), nullable=False),
+    sa.Column('event_seq', sa.Integer(), nullable=False),
+    sa.Column('occasion', sa.String(length=24), nullable=False),
+    sa.Column('person_id', sa.Integer(), nullable=True),
+    sa.Column('partner_id', sa.Integer(), nullable=True),
+    sa.Column('recipient_name', sa.String(length=200), nullable=False),
+    sa.Column('recipient_role', sa.String(length=32), nullable=False),
+    sa.Column('to_number', sa.String(length=20), nullable=True),
+    sa.Column('channel', sa.String(length=8), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('priority', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('provider_status', sa.String(length=24), nullable=True),
+    sa.Column('provider_sid', sa.String(length=64), nullable=True),
+    sa.Column('error_code', sa.Integer(), nullable=True),
+    sa.Column('error_message', sa.String(length=300), nullable=True),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('deadline_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('requires_ack', sa.Boolean(), nullable=False),
+    sa.Column('escalate_after_seconds', sa.Integer(), nullable=True),
+    sa.Column('escalate_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('escalated_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('queued_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('delivered_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('acknowledged_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('ack_channel', sa.String(length=8), nullable=True),
+    sa.ForeignKeyConstraint(['partner_id'], ['partners.id'], name=op.f('fk_alerts_partner_id_partners')),
+    sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_alerts_person_id_people')),
+    sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_alerts_run_id_runs')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_alerts')),
+    sa.UniqueConstraint('provider_sid', name=op.f('uq_alerts_provider_sid'))
+    )
+    with op.batch_alter_table('alerts', schema=None) as batch_op:
+        batch_op.create_index('ix_alerts_due', ['status', 'priority', 'id'], unique=False)
+        batch_op.create_index('ix_alerts_escalate', ['escalate_at'], unique=False)
+        batch_op.create_index('ix_alerts_run_recipient', ['run_id', 'person_id', 'partner_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_alerts_to_number'), ['to_number'], unique=False)
+
     op.create_table('auth_tokens',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('account_id', sa.Integer(), nullable=False),
@@ -123,15 +206,97 @@ def upgrade() -> None:
     with op.batch_alter_table('auth_tokens', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_auth_tokens_account_id'), ['account_id'], unique=False)
 
+    op.create_table('idempotency_keys',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('key', sa.String(length=200), nullable=False),
+    sa.Column('run_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_idempotency_keys_account_id_accounts'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_idempotency_keys_run_id_runs')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_idempotency_keys')),
+    sa.UniqueConstraint('account_id', 'key', name=op.f('uq_idempotency_keys_account_id'))
+    )
+    op.create_table('inbound_messages',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('provider_sid', sa.String(length=64), nullable=True),
+    sa.Column('from_number', sa.String(length=20), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('run_id', sa.Integer(), nullable=True),
+    sa.Column('replied', sa.Boolean(), nullable=False),
+    sa.Column('received_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_inbound_messages_run_id_runs')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_inbound_messages')),
+    sa.UniqueConstraint('provider_sid', name=op.f('uq_inbound_messages_provider_sid'))
+    )
+    with op.batch_alter_table('inbound_messages', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_inbound_messages_from_number'), ['from_number'], unique=False)
+        batch_op.create_index(batch_op.f('ix_inbound_messages_received_at'), ['received_at'], unique=False)
+
+    op.create_table('run_events',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('run_id', sa.Integer(), nullable=False),
+    sa.Column('seq', sa.Integer(), nullable=False),
+    sa.Column('type', sa.String(length=48), nullable=False),
+    sa.Column('actor', sa.JSON().with_variant(sa.JSON(none_as_null=True), 'postgresql'), nullable=False),
+    sa.Column('payload', sa.JSON().with_variant(sa.JSON(none_as_null=True), 'postgresql'), nullable=False),
+    sa.Column('created_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_run_events_run_id_runs')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_run_events')),
+    sa.UniqueConstraint('run_id', 'seq', name=op.f('uq_run_events_run_id'))
+    )
+    op.create_table('acknowledgements',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('run_id', sa.Integer(), nullable=False),
+    sa.Column('person_id', sa.Integer(), nullable=True),
+    sa.Column('partner_id', sa.Integer(), nullable=True),
+    sa.Column('alert_id', sa.Integer(), nullable=True),
+    sa.Column('channel', sa.String(length=8), nullable=False),
+    sa.Column('acknowledged_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['alert_id'], ['alerts.id'], name=op.f('fk_acknowledgements_alert_id_alerts')),
+    sa.ForeignKeyConstraint(['partner_id'], ['partners.id'], name=op.f('fk_acknowledgements_partner_id_partners')),
+    sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_acknowledgements_person_id_people')),
+    sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_acknowledgements_run_id_runs')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_acknowledgements')),
+    sa.UniqueConstraint('run_id', 'person_id', 'partner_id', name='uq_acknowledgements_recipient')
+    )
+    with op.batch_alter_table('acknowledgements', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_acknowledgements_run_id'), ['run_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('acknowledgements', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_acknowledgements_run_id'))
+
+    op.drop_table('acknowledgements')
+    op.drop_table('run_events')
+    with op.batch_alter_table('inbound_messages', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_inbound_messages_received_at'))
+        batch_op.drop_index(batch_op.f('ix_inbound_messages_from_number'))
+
+    op.drop_table('inbound_messages')
+    op.drop_table('idempotency_keys')
     with op.batch_alter_table('auth_tokens', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_auth_tokens_account_id'))
 
     op.drop_table('auth_tokens')
+    with op.batch_alter_table('alerts', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_alerts_to_number'))
+        batch_op.drop_index('ix_alerts_run_recipient')
+        batch_op.drop_index('ix_alerts_escalate')
+        batch_op.drop_index('ix_alerts_due')
+
+    op.drop_table('alerts')
+    with op.batch_alter_table('runs', schema=None) as batch_op:
+        batch_op.drop_index('uq_runs_one_active_per_school', sqlite_where=sa.text("state = 'active'"), postgresql_where=sa.text("state = 'active'"))
+        batch_op.drop_index(batch_op.f('ix_runs_state'))
+        batch_op.drop_index('ix_runs_school_started')
+
+    op.drop_table('runs')
     with op.batch_alter_table('person_schools', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_person_schools_school_id'))
 
@@ -149,6 +314,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_partner_schools_school_id'))
 
     op.drop_table('partner_schools')
+    op.drop_table('sms_opt_outs')
     op.drop_table('schools')
     op.drop_table('partners')
     # ### end Alembic commands ###

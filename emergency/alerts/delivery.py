@@ -1,0 +1,100 @@
+"""Applying what the provider tells us about an alert, never moving backwards."""
+
+from __future__ import annotations
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from emergency.alerts.models import (
+    ANSWERED,
+    BUSY,
+    COMPLETED,
+    DELIVERED,
+    FAILED,
+    FINAL,
+    NO_ANSWER,
+    NOT_REACHED,
+    QUEUED,
+    RANK,
+    SENDING,
+    SENT,
+    UNDELIVERED,
+    Alert,
+)
+from emergency.alerts.providers.base import ERROR_REASONS
+from emergency.runs import timeline
+from emergency.runs.models import Run
+from emergency.timeutil import utcnow
+
+# Twilio message and call statuses, mapped to ours.
+PROVIDER_STATUS = {
+    "accepted": SENT, "scheduled": SENT, "queued": SENT, "sending": SENT, "sent": SENT,
+    "delivered": DELIVERED, "read": DELIVERED, "receiving": SENT, "received": DELIVERED,
+    "undelivered": UNDELIVERED, "failed": FAILED, "canceled": FAILED,
+    "initiated": SENT, "ringing": SENT, "in-progress": ANSWERED, "answered": ANSWERED,
+    "completed": COMPLETED, "busy": BUSY, "no-answer": NO_ANSWER,
+}
+
+
+def apply_provider_status(session: Session, alert: Alert, provider_status: str,
+                          error_code: int | None = None) -> bool:
+    """Move the alert forward to what the provider reports; returns whether anything changed.
+
+    Callbacks arrive late, twice or out of order: a status never moves to a lower rank and a
+    final status never changes. A `completed` call is not an acknowledgement: voicemail
+    completes calls too; only a key press acknowledges (alerts.acks).
+    """
+    provider_status = (provider_status or "").strip().lower()
+    ours = PROVIDER_STATUS.get(provider_status)
+    if ours is None or alert.status in FINAL:
+        return False
+    if RANK[ours] < RANK.get(alert.status, 0):
+        return False
+    now = utcnow()
+    changed = alert.status != ours or alert.provider_status != provider_status
+    alert.status = ours
+    alert.provider_status = provider_status
+    if ours in (SENT, ANSWERED) and alert.sent_at is None:
+        alert.sent_at = now
+    if ours in (DELIVERED, ANSWERED, COMPLETED) and alert.delivered_at is None:
+        alert.delivered_at = now
+    if ours in FINAL:
+        alert.finished_at = now
+    if error_code:
+        alert.error_code = error_code
+        alert.error_message = ERROR_REASONS.get(error_code, f"provider error {error_code}")
+    if ours in NOT_REACHED and changed:
+        record_failure(session, alert)
+    return changed
+
+
+def record_failure(session: Session, alert: Alert) -> None:
+    """Put a failed delivery on the run's timeline, so the principal sees who was not reached."""
+    run = session.get(Run, alert.run_id)
+    timeline.record(session, run, "alert.failed", {
+        "alert_id": alert.id, "recipient": alert.recipient_name, "role": alert.recipient_role,
+        "channel": alert.channel, "status": alert.status, "error_code": alert.error_code,
+        "reason": alert.error_message,
+    })
+
+
+def summary(session: Session, run_id: int) -> dict:
+    """Counts of the run's alerts by channel and status, plus acknowledgements."""
+    from emergency.alerts.models import Acknowledgement
+
+    rows = session.execute(select(Alert.channel, Alert.status, func.count()).where(Alert.run_id == run_id)
+                           .group_by(Alert.channel, Alert.status)).all()
+    by_channel: dict[str, dict[str, int]] = {}
+    totals: dict[str, int] = {}
+    for channel, status, count in rows:
+        by_channel.setdefault(channel, {})[status] = count
+        totals[status] = totals.get(status, 0) + count
+    recipients = session.execute(
+        select(func.count(func.distinct(case((Alert.person_id.is_not(None), Alert.person_id)))),
+               func.count(func.distinct(case((Alert.partner_id.is_not(None), Alert.partner_id)))))
+        .where(Alert.run_id == run_id)).one()
+    acks = session.scalar(select(func.count()).select_from(Acknowledgement)
+                          .where(Acknowledgement.run_id == run_id)) or 0
+    pending = totals.get(QUEUED, 0) + totals.get(SENDING, 0)
+    return {"total": sum(totals.values()), "by_status": totals, "by_channel": by_channel,
+            "pending": pending, "recipients": recipients[0] + recipients[1], "acknowledged": acks}

@@ -1,0 +1,160 @@
+"""Turning a run event into alerts: who is told, through which channels, in what order.
+
+Fan-out is a bulk insert in the caller's transaction, never sending: the run and its alerts
+commit together, so a crash right after a start still leaves every alert in the outbox.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from emergency.alerts.models import QUEUED, SENT, SKIPPED, UNREACHABLE, Alert, OptOut
+from emergency.directory.models import Partner, Person
+from emergency.directory.roles import ADMIN_ROLES, DISTRICT_ADMIN, NURSE, SCHOOL_ADMIN, SECURITY
+from emergency.directory.service import partners_of, people_of
+from emergency.playbooks.model import ROLE_AUDIENCE_PREFIX, NotificationRule, Playbook
+from emergency.runs import timeline
+from emergency.runs.models import Run
+from emergency.timeutil import utcnow
+
+REPLY_HINT = "Reply OK to confirm."
+# Partners hear first in a real run, then admins, then everyone else, whatever the rule order.
+PARTNER_CLASS, ADMIN_CLASS, STAFF_CLASS = 0, 1, 2
+CLASS_WEIGHT = 1000
+CLOSING_OCCASIONS = ("all_clear", "cancel")
+
+
+@dataclass
+class Delivery:
+    """What one recipient gets for one occasion, merged over every rule that names them."""
+
+    recipient: Person | Partner
+    rule: NotificationRule
+    channels: list[str] = field(default_factory=list)
+    priority: int = 0
+    require_ack: bool = False
+    escalate_after: int | None = None
+
+
+def _audience_members(session: Session, run: Run, audience: str, cache: dict) -> list[Person | Partner]:
+    if "people" not in cache:
+        cache["people"] = people_of(session, run.school_id)
+    people: list[Person] = cache["people"]
+    if audience == "partners":
+        if "partners" not in cache:
+            cache["partners"] = partners_of(session, run.school_id)
+        return cache["partners"]
+    if audience == "all_staff":
+        return [p for p in people if p.role != DISTRICT_ADMIN]
+    role = {"school_admins": SCHOOL_ADMIN, "district_admins": DISTRICT_ADMIN, "nurses": NURSE,
+            "security": SECURITY}.get(audience)
+    if role is None and audience.startswith(ROLE_AUDIENCE_PREFIX):
+        role = audience[len(ROLE_AUDIENCE_PREFIX):]
+    return [p for p in people if p.role == role]
+
+
+def plan(session: Session, run: Run, playbook: Playbook) -> list[Delivery]:
+    """Expand the playbook's rules for this run's mode into one Delivery per recipient."""
+    deliveries: dict[tuple[str, int], Delivery] = {}
+    cache: dict = {}
+    for rule in playbook.rules_for(run.mode):
+        for audience in rule.audience:
+            for recipient in _audience_members(session, run, audience, cache):
+                key = ("partner" if isinstance(recipient, Partner) else "person", recipient.id)
+                delivery = deliveries.get(key)
+                if delivery is None:
+                    delivery = deliveries[key] = Delivery(recipient, rule, priority=rule.priority)
+                for channel in rule.channels:
+                    if channel not in delivery.channels:
+                        delivery.channels.append(channel)
+                delivery.priority = min(delivery.priority, rule.priority)
+                if rule.require_ack:
+                    delivery.require_ack = True
+                    if rule.escalate_after_seconds:
+                        delivery.escalate_after = min(filter(None, (delivery.escalate_after,
+                                                                    rule.escalate_after_seconds)))
+    return sorted(deliveries.values(), key=lambda d: (_rank(d, run), d.recipient.name))
+
+
+def _class(delivery: Delivery) -> int:
+    if isinstance(delivery.recipient, Partner):
+        return PARTNER_CLASS
+    return ADMIN_CLASS if delivery.recipient.role in ADMIN_ROLES else STAFF_CLASS
+
+
+def _rank(delivery: Delivery, run: Run) -> int:
+    return _class(delivery) * CLASS_WEIGHT + delivery.priority
+
+
+def fan_out(session: Session, run: Run, occasion: str, event_seq: int, *, extra: dict | None = None) -> int:
+    """Write the alerts for `occasion` of `run` to the outbox; returns how many were queued."""
+    from emergency.runs.service import message_variables, playbook_of
+
+    playbook = playbook_of(run)
+    now = utcnow()
+    opted_out = set(session.scalars(select(OptOut.number)))
+    variables = message_variables(run, **(extra or {}))
+    rows: list[dict] = []
+    unreachable: list[dict] = []
+    for delivery in plan(session, run, playbook):
+        recipient = delivery.recipient
+        require_ack = delivery.require_ack and occasion == "start"
+        text = delivery.rule.render(occasion, run.mode, {**variables,
+                                                         "reply_hint": REPLY_HINT if require_ack else ""})
+        spoken = delivery.rule.render(occasion, run.mode, {**variables, "reply_hint": ""})
+        channels = list(delivery.channels)
+        number = recipient.mobile
+        if "sms" in channels and number in opted_out and "voice" not in channels:
+            channels.append("voice")  # opted out of SMS: a call is the fallback
+        base = {
+            "run_id": run.id, "event_seq": event_seq, "occasion": occasion,
+            "person_id": recipient.id if isinstance(recipient, Person) else None,
+            "partner_id": recipient.id if isinstance(recipient, Partner) else None,
+            "recipient_name": recipient.name,
+            "recipient_role": recipient.role if isinstance(recipient, Person) else "partner",
+            "to_number": number, "priority": _rank(delivery, run), "requires_ack": require_ack,
+            "escalate_after_seconds": delivery.escalate_after if require_ack else None,
+            "queued_at": now, "next_attempt_at": now, "attempts": 0,
+            "escalate_at": None, "escalated_at": None, "sent_at": None,
+        }
+        primary_set = False
+        for channel in channels:
+            row = dict(base, channel=channel, body=spoken if channel == "voice" else text, status=QUEUED)
+            if channel == "push":
+                row.update(status=SENT, sent_at=now)  # delivered by the live event itself
+            elif not number:
+                row.update(status=UNREACHABLE, error_message="no mobile number in the directory")
+            elif channel == "sms" and number in opted_out:
+                row.update(status=SKIPPED, error_message="opted out of SMS (replied STOP); calling instead")
+            if (require_ack and delivery.escalate_after and not primary_set and row["status"] != UNREACHABLE
+                    and row["status"] != SKIPPED and channel != "voice"):
+                # Silence after this long escalates to a voice call (see alerts.escalation).
+                row["escalate_at"] = now + timedelta(seconds=delivery.escalate_after)
+                primary_set = True
+            rows.append(row)
+        if not number and any(c in ("sms", "voice") for c in channels):
+            unreachable.append({"name": recipient.name, "role": base["recipient_role"]})
+    if rows:
+        session.execute(insert(Alert), rows)
+    if unreachable and occasion == "start":
+        timeline.record(session, run, "alert.unreachable",
+                        {"count": len(unreachable), "recipients": unreachable,
+                         "reason": "no mobile number in the directory"})
+    return sum(1 for r in rows if r["status"] == QUEUED)
+
+
+def cancel_pending(session: Session, run: Run) -> None:
+    """The run ended: unsent alerts and pending escalations are dropped."""
+    from emergency.alerts.models import CANCELLED
+
+    session.execute(update(Alert).where(Alert.run_id == run.id, Alert.status == QUEUED,
+                                        Alert.occasion.not_in(CLOSING_OCCASIONS))
+                    .values(status=CANCELLED, finished_at=utcnow(),
+                            error_message="not sent: the run ended first"))
+    session.execute(update(Alert).where(Alert.run_id == run.id, Alert.escalate_at.is_not(None),
+                                        Alert.escalated_at.is_(None))
+                    .values(escalate_at=None))

@@ -1,0 +1,75 @@
+"""Choosing the provider from config, and running the dispatcher in a thread or a worker."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from flask import Flask
+
+from emergency.alerts.dispatcher import Dispatcher, Settings
+from emergency.alerts.providers import ConsoleProvider, Provider, TwilioProvider
+
+log = logging.getLogger(__name__)
+
+
+def build_provider(config) -> Provider:
+    """The one place that decides which provider sends alerts."""
+    if config["ALERT_PROVIDER"] == "twilio":
+        return TwilioProvider(
+            config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"],
+            from_number=config["TWILIO_FROM_NUMBER"] or None,
+            messaging_service_sid=config["TWILIO_MESSAGING_SERVICE_SID"] or None,
+            api_base=config["TWILIO_API_BASE"] or None, timeout=config["SEND_TIMEOUT_SECONDS"],
+        )
+    return ConsoleProvider()
+
+
+def periodic_jobs() -> list:
+    """Jobs the dispatcher runs on every pass: escalations and accountability reminders."""
+    jobs = []
+    try:
+        from emergency.alerts.escalation import run_due_escalations
+
+        jobs.append(run_due_escalations)
+    except ModuleNotFoundError:
+        pass
+    try:
+        from emergency.accountability.reminders import run_due_reminders
+
+        jobs.append(run_due_reminders)
+    except ModuleNotFoundError:
+        pass
+    return jobs
+
+
+def init_alerts(app: Flask) -> None:
+    """Attach the provider and a dispatcher (not yet running) to the app."""
+    provider = app.extensions.get("alert_provider") or build_provider(app.config)
+    app.extensions["alert_provider"] = provider
+    app.extensions["dispatcher"] = Dispatcher(app.extensions["db"]["sessionmaker"], provider,
+                                              Settings.from_config(app.config), periodic_jobs())
+
+
+def start_dispatcher(app: Flask) -> threading.Thread:
+    """Run the dispatcher as a daemon thread of the web process (the default)."""
+    dispatcher: Dispatcher = app.extensions["dispatcher"]
+    thread = threading.Thread(target=dispatcher.run_forever, name="dispatcher", daemon=True)
+    thread.start()
+    app.extensions["dispatcher_thread"] = thread
+    return thread
+
+
+def run_worker(app: Flask) -> None:
+    """Run the dispatcher in the foreground until SIGTERM or Ctrl-C (`emergency worker`)."""
+    dispatcher: Dispatcher = app.extensions["dispatcher"]
+
+    def _stop(_signum, _frame):
+        dispatcher.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    if not app.config.get("REDIS_URL"):
+        log.warning("REDIS_URL is not set: this worker cannot push live delivery events to web instances")
+    dispatcher.run_forever()

@@ -1,0 +1,91 @@
+import marshmallow as ma
+
+MODES = ("drill", "real")
+
+
+class StartRunSchema(ma.Schema):
+    school_id = ma.fields.Integer(required=True)
+    playbook = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
+    mode = ma.fields.String(required=True, validate=ma.validate.OneOf(MODES))
+    confirm = ma.fields.Boolean(load_default=False)
+    location = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=200))
+    note = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=2000))
+    variant = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=64))
+    facts = ma.fields.Dict(load_default=None, allow_none=True,
+                           metadata={"description": "drill facts for compliance, e.g. secondary_exit"})
+
+
+class UpdateSchema(ma.Schema):
+    message = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=600))
+
+
+class AllClearSchema(ma.Schema):
+    message = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=600))
+
+
+class CancelSchema(ma.Schema):
+    reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=600))
+
+
+class ChangeActionSchema(ma.Schema):
+    playbook = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
+    location = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=200))
+    variant = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=64))
+
+
+class RunQuerySchema(ma.Schema):
+    school_id = ma.fields.Integer()
+    state = ma.fields.String(validate=ma.validate.OneOf(("active", "ended", "cancelled", "superseded")))
+    mode = ma.fields.String(validate=ma.validate.OneOf(MODES))
+    start = ma.fields.AwareDateTime(metadata={"description": "started at or after (ISO 8601 with zone)"})
+    end = ma.fields.AwareDateTime(metadata={"description": "started before (ISO 8601 with zone)"})
+    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1))
+    per_page = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=500))
+
+
+class TimelineQuerySchema(ma.Schema):
+    after_seq = ma.fields.Integer(load_default=0, validate=ma.validate.Range(min=0))
+    limit = ma.fields.Integer(load_default=500, validate=ma.validate.Range(min=1, max=5000))
+
+
+class RunSchema(ma.Schema):
+    id = ma.fields.Integer()
+    school_id = ma.fields.Integer()
+    school = ma.fields.Dict()
+    playbook = ma.fields.Dict()
+    mode = ma.fields.String()
+    action = ma.fields.String()
+    directive = ma.fields.String()
+    location = ma.fields.String(allow_none=True)
+    note = ma.fields.String(allow_none=True)
+    state = ma.fields.String()
+    end_reason = ma.fields.String(allow_none=True)
+    end_message = ma.fields.String(allow_none=True)
+    started_by = ma.fields.Dict()
+    ended_by = ma.fields.Dict(allow_none=True)
+    started_at = ma.fields.String()
+    ended_at = ma.fields.String(allow_none=True)
+    last_seq = ma.fields.Integer()
+    superseded_by_id = ma.fields.Integer(allow_none=True)
+    facts = ma.fields.Dict()
+    counts = ma.fields.Dict()
+    checklist = ma.fields.List(ma.fields.Dict())
+
+
+class RunPageSchema(ma.Schema):
+    runs = ma.fields.List(ma.fields.Nested(RunSchema))
+    meta = ma.fields.Dict()
+
+
+class EventSchema(ma.Schema):
+    seq = ma.fields.Integer()
+    type = ma.fields.String()
+    at = ma.fields.String()
+    actor = ma.fields.Dict()
+    payload = ma.fields.Dict()
+
+
+class TimelineSchema(ma.Schema):
+    run_id = ma.fields.Integer()
+    last_seq = ma.fields.Integer()
+    events = ma.fields.List(ma.fields.Nested(EventSchema))

@@ -1,0 +1,45 @@
+"""How runs and timeline events look in the API, for staff and for partners."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from emergency.accounts.principal import Principal
+from emergency.alerts.delivery import summary
+from emergency.runs.models import Run, RunEvent
+from emergency.runs.timeline import redact_for_partner
+from emergency.timeutil import iso
+
+
+def counts(session: Session, run: Run) -> dict:
+    """Alert, acknowledgement and check-in counts of a run."""
+    result = {"alerts": summary(session, run.id)}
+    try:
+        from emergency.accountability.service import counts_for_run
+    except ModuleNotFoundError:
+        return result
+    result["accountability"] = counts_for_run(session, run)
+    return result
+
+
+def run_view(session: Session, principal: Principal, run: Run, *, with_counts: bool = True) -> dict:
+    """A run as the API shows it."""
+    view = {
+        "id": run.id, "school_id": run.school_id,
+        "school": {"id": run.school.id, "code": run.school.code, "name": run.school.name},
+        "playbook": {"key": run.playbook_key, "name": run.playbook.get("name"), "version": run.playbook_version},
+        "mode": run.mode, "action": run.action, "directive": run.directive, "location": run.location,
+        "note": run.note, "state": run.state, "end_reason": run.end_reason, "end_message": run.end_message,
+        "started_by": run.started_by, "ended_by": run.ended_by, "started_at": iso(run.started_at),
+        "ended_at": iso(run.ended_at), "last_seq": run.last_seq, "superseded_by_id": run.superseded_by_id,
+        "facts": run.facts or {}, "checklist": run.playbook.get("checklist", []),
+    }
+    if with_counts:
+        view["counts"] = counts(session, run)
+    return redact_for_partner(view) if principal.is_partner else view
+
+
+def event_view(principal: Principal, event: RunEvent) -> dict:
+    view = {"seq": event.seq, "type": event.type, "at": iso(event.created_at), "actor": event.actor,
+            "payload": event.payload}
+    return redact_for_partner(view) if principal.is_partner else view
