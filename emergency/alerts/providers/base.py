@@ -106,8 +106,7 @@ def classify(http_status: int | None, code: int | None) -> bool:
         return True
     if http_status == 429 or http_status >= 500:
         return True
-    if 400 <= http_status < 500:
-        return False
-    # Anything else (a redirect from a captive proxy, say) is not the recipient's fault: an alert
-    # that is retried a bounded number of times beats one silently dropped.
-    return True
+    # Any other 4xx is a verdict on the request. Anything else (a redirect from a captive proxy,
+    # say) is not the recipient's fault: an alert retried a bounded number of times beats one
+    # silently dropped.
+    return not 400 <= http_status < 500
