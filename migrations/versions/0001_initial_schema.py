@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 19:28:46.383742
+Create Date: 2026-11-29 19:29:22.847242
 """
 from alembic import op
 import sqlalchemy as sa
