@@ -132,6 +132,15 @@ def _start_background(app: Flask) -> None:
         start_dispatcher(app)
 
 
+def require_migrated(app: Flask) -> None:
+    """Refuse to serve a database that is not at the newest migration (only demo mode migrates itself)."""
+    from emergency.migrate import is_current
+
+    if not is_current(db.engine(app)):
+        raise RuntimeError("The database is not migrated: run `emergency db upgrade` first "
+                           "(only `emergency serve --demo` migrates by itself).")
+
+
 def _health(app: Flask) -> None:
     from emergency.migrate import is_current
 

@@ -25,9 +25,9 @@ def main() -> None:
 @click.option("--port", default=5000, show_default=True, type=int)
 def serve(demo: bool, host: str, port: int) -> None:
     """Serve HTTP and Socket.IO (development server; use gunicorn in production)."""
-    from emergency.app import create_app
+    from emergency.app import create_app, require_migrated
     from emergency.db import db
-    from emergency.migrate import is_current, upgrade
+    from emergency.migrate import upgrade
 
     try:
         config = Config.from_env()
@@ -41,10 +41,11 @@ def serve(demo: bool, host: str, port: int) -> None:
         app = create_app(config)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    try:
+        require_migrated(app)
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
     with app.app_context():
-        if not is_current(db.engine()):
-            raise click.ClickException(
-                "The database is not migrated: run `emergency db upgrade` first (only --demo migrates by itself).")
         if demo:
             from emergency.demo import ensure_demo
 
@@ -97,7 +98,10 @@ def set_password(app, email: str, password_stdin: bool) -> None:
     from emergency.accounts.service import set_password as set_pw
     from emergency.db import db
     from emergency.errors import DomainError
+    from emergency.migrate import is_current
 
+    if not is_current(db.engine()):
+        raise click.ClickException("The database is not migrated: run `emergency db upgrade` first.")
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:

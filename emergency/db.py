@@ -88,7 +88,16 @@ class Database:
     def init_app(self, app: Flask) -> None:
         engine = make_engine(app.config["DATABASE_URL"])
         app.extensions["db"] = {"engine": engine, "sessionmaker": sessionmaker(engine, expire_on_commit=False)}
+        app.teardown_request(self._end_request)
         app.teardown_appcontext(self._remove)
+
+    @staticmethod
+    def _end_request(_exc=None) -> None:
+        # A request can share an app context that outlives it (tests, CLI); its transaction must
+        # still end with it, or SQLite's write lock would be held until the context goes away.
+        session = g.get("db_session")
+        if session is not None:
+            session.close()
 
     @staticmethod
     def _remove(_exc=None) -> None:
