@@ -36,27 +36,28 @@ COMPLIANCE_CATEGORIES = (
     "other",
 )
 
-# Facts a drill record may be asked to carry. A closed list so that a typo in a playbook is
+# Facts a drill record may be asked to carry (stored in the run's `facts`, read by the
+# compliance report under the same names). A closed list so that a typo in a playbook is
 # caught by `emergency playbooks check`, not by an inspector finding an empty column.
 DRILL_FACTS = (
     "secondary_exit",  # bool: the evacuation used fire escapes or a secondary means of egress
     "parents_notified_on",  # date: when parents were told of an early-dismissal test
-    "minutes_before_dismissal",  # int: how long before normal dismissal the test began
-    "summer_school",  # bool: the drill was held during summer school
+    "dismissal_time",  # time: the school's normal dismissal time that day (early dismissal)
+    "summer",  # bool: the drill was held during summer school
 )
 
 # Every variable a template may use, with the longest value the SMS length check assumes.
 # `render()` cuts longer values to these lengths so the check stays true at run time;
 # `action` and `directive` come from the playbook itself, whose validator enforces these caps.
 TEMPLATE_VARIABLES: MappingProxyType[str, int] = MappingProxyType({
-    "school": 50,  # school name
+    "school": 40,  # school name: configure a short name ("Lincoln MS") for longer ones
     "action": 40,  # the playbook name, e.g. "Lockdown"
     "directive": 120,  # the playbook directive (or the chosen variant's)
     "location": 60,  # a room, an area of the building or an assembly point
     "initiator": 40,  # who started the run: "Ms. Rivera (teacher)"
     "time": 8,  # local time the run started or the update was sent: "10:42 AM"
     "reply_hint": 40,  # how to acknowledge, supplied by the alerts module: "Reply 1 if you got this."
-    "message": 160,  # free text of an update, typed by an admin
+    "message": 140,  # free text of an update, typed by an admin (the UI should stop at 140)
     "reason": 100,  # why a run was cancelled
 })
 

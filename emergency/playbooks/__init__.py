@@ -1,0 +1,1 @@
+"""Playbooks: the YAML format, its validation and the registry of loaded playbooks."""
