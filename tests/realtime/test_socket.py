@@ -1,0 +1,151 @@
+"""Live push: token auth at connect, scoping by school, partners only for real runs, no contacts or names."""
+
+import threading
+
+import pytest
+import socketio as socketio_client
+
+from tests.served import ServedThread
+
+
+def _token(headers):
+    return headers["Authorization"].split(" ", 1)[1]
+
+
+def _client(app, headers):
+    return app.extensions["socketio"].test_client(app, auth={"token": _token(headers)})
+
+
+def _received(client, name):
+    return [m["args"][0] for m in client.get_received() if m["name"] == name]
+
+
+def _start(client, headers, school, mode="drill", playbook="lockdown"):
+    body = {"school_id": school.id, "playbook": playbook, "mode": mode, "confirm": True}
+    response = client.post("/api/v1/runs", json=body, headers=headers)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+@pytest.fixture
+def people(make_school, make_person, make_partner, login):
+    school = make_school(name="Port Chester Middle School")
+    other = make_school(name="Elsewhere")
+    return {
+        "school": school, "other": other,
+        "principal": login(make_person("school_admin", [school])),
+        "teacher": login(make_person("teacher", [school])),
+        "outsider": login(make_person("teacher", [other])),
+        "district": login(make_person("district_admin", [])),
+        "partner": login(make_partner([school])),
+    }
+
+
+def test_bad_token_is_refused_at_connect(app):
+    client = app.extensions["socketio"].test_client(app, auth={"token": "not-a-token"})
+    assert not client.is_connected()
+    no_auth = app.extensions["socketio"].test_client(app)
+    assert not no_auth.is_connected()
+
+
+def test_expired_token_is_refused_at_connect(app, people, session):
+    from datetime import timedelta
+
+    from emergency.accounts.models import AuthToken
+    from emergency.timeutil import utcnow
+
+    for token in session.query(AuthToken):
+        token.expires_at = utcnow() - timedelta(seconds=1)
+    session.commit()
+    assert not _client(app, people["teacher"]).is_connected()
+
+
+def test_teacher_receives_run_started_with_the_directive(app, client, people):
+    teacher = _client(app, people["teacher"])
+    outsider = _client(app, people["outsider"])
+    district = _client(app, people["district"])
+    run = _start(client, people["principal"], people["school"])
+    started = _received(teacher, "run.started")
+    assert started and started[0]["run_id"] == run["id"]
+    assert started[0]["payload"]["directive"] == "Locks, lights, out of sight."
+    assert started[0]["seq"] == 1
+    assert _received(outsider, "run.started") == []
+    assert [e["run_id"] for e in _received(district, "run.started")] == [run["id"]]
+
+
+def test_partner_gets_nothing_for_a_drill_but_gets_the_real_run_that_supersedes_it(app, client, people):
+    partner = _client(app, people["partner"])
+    assert partner.is_connected()
+    drill = _start(client, people["principal"], people["school"])
+    assert partner.get_received() == []
+    real = _start(client, people["teacher"], people["school"], mode="real")
+    names = [m["name"] for m in partner.get_received()]
+    assert "run.started" in names
+    assert all(m["args"][0]["run_id"] == real["id"] for m in partner.get_received()
+               if m["name"] == "run.started")
+    assert drill["id"] != real["id"]
+
+
+def test_partner_events_carry_no_staff_phone_numbers(app, client, people, make_person):
+    school = people["school"]
+    make_person("teacher", [school], mobile=None, name="No Phone")  # makes an alert.unreachable event
+    partner = _client(app, people["partner"])
+    _start(client, people["teacher"], school, mode="real")
+    text = repr(partner.get_received())
+    assert "+1212" not in text
+    assert "'mobile'" not in text and "'to_number'" not in text
+
+
+def test_all_clear_reaches_everyone(app, client, people):
+    teacher = _client(app, people["teacher"])
+    partner = _client(app, people["partner"])
+    run = _start(client, people["teacher"], people["school"], mode="real")
+    client.post(f"/api/v1/runs/{run['id']}/all-clear", json={"message": "All clear"}, headers=people["principal"])
+    for who in (teacher, partner):
+        ended = _received(who, "run.ended")
+        assert ended and ended[-1]["payload"]["reason"] == "all_clear"
+
+
+def test_every_event_carries_run_id_and_seq(app, client, people):
+    teacher = _client(app, people["teacher"])
+    run = _start(client, people["principal"], people["school"])
+    client.post(f"/api/v1/runs/{run['id']}/updates", json={"message": "hello"}, headers=people["principal"])
+    messages = teacher.get_received()
+    assert messages
+    seqs = [m["args"][0]["seq"] for m in messages if "seq" in m["args"][0]]
+    assert all(m["args"][0]["run_id"] == run["id"] for m in messages)
+    assert seqs == sorted(seqs)
+
+
+def test_end_to_end_with_a_real_socketio_client(app, people):
+    """A served app, a real python-socketio client logged in as a teacher, a principal using HTTP."""
+    import requests
+
+    with ServedThread(app) as served:
+        got = threading.Event()
+        events = []
+        sio = socketio_client.Client(reconnection=False)
+
+        @sio.on("run.started")
+        def on_started(data):
+            events.append(data)
+            got.set()
+
+        sio.connect(served.url, auth={"token": _token(people["teacher"])}, transports=["websocket"],
+                    wait_timeout=10)
+        try:
+            response = requests.post(served.url + "/api/v1/runs", headers=people["principal"], timeout=10,
+                                     json={"school_id": people["school"].id, "playbook": "lockdown",
+                                           "mode": "drill"})
+            assert response.status_code == 201
+            assert got.wait(10), "run.started did not arrive"
+            assert events[0]["payload"]["directive"] == "Locks, lights, out of sight."
+        finally:
+            sio.disconnect()
+
+
+def test_real_client_with_a_bad_token_is_refused(app):
+    with ServedThread(app) as served:
+        sio = socketio_client.Client(reconnection=False)
+        with pytest.raises(socketio_client.exceptions.ConnectionError):
+            sio.connect(served.url, auth={"token": "bad"}, transports=["websocket"], wait_timeout=5)
