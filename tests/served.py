@@ -73,3 +73,24 @@ class ServedProcess:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+class WorkerProcess:
+    """`python -m emergency worker` in a subprocess, stopped with SIGTERM."""
+
+    def __init__(self, env: dict):
+        self.env = {**os.environ, **env}
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self):
+        self.process = subprocess.Popen([sys.executable, "-m", "emergency", "worker"], env=self.env, cwd=REPO,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return self
+
+    def __exit__(self, *exc):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
