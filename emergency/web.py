@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import g, request
+from flask import request
 from flask_smorest import Api
+from werkzeug.routing import IntegerConverter
 
 from emergency.accounts.principal import Principal
 from emergency.accounts.service import authenticate
@@ -19,8 +20,23 @@ class ErrorSchema(ma.Schema):
     errors = ma.fields.Dict(metadata={"description": "per-field messages, for validation errors"})
 
 
+class DatabaseIdConverter(IntegerConverter):
+    """`<int:...>` capped at what an INTEGER column holds: a huge id is a 404, not a PostgreSQL error."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
 class EmergencyApi(Api):
     ERROR_SCHEMA = ErrorSchema
+
+    def init_app(self, app, *, spec_kwargs=None):
+        app.url_map.converters["int"] = DatabaseIdConverter
+        super().init_app(app, spec_kwargs=spec_kwargs)
+
+
+_PRINCIPAL = "emergency.principal"
 
 
 def bearer_token() -> str:
@@ -31,9 +47,11 @@ def bearer_token() -> str:
 
 def current_principal() -> Principal:
     """The authenticated caller, or a 401 in the standard error shape."""
-    if "principal" not in g:
-        g.principal = authenticate(db.session, bearer_token())
-    return g.principal
+    # Cached on the request, not on `g`: an app context can outlive one request (tests hold one
+    # open, CLI and background code reuse theirs), and a caller must never carry over to the next.
+    if _PRINCIPAL not in request.environ:
+        request.environ[_PRINCIPAL] = authenticate(db.session, bearer_token())
+    return request.environ[_PRINCIPAL]
 
 
 def staff_principal() -> Principal:

@@ -11,7 +11,7 @@ from emergency.accounts import service
 from emergency.accounts.principal import Principal
 from emergency.accounts.schemas import LoginResultSchema, LoginSchema, UserSchema
 from emergency.db import db
-from emergency.directory.models import Partner, Person, School
+from emergency.directory.models import Person, School
 from emergency.web import bearer_token, current_principal
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Log in and out; who am I")
@@ -26,8 +26,6 @@ def user_view(principal: Principal) -> dict:
     home_room_id = None
     if principal.kind == "person":
         home_room_id = session.get(Person, principal.id).home_room_id
-    else:
-        session.get(Partner, principal.id)
     return {
         "kind": principal.kind, "id": principal.id, "name": principal.name, "email": principal.email,
         "role": principal.role, "home_room_id": home_room_id,

@@ -20,11 +20,16 @@ def normalise_phone(text: str, region: str = "US") -> str:
         raise InvalidPhone(f"'{raw}' is not a phone number ({exc._msg})") from None
     if not phonenumbers.is_valid_number(number):
         raise InvalidPhone(f"'{raw}' is not a valid phone number")
+    if number.extension:
+        # Dropping it would send the alert to a switchboard instead of the person.
+        raise InvalidPhone(f"'{raw}' has an extension, which texts and calls cannot reach")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def mask_phone(e164: str | None) -> str | None:
-    """+15551234567 -> +1•••••••4567, for logs and partner-safe views."""
+    """+15551234567 -> +1••••••4567, for logs and partner-safe views."""
     if not e164:
         return e164
-    return e164[:2] + "•" * max(len(e164) - 6, 0) + e164[-4:]
+    if len(e164) <= 6:  # too short to show both ends without repeating digits
+        return "•" * len(e164)
+    return e164[:2] + "•" * (len(e164) - 6) + e164[-4:]

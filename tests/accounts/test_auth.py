@@ -1,0 +1,305 @@
+"""Logging in and out, bearer tokens, the login throttle, and how secrets are stored."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import select, text
+
+from emergency.accounts import service
+from emergency.accounts.models import Account, AuthToken
+from emergency.accounts.service import BAD_LOGIN, set_password
+from emergency.directory.models import Person
+from emergency.errors import NotFound, ValidationFailed
+from emergency.timeutil import utcnow
+from tests.conftest import PASSWORD
+
+LOGIN = "/api/v1/auth/login"
+PRODUCTION_HASHER = service._hasher
+
+
+@pytest.fixture(autouse=True)
+def fast_argon2(monkeypatch):
+    """Cheap argon2 parameters: the tests log in often, and the default costs 150 ms a hash."""
+    hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    monkeypatch.setattr(service, "_hasher", hasher)
+    monkeypatch.setattr(service, "_DUMMY_HASH", hasher.hash("not-a-real-password"))
+
+
+def log_in(client, email, password=PASSWORD):
+    return client.post(LOGIN, json={"email": email, "password": password})
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def teacher(make_school, make_person, session):
+    school = make_school(code="PCHS", name="Port Chester High")
+    person = make_person("teacher", schools=[school], name="Ana Teacher")
+    set_password(session, person.email, PASSWORD)
+    return person
+
+
+def test_login_returns_token_expiry_and_user(client, teacher):
+    response = log_in(client, teacher.email)
+
+    assert response.status_code == 200
+    body = response.get_json()
+    assert set(body) == {"token", "expires_at", "user"}
+    assert len(body["token"]) >= 32
+    assert body["expires_at"]
+    assert body["user"]["email"] == teacher.email
+    assert body["user"]["role"] == "teacher"
+    assert [s["code"] for s in body["user"]["schools"]] == ["PCHS"]
+
+
+def test_login_ignores_email_case_and_spaces(client, teacher):
+    assert log_in(client, f"  {teacher.email.upper()} ").status_code == 200
+
+
+def test_token_expires_after_the_configured_hours(client, teacher, app, session):
+    token = log_in(client, teacher.email).get_json()["token"]
+
+    row = session.scalar(select(AuthToken))
+    assert row.expires_at - row.created_at == timedelta(hours=app.config["TOKEN_TTL_HOURS"])
+    assert client.get("/api/v1/me", headers=bearer(token)).status_code == 200
+
+
+def test_wrong_password_and_unknown_email_give_the_same_401(client, teacher):
+    wrong_password = log_in(client, teacher.email, "not the password")
+    unknown_email = log_in(client, "nobody@example.org")
+
+    assert wrong_password.status_code == unknown_email.status_code == 401
+    assert wrong_password.get_json() == unknown_email.get_json()
+    assert wrong_password.get_json()["message"] == BAD_LOGIN
+
+
+def test_person_without_account_gets_the_same_401(client, make_person):
+    person = make_person("teacher")
+
+    response = log_in(client, person.email)
+
+    assert response.status_code == 401
+    assert response.get_json()["message"] == BAD_LOGIN
+
+
+def test_token_works_for_me(client, teacher):
+    token = log_in(client, teacher.email).get_json()["token"]
+
+    response = client.get("/api/v1/me", headers=bearer(token))
+
+    assert response.status_code == 200
+    me = response.get_json()
+    assert me["kind"] == "person"
+    assert me["id"] == teacher.id
+    assert me["name"] == "Ana Teacher"
+    assert me["role"] == "teacher"
+    assert [s["code"] for s in me["schools"]] == ["PCHS"]
+
+
+def test_me_for_a_partner_lists_covered_schools(client, make_school, make_partner, login):
+    covered = make_school(code="A1")
+    make_school(code="B2")
+    partner = make_partner(schools=[covered])
+
+    me = client.get("/api/v1/me", headers=login(partner)).get_json()
+
+    assert me["kind"] == "partner"
+    assert me["role"] == "partner"
+    assert me["home_room_id"] is None
+    assert [s["code"] for s in me["schools"]] == ["A1"]
+
+
+def test_me_for_a_district_admin_lists_every_school(client, make_school, make_person, login):
+    make_school(code="A1")
+    make_school(code="B2")
+    admin = make_person("district_admin")
+
+    me = client.get("/api/v1/me", headers=login(admin)).get_json()
+
+    assert [s["code"] for s in me["schools"]] == ["A1", "B2"]
+
+
+def test_logout_revokes_the_token(client, teacher):
+    token = log_in(client, teacher.email).get_json()["token"]
+
+    assert client.post("/api/v1/auth/logout", headers=bearer(token)).status_code == 204
+
+    response = client.get("/api/v1/me", headers=bearer(token))
+    assert response.status_code == 401
+    assert response.get_json()["code"] == "unauthorized"
+
+
+def test_logout_leaves_other_tokens_working(client, teacher):
+    first = log_in(client, teacher.email).get_json()["token"]
+    second = log_in(client, teacher.email).get_json()["token"]
+
+    client.post("/api/v1/auth/logout", headers=bearer(first))
+
+    assert client.get("/api/v1/me", headers=bearer(second)).status_code == 200
+
+
+def test_logout_without_a_token_is_401(client):
+    assert client.post("/api/v1/auth/logout").status_code == 401
+
+
+def test_expired_token_is_401_saying_expired(client, teacher, session):
+    token = log_in(client, teacher.email).get_json()["token"]
+    row = session.scalar(select(AuthToken))
+    row.expires_at = utcnow() - timedelta(seconds=1)
+    session.commit()
+
+    response = client.get("/api/v1/me", headers=bearer(token))
+
+    assert response.status_code == 401
+    assert "expired" in response.get_json()["message"]
+
+
+@pytest.mark.parametrize("header", [
+    "",
+    "Bearer",
+    "Bearer ",
+    "Basic dXNlcjpwYXNz",
+    "Token abc",
+    "Bearer not-a-real-token",
+    "Bearer a b c",
+    "bearer\tsomething",
+])
+def test_missing_or_malformed_authorization_header_is_401(client, teacher, header):
+    log_in(client, teacher.email)  # a valid token exists; none of these headers carries it
+
+    response = client.get("/api/v1/me", headers={"Authorization": header} if header else {})
+
+    assert response.status_code == 401
+    body = response.get_json()
+    assert body["code"] == "unauthorized"
+    assert body["status"] == 401
+
+
+def test_bearer_scheme_is_case_insensitive(client, teacher):
+    token = log_in(client, teacher.email).get_json()["token"]
+
+    assert client.get("/api/v1/me", headers={"Authorization": f"bearer {token}"}).status_code == 200
+
+
+def test_five_failed_logins_for_an_email_then_429(client, teacher):
+    for _ in range(5):
+        assert log_in(client, teacher.email, "wrong password").status_code == 401
+
+    response = log_in(client, teacher.email, "wrong password")
+
+    assert response.status_code == 429
+    body = response.get_json()
+    assert body["code"] == "too_many_requests"
+    assert "try again in" in body["message"]
+    assert body["retry_after"] > 0
+
+
+def test_correct_password_while_throttled_is_still_429(client, teacher):
+    for _ in range(5):
+        log_in(client, teacher.email, "wrong password")
+
+    response = log_in(client, teacher.email)
+
+    assert response.status_code == 429
+    assert "token" not in response.get_json()
+
+
+def test_throttle_is_per_email(client, teacher, make_person, session):
+    other = make_person("teacher")
+    set_password(session, other.email, PASSWORD)
+    for _ in range(5):
+        log_in(client, teacher.email, "wrong password")
+
+    assert log_in(client, other.email).status_code == 200
+
+
+def test_successful_login_resets_the_failure_count(client, teacher):
+    for _ in range(4):
+        log_in(client, teacher.email, "wrong password")
+    assert log_in(client, teacher.email).status_code == 200
+
+    for _ in range(4):
+        assert log_in(client, teacher.email, "wrong password").status_code == 401
+    assert log_in(client, teacher.email).status_code == 200
+
+
+def test_password_is_stored_with_argon2(client, teacher, session, monkeypatch):
+    monkeypatch.setattr(service, "_hasher", PRODUCTION_HASHER)
+    set_password(session, teacher.email, PASSWORD)
+
+    account = session.scalar(select(Account).where(Account.email == teacher.email))
+    assert account.password_hash.startswith("$argon2id$")
+    assert log_in(client, teacher.email).status_code == 200
+    assert PASSWORD not in account.password_hash
+
+
+def test_token_is_stored_only_as_its_sha256(client, teacher, session):
+    token = log_in(client, teacher.email).get_json()["token"]
+
+    rows = session.execute(text("SELECT * FROM auth_tokens")).all()
+    assert len(rows) == 1
+    assert all(token not in str(value) for value in rows[0])
+    assert session.scalar(select(AuthToken.token_hash)) == hashlib.sha256(token.encode()).hexdigest()
+
+
+def test_set_password_for_unknown_email_is_not_found(session):
+    with pytest.raises(NotFound, match="nobody@example.org"):
+        set_password(session, "nobody@example.org", PASSWORD)
+
+
+def test_short_password_is_refused(make_person, session):
+    person = make_person("teacher")
+
+    with pytest.raises(ValidationFailed, match="at least 10 characters"):
+        set_password(session, person.email, "short")
+    assert session.scalar(select(Account)) is None
+
+
+def test_set_password_again_replaces_the_old_password(client, teacher, session):
+    set_password(session, teacher.email, "a brand new password")
+
+    assert log_in(client, teacher.email).status_code == 401
+    assert log_in(client, teacher.email, "a brand new password").status_code == 200
+    assert len(session.scalars(select(Account)).all()) == 1
+
+
+def test_partner_can_log_in(client, make_partner, session):
+    partner = make_partner()
+    set_password(session, partner.email, PASSWORD)
+
+    response = log_in(client, partner.email)
+
+    assert response.status_code == 200
+    assert response.get_json()["user"]["kind"] == "partner"
+
+
+def test_disabled_person_cannot_log_in(client, teacher, session):
+    teacher.active = False
+    session.commit()
+
+    response = log_in(client, teacher.email)
+
+    assert response.status_code == 401
+    assert response.get_json()["message"] == BAD_LOGIN
+
+
+def test_disabling_a_person_stops_their_token(client, teacher, session):
+    token = log_in(client, teacher.email).get_json()["token"]
+    session.get(Person, teacher.id).active = False  # the request closed the session: load it again
+    session.commit()
+
+    assert client.get("/api/v1/me", headers=bearer(token)).status_code == 401
+
+
+@pytest.mark.parametrize("body", [{"email": "a@example.org"}, {"password": "x"}, {}])
+def test_login_with_a_missing_field_is_422(client, body):
+    response = client.post(LOGIN, json=body)
+
+    assert response.status_code == 422
+    assert set(response.get_json()["errors"]) == {"email", "password"} - set(body)

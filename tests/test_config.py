@@ -1,0 +1,220 @@
+"""Settings: defaults that run on a laptop, and one clear sentence for every bad setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from emergency.config import DEV_SECRET, Config, ConfigError
+
+STRONG_SECRET = "a-long-random-production-secret-0123456789"
+
+
+def make(**values) -> Config:
+    """A production config with a good secret, overridden by `values`."""
+    settings = dict(ENV="production", SECRET_KEY=STRONG_SECRET)
+    settings.update(values)
+    return Config(**settings)
+
+
+def twilio(**values) -> Config:
+    settings = dict(ALERT_PROVIDER="twilio", TWILIO_ACCOUNT_SID="AC123", TWILIO_AUTH_TOKEN="token",
+                    TWILIO_FROM_NUMBER="+19145550100", PUBLIC_BASE_URL="https://drills.example.org")
+    settings.update(values)
+    return make(**settings)
+
+
+def assert_one_sentence(message: str) -> None:
+    assert message.endswith(".")
+    assert "\n" not in message
+    assert message[0].isupper()
+
+
+def test_default_database_is_sqlite_under_instance_path(tmp_path):
+    config = make(INSTANCE_PATH=str(tmp_path / "instance")).resolved()
+
+    expected = (tmp_path / "instance").resolve() / "emergency.sqlite3"
+    assert f"sqlite:///{expected}" == config.DATABASE_URL
+
+
+def test_explicit_database_url_is_kept():
+    config = make(DATABASE_URL="sqlite:////var/lib/emergency/db.sqlite3").resolved()
+
+    assert config.DATABASE_URL == "sqlite:////var/lib/emergency/db.sqlite3"
+
+
+@pytest.mark.parametrize("url", ["postgres://u:p@db:5432/emergency", "postgresql://u:p@db:5432/emergency"])
+def test_postgres_url_is_rewritten_to_psycopg_driver(url):
+    config = make(DATABASE_URL=url).resolved()
+
+    assert config.DATABASE_URL == "postgresql+psycopg://u:p@db:5432/emergency"
+
+
+def test_secret_key_is_required_in_production():
+    with pytest.raises(ConfigError) as caught:
+        make(SECRET_KEY="").resolved()
+
+    message = str(caught.value)
+    assert "SECRET_KEY is required in production" in message
+    assert "\n" not in message and message.endswith(".")
+
+
+@pytest.mark.parametrize("secret", ["changeme", "dev", "secret", "ChangeMe", "change-me", DEV_SECRET])
+def test_known_default_secret_is_refused_in_production(secret):
+    with pytest.raises(ConfigError, match="well-known default"):
+        make(SECRET_KEY=secret).resolved()
+
+
+def test_short_secret_is_refused_in_production():
+    with pytest.raises(ConfigError, match="too short"):
+        make(SECRET_KEY="x7Gq2").resolved()
+
+
+@pytest.mark.parametrize("env", ["development", "demo", "test"])
+def test_empty_secret_is_allowed_outside_production(env):
+    config = make(ENV=env, SECRET_KEY="").resolved()
+
+    assert config.SECRET_KEY  # a development secret fills in, so Flask sessions still work
+
+
+@pytest.mark.parametrize("env", ["development", "demo", "test"])
+def test_known_default_secret_is_allowed_outside_production(env):
+    assert make(ENV=env, SECRET_KEY="changeme").resolved().SECRET_KEY == "changeme"
+
+
+def test_unknown_env_is_refused():
+    with pytest.raises(ConfigError, match="ENV must be"):
+        make(ENV="staging").resolved()
+
+
+@pytest.mark.parametrize("missing", ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"])
+def test_twilio_provider_names_the_missing_credential(missing):
+    with pytest.raises(ConfigError) as caught:
+        twilio(**{missing: ""}).resolved()
+
+    assert missing in str(caught.value)
+    assert_one_sentence(str(caught.value))
+
+
+def test_twilio_provider_needs_a_sender():
+    with pytest.raises(ConfigError) as caught:
+        twilio(TWILIO_FROM_NUMBER="", TWILIO_MESSAGING_SERVICE_SID="").resolved()
+
+    assert "TWILIO_FROM_NUMBER" in str(caught.value)
+    assert "TWILIO_MESSAGING_SERVICE_SID" in str(caught.value)
+
+
+def test_twilio_provider_refuses_both_sender_settings():
+    with pytest.raises(ConfigError) as caught:
+        twilio(TWILIO_FROM_NUMBER="+19145550100", TWILIO_MESSAGING_SERVICE_SID="MG123").resolved()
+
+    assert "TWILIO_FROM_NUMBER" in str(caught.value)
+    assert "TWILIO_MESSAGING_SERVICE_SID" in str(caught.value)
+    assert_one_sentence(str(caught.value))
+
+
+@pytest.mark.parametrize("sender", [{"TWILIO_FROM_NUMBER": "+19145550100"},
+                                    {"TWILIO_FROM_NUMBER": "", "TWILIO_MESSAGING_SERVICE_SID": "MG123"}])
+def test_twilio_provider_with_exactly_one_sender_is_accepted(sender):
+    assert twilio(**sender).resolved().ALERT_PROVIDER == "twilio"
+
+
+def test_unknown_alert_provider_is_refused():
+    with pytest.raises(ConfigError, match="ALERT_PROVIDER"):
+        make(ALERT_PROVIDER="carrier-pigeon").resolved()
+
+
+def test_twilio_credentials_with_console_provider_are_refused_in_production():
+    with pytest.raises(ConfigError, match="ALERT_PROVIDER"):
+        make(TWILIO_ACCOUNT_SID="AC123", TWILIO_AUTH_TOKEN="token").resolved()
+
+
+@pytest.mark.parametrize("name", ["TOKEN_TTL_HOURS", "DISPATCH_BATCH", "MAX_ATTEMPTS", "SMS_PER_SECOND"])
+def test_bad_number_in_numeric_setting_names_the_setting(name):
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env({name: "lots"})
+
+    assert name in str(caught.value)
+    assert "'lots'" in str(caught.value)
+    assert_one_sentence(str(caught.value))
+
+
+def test_integer_setting_refuses_a_fraction():
+    with pytest.raises(ConfigError, match="DISPATCH_BATCH"):
+        Config.from_env({"DISPATCH_BATCH": "2.5"})
+
+
+def test_empty_numeric_setting_keeps_its_default():
+    assert Config.from_env({"MAX_ATTEMPTS": ""}).MAX_ATTEMPTS == Config.MAX_ATTEMPTS
+
+
+def test_bad_log_level_is_refused():
+    with pytest.raises(ConfigError, match="LOG_LEVEL"):
+        make(LOG_LEVEL="LOUD").resolved()
+
+
+def test_log_level_is_case_insensitive():
+    assert make(LOG_LEVEL="debug").resolved().LOG_LEVEL == "debug"
+
+
+@pytest.mark.parametrize("name, value", [("REDIS_URL", "localhost:6379"), ("TWILIO_API_BASE", "twilio.local"),
+                                         ("DISPATCHER", "celery")])
+def test_malformed_urls_and_choices_are_refused(name, value):
+    with pytest.raises(ConfigError, match=name):
+        make(**{name: value}).resolved()
+
+
+def test_from_env_reads_variables_with_their_types():
+    config = Config.from_env({
+        "DATABASE_URL": " sqlite:////tmp/x.sqlite3 ", "SECRET_KEY": STRONG_SECRET, "ENV": "demo",
+        "TOKEN_TTL_HOURS": "2.5", "DISPATCH_BATCH": "7", "TESTING": "yes", "LOG_LEVEL": "DEBUG",
+        "UNRELATED": "ignored",
+    })
+
+    assert config.DATABASE_URL == "sqlite:////tmp/x.sqlite3"
+    assert config.SECRET_KEY == STRONG_SECRET
+    assert config.ENV == "demo"
+    assert config.TOKEN_TTL_HOURS == 2.5
+    assert config.DISPATCH_BATCH == 7 and isinstance(config.DISPATCH_BATCH, int)
+    assert config.TESTING is True
+    assert config.LOG_LEVEL == "DEBUG"
+
+
+def test_from_env_keeps_defaults_for_unset_variables():
+    config = Config.from_env({})
+
+    assert config == Config()
+
+
+def test_from_env_reads_the_process_environment(monkeypatch):
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://drills.example.org")
+
+    assert Config.from_env().PUBLIC_BASE_URL == "https://drills.example.org"
+
+
+def test_overrides_win_over_environment():
+    assert Config.from_env({"ENV": "demo"}, ENV="test").ENV == "test"
+
+
+def test_public_base_url_loses_trailing_slash():
+    assert make(PUBLIC_BASE_URL="https://drills.example.org/").resolved().PUBLIC_BASE_URL == \
+        "https://drills.example.org"
+
+
+def test_instance_path_default_is_relative_to_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    config = make().resolved()
+
+    assert Path(config.DATABASE_URL[len("sqlite:///"):]) == tmp_path.resolve() / "instance" / "emergency.sqlite3"
+
+
+@pytest.mark.parametrize("name, value", [("TOKEN_TTL_HOURS", "-1"), ("SMS_PER_SECOND", "nan"),
+                                         ("SEND_TIMEOUT_SECONDS", "inf"), ("MAX_ATTEMPTS", "-3")])
+def test_negative_or_infinite_number_is_refused(name, value):
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env({name: value})
+
+    assert name in str(caught.value)
+    assert_one_sentence(str(caught.value))
