@@ -1,0 +1,48 @@
+import { get } from "../api.js";
+import { h, replace, since } from "../dom.js";
+import * as live from "../live.js";
+import { loadRollup, totals } from "../rollup.js";
+import { runHeader, setRunMode } from "../runui.js";
+import { Timeline } from "../timeline.js";
+
+// Police, fire and EMS: a read-only view of a real run (the API already hides student names and phones).
+export async function render(main, runId) {
+  let run = await get(`/runs/${runId}`);
+  setRunMode(run.mode);
+  const header = h("div");
+  const facts = h("section", { class: "stats", "data-testid": "partner-facts" });
+  const timeline = new Timeline(runId);
+
+  async function refresh() {
+    const [fresh, rollup] = await Promise.all([get(`/runs/${runId}`), loadRollup(runId)]);
+    run = fresh;
+    setRunMode(run.mode);
+    replace(header, runHeader(run), h("p", { class: "muted", text: `Started ${since(run.started_at)}` }));
+    const t = totals(rollup);
+    replace(facts,
+      h("div", { class: "stat" }, h("span", { class: "stat-value", text: `${rollup.reported ?? 0}/${rollup.expected ?? 0}` }),
+        h("span", { class: "stat-label", text: "rooms reported" })),
+      h("div", { class: `stat ${t.missing ? "stat-warn" : ""}` }, h("span", { class: "stat-value", text: String(t.missing ?? 0) }),
+        h("span", { class: "stat-label", text: "missing" })),
+      h("div", { class: `stat ${t.injured ? "stat-bad" : ""}` }, h("span", { class: "stat-value", text: String(t.injured ?? 0) }),
+        h("span", { class: "stat-label", text: "injured" })),
+      h("div", { class: "stat" }, h("span", { class: "stat-value", text: String(t.present ?? 0) }),
+        h("span", { class: "stat-label", text: "present" })));
+  }
+
+  replace(main, header, h("p", { class: "notice", text: "Read-only view for responding agencies." }), facts,
+    h("h2", { class: "section-title", text: "Updates" }), timeline.list,
+    h("a", { class: "button", href: "#/", text: "Home" }));
+  await Promise.all([refresh(), timeline.fill()]);
+
+  let timer = null;
+  const soon = () => { clearTimeout(timer); timer = setTimeout(() => refresh().catch(() => {}), 200); };
+  const off = live.subscribe((name, event) => {
+    if (event.run_id !== runId) return;
+    timeline.live(name, event);
+    soon();
+  });
+  const offResync = live.onResync(() => { timeline.fill().catch(() => {}); soon(); });
+  const poll = setInterval(() => { if (!live.connected()) { timeline.fill().catch(() => {}); soon(); } }, 15000);
+  return () => { off(); offResync(); clearInterval(poll); clearTimeout(timer); };
+}
