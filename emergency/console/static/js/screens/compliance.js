@@ -1,93 +1,88 @@
 import { api, ApiError, get, optional, user } from "../api.js";
 import { dateTime, h, replace, toast } from "../dom.js";
 
-const YES = new Set([true, "met", "ok", "complete", "done", "pass", "passed"]);
+const STATUS = {
+  met: { mark: "✓", className: "check-met", words: "Every requirement is met." },
+  on_track: { mark: "•", className: "check-on-track", words: "On track so far this school year." },
+  behind: { mark: "!", className: "check-behind", words: "Behind: schedule the missing drills." },
+  not_applicable: { mark: "–", className: "check-na", words: "No requirement applies yet." },
+};
 
-function label(item) {
-  return item.label || item.name || item.title || item.description || item.rule || item.key || item.category || "Requirement";
+function drillCount(n = 0) {
+  return n === 1 ? "1 drill" : `${n} drills`;
 }
 
-function progress(item) {
-  const done = item.done ?? item.count ?? item.actual ?? item.completed;
-  const needed = item.required ?? item.minimum ?? item.min ?? item.target ?? item.expected;
-  if (done === undefined && needed === undefined) return "";
-  return needed === undefined ? String(done) : `${done ?? 0} of ${needed}`;
+function ruleRow(rule) {
+  const look = STATUS[rule.status] || STATUS.not_applicable;
+  return h("li", { class: `check ${look.className}`, "data-testid": "rule", "data-status": rule.status },
+    h("span", { class: "check-mark", "aria-hidden": "true", text: look.mark }),
+    h("span", { class: "check-label", text: rule.description || rule.rule }),
+    h("span", { class: "check-progress", text: `${rule.done ?? 0} of ${rule.required ?? 0}` }),
+    rule.detail ? h("small", { class: "check-detail", text: rule.detail }) : null);
 }
 
-function met(item) {
-  const value = item.met ?? item.ok ?? item.satisfied ?? item.status;
-  return YES.has(value);
-}
-
-function requirements(report) {
-  const list = report.requirements || report.rules || report.checks || report.results || [];
-  if (!list.length) return h("p", { class: "muted", text: "No requirements to show." });
-  return h("ul", { class: "checks", "data-testid": "requirements" }, list.map((item) => h("li", {
-    class: `check ${met(item) ? "check-met" : "check-open"}` },
-  h("span", { class: "check-mark", "aria-hidden": "true", text: met(item) ? "✓" : "!" }),
-  h("span", { class: "check-label", text: label(item) }),
-  h("span", { class: "check-progress", text: progress(item) }),
-  item.message || item.detail ? h("small", { class: "check-detail", text: item.message || item.detail }) : null)));
-}
-
-// The report needs the bearer token, so it is fetched and opened as a local copy.
-async function openReport(runId) {
-  const popup = window.open("", "_blank");
+// The printable report needs the bearer token, so it is fetched and saved as a file; opened from
+// there it keeps its own styles (as a page of this app it would fall under the console's policy).
+async function saveReport(runId) {
   try {
     const html = await api("GET", `/runs/${runId}/report`, { query: { format: "html" }, raw: true });
     const url = URL.createObjectURL(new Blob([html], { type: "text/html" }));
-    if (popup) popup.location.href = url;
-    else location.href = url;
+    const link = h("a", { href: url, download: `run-${runId}-after-action-report.html` });
+    document.body.append(link);
+    link.click();
+    link.remove();
     setTimeout(() => URL.revokeObjectURL(url), 60000);
   } catch (err) {
-    if (popup) popup.close();
-    toast(err instanceof ApiError && err.status === 404 ? "Reports are not available yet." : err.message, "error");
+    toast(err instanceof ApiError && err.status === 404 ? "This report is not available." : err.message, "error");
   }
 }
 
 export async function render(main) {
   const me = user();
   const schools = me.schools || [];
-  const year = new Date().getMonth() >= 6 ? new Date().getFullYear() : new Date().getFullYear() - 1;
   const schoolSelect = h("select", { id: "compliance-school" },
     schools.map((s) => h("option", { value: s.id, text: s.name })));
-  const yearSelect = h("select", { id: "compliance-year" },
-    [year, year - 1, year - 2].map((y) => h("option", { value: y, text: `${y}–${String(y + 1).slice(2)}` })));
+  const yearSelect = h("select", { id: "compliance-year" });
   const result = h("section", { class: "stack", "data-testid": "compliance" });
   const runsBox = h("section", { class: "stack" });
 
   async function refresh() {
     const schoolId = Number(schoolSelect.value);
-    replace(result, h("p", { class: "muted", text: "Loading…" }));
     const [report, page] = await Promise.all([
       optional("/compliance", { school_id: schoolId, year: yearSelect.value }),
-      get("/runs", { school_id: schoolId, per_page: 30 }),
+      get("/runs", { school_id: schoolId, per_page: 20 }),
     ]);
     if (!report) {
-      replace(result, h("p", { class: "muted", text: "The compliance summary is not available on this server yet." }));
+      replace(result, h("p", { class: "muted", text: "The compliance summary is not available on this server." }));
     } else {
-      const ok = report.compliant ?? report.met ?? report.ok;
+      if (!yearSelect.value) {
+        replace(yearSelect, [report.year, report.year - 1, report.year - 2].map((y) => h("option", {
+          value: y, text: `School year ${y}–${String(y + 1).slice(2)}` })));
+      }
+      const summary = report.summary || {};
+      const look = STATUS[summary.status] || STATUS.not_applicable;
       replace(result,
-        ok === undefined ? null : h("p", { class: `notice ${ok ? "notice-good" : "notice-warn"}`,
-          text: ok ? "On track: every requirement is met so far." : "Not yet compliant: see what is missing." }),
-        report.summary && typeof report.summary === "string" ? h("p", { text: report.summary }) : null,
-        requirements(report));
+        h("p", { class: `notice ${summary.status === "behind" ? "notice-warn" : summary.status === "met" ? "notice-good" : ""}`,
+          "data-testid": "compliance-summary", text: look.words }),
+        h("p", { class: "muted", text: `${drillCount((report.drills || {}).total)} recorded · rules: ${
+          (report.rules_file || {}).name || ""}` }),
+        h("ul", { class: "checks", "data-testid": "requirements" }, (report.rules || []).map(ruleRow)));
     }
     const runs = (page.runs || []).filter((r) => r.state !== "active");
-    replace(runsBox, h("h2", { class: "section-title", text: "Drill and incident records" }),
+    replace(runsBox, h("h2", { class: "section-title", text: "After-action reports" }),
       runs.length ? runs.map((run) => {
-        const open = h("button", { type: "button", class: "button", "data-testid": "open-report",
-          text: "After-action report" });
-        open.addEventListener("click", () => openReport(run.id));
+        const save = h("button", { type: "button", class: "button", "data-testid": "open-report", text: "Save report" });
+        save.addEventListener("click", () => saveReport(run.id));
         return h("article", { class: `record record-${run.mode}` },
           h("p", { class: "record-title", text: `${run.mode === "drill" ? "Drill" : "REAL"}: ${(run.playbook && run.playbook.name) || run.action}` }),
-          h("p", { class: "muted", text: `${dateTime(run.started_at)} · ${run.end_reason || run.state}` }),
-          open);
-      }) : h("p", { class: "muted", text: "No finished runs yet." }));
+          h("p", { class: "muted", text: `${dateTime(run.started_at)} · ${(run.end_reason || run.state).replace("_", " ")}` }),
+          save);
+      }) : h("p", { class: "muted", text: "No finished drills or emergencies yet." }));
   }
 
-  schoolSelect.addEventListener("change", () => refresh().catch((e) => toast(e.message, "error")));
-  yearSelect.addEventListener("change", () => refresh().catch((e) => toast(e.message, "error")));
+  const reload = () => refresh().catch((e) => toast(e.message, "error"));
+  schoolSelect.addEventListener("change", reload);
+  yearSelect.addEventListener("change", reload);
   replace(main, h("h1", { text: "Drill compliance" }),
     h("label", { for: "compliance-school", text: "School" }), schoolSelect,
     h("label", { for: "compliance-year", text: "School year" }), yearSelect,

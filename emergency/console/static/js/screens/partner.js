@@ -10,7 +10,7 @@ export async function render(main, runId) {
   let run = await get(`/runs/${runId}`);
   setRunMode(run.mode);
   const header = h("div");
-  const facts = h("section", { class: "stats", "data-testid": "partner-facts" });
+  const facts = h("section", { class: "stats stats-2", "data-testid": "partner-facts" });
   const timeline = new Timeline(runId);
 
   async function refresh() {

@@ -58,8 +58,8 @@ export async function render(main, schoolId) {
     // One key per intended start: a double tap or a retry after a lost response starts one run.
     const key = newKey();
     const locationInput = h("input", { id: "start-location", type: "text", maxlength: "200",
-      placeholder: playbook.action === "evacuate" ? "Assembly point" : "Where (optional)" });
-    const noteInput = h("input", { id: "start-note", type: "text", maxlength: "2000", placeholder: "Note (optional)" });
+      placeholder: playbook.action === "evacuate" ? "Assembly point" : "Where is the threat?" });
+    const noteInput = h("input", { id: "start-note", type: "text", maxlength: "2000", placeholder: "Anything staff should know" });
     const status = h("p", { class: "muted", role: "status" });
 
     async function send() {
@@ -99,9 +99,10 @@ export async function render(main, schoolId) {
       mode === "real" ? h("p", { class: "notice notice-error",
         text: "Everyone at the school, and police and fire, will be alerted now. Press and hold for 2 seconds." })
         : h("p", { class: "muted", text: "Staff will get messages marked “DRILL — THIS IS A DRILL”." }),
-      h("label", { for: "start-location", text: "Location" }), locationInput,
-      h("label", { for: "start-note", text: "Note" }), noteInput,
-      go, status, back);
+      go, status,
+      h("label", { for: "start-location", text: "Location (optional)" }), locationInput,
+      h("label", { for: "start-note", text: "Note (optional)" }), noteInput,
+      back);
     panel.hidden = false;
     panel.scrollIntoView({ block: "start" });
   }
