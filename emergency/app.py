@@ -72,7 +72,6 @@ def create_app(config: Config | None = None) -> Flask:
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     _health(app)
-    _start_background(app)
     return app
 
 
@@ -123,11 +122,10 @@ def _init_alerts(app: Flask) -> None:
     init_alerts(app)
 
 
-def _start_background(app: Flask) -> None:
-    try:
-        from emergency.alerts.setup import start_dispatcher
-    except ModuleNotFoundError:
-        return
+def start_background(app: Flask) -> None:
+    """Start the in-process dispatcher (DISPATCHER=thread); called once the database is known to be current."""
+    from emergency.alerts.setup import start_dispatcher
+
     if app.config["DISPATCHER"] == "thread":
         start_dispatcher(app)
 

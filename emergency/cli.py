@@ -25,7 +25,7 @@ def main() -> None:
 @click.option("--port", default=5000, show_default=True, type=int)
 def serve(demo: bool, host: str, port: int) -> None:
     """Serve HTTP and Socket.IO (development server; use gunicorn in production)."""
-    from emergency.app import create_app, require_migrated
+    from emergency.app import create_app, require_migrated, start_background
     from emergency.db import db
     from emergency.migrate import upgrade
 
@@ -51,6 +51,7 @@ def serve(demo: bool, host: str, port: int) -> None:
 
             for line in ensure_demo(db.session, app):
                 click.echo(line)
+    start_background(app)
     click.echo(f"Serving on http://{host}:{port}  (API docs: http://{host}:{port}/api/docs)")
     app.extensions["socketio"].run(app, host=host, port=port, allow_unsafe_werkzeug=True,
                                    use_reloader=False, log_output=False)

@@ -14,6 +14,7 @@ and nothing else.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -35,6 +36,7 @@ from emergency.timeutil import utcnow
 log = logging.getLogger(__name__)
 
 UNSUBSCRIBED = 21610
+PACING_WINDOW = 5.0  # seconds of sending a claim covers at the configured rate
 
 
 class RateLimiter:
@@ -94,18 +96,29 @@ class Dispatcher:
         self.stop_event = threading.Event()
 
     # -- claiming -----------------------------------------------------------------------------
-    def claim(self, limit: int | None = None) -> list:
-        """Atomically take up to `limit` due alerts, highest priority first."""
-        limit = limit or self.settings.batch
+    def lease_seconds(self) -> float:
+        """How long a claim holds: longer than one send can take, including pacing within the batch."""
+        return self.settings.send_timeout * 2 + PACING_WINDOW + 5
+
+    def batch_size(self, channel: str) -> int:
+        """At most what the channel's rate lets us send within PACING_WINDOW seconds."""
+        rate = self.settings.sms_per_second if channel == "sms" else self.settings.calls_per_second
+        if rate and rate > 0:
+            return max(1, min(self.settings.batch, math.ceil(rate * PACING_WINDOW)))
+        return self.settings.batch
+
+    def claim(self, channel: str, limit: int | None = None) -> list:
+        """Atomically take up to `limit` due alerts of one channel, highest priority first."""
+        limit = limit or self.batch_size(channel)
         now = utcnow()
         with self.sessions() as session:
             due = or_(and_(Alert.status == QUEUED, Alert.next_attempt_at <= now),
                       and_(Alert.status == SENDING, Alert.deadline_at < now))
-            candidates = select(Alert.id).where(due, Alert.channel.in_(("sms", "voice"))) \
+            candidates = select(Alert.id).where(due, Alert.channel == channel) \
                 .order_by(Alert.priority, Alert.id).limit(limit)
             if session.get_bind().dialect.name == "postgresql":
                 candidates = candidates.with_for_update(skip_locked=True)
-            deadline = now + timedelta(seconds=self.settings.send_timeout * 2 + 30)
+            deadline = now + timedelta(seconds=self.lease_seconds())
             claimed = session.execute(
                 update(Alert).where(Alert.id.in_(candidates.scalar_subquery()))
                 .values(status=SENDING, deadline_at=deadline, attempts=Alert.attempts + 1)
@@ -118,7 +131,8 @@ class Dispatcher:
     # -- sending ------------------------------------------------------------------------------
     def run_once(self) -> int:
         """Claim one batch, send it, run the periodic jobs; returns how many alerts were handled."""
-        claimed = self.claim()
+        # Each channel is claimed separately, so slow-paced calls never hold up SMS.
+        claimed = self.claim("sms") + self.claim("voice")
         if claimed:
             runs = set(self.pool.map(self._send_one, claimed))
             self._push_summaries(runs - {None})

@@ -6,7 +6,6 @@ import hashlib
 from datetime import timedelta
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import select, text
 
 from emergency.accounts import service
@@ -21,12 +20,6 @@ LOGIN = "/api/v1/auth/login"
 PRODUCTION_HASHER = service._hasher
 
 
-@pytest.fixture(autouse=True)
-def fast_argon2(monkeypatch):
-    """Cheap argon2 parameters: the tests log in often, and the default costs 150 ms a hash."""
-    hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    monkeypatch.setattr(service, "_hasher", hasher)
-    monkeypatch.setattr(service, "_DUMMY_HASH", hasher.hash("not-a-real-password"))
 
 
 def log_in(client, email, password=PASSWORD):

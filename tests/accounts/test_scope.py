@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import select
 
-from emergency.accounts import service
 from emergency.accounts.models import Account
 from emergency.accounts.principal import Principal
 from emergency.accounts.service import principal_for, set_password
 from emergency.directory.service import get_school, schools_in_scope
 from emergency.errors import NotFound
 from tests.conftest import PASSWORD
-
-
-@pytest.fixture(autouse=True)
-def fast_argon2(monkeypatch):
-    """Cheap argon2 parameters: the tests log in often, and the default costs 150 ms a hash."""
-    hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    monkeypatch.setattr(service, "_hasher", hasher)
-    monkeypatch.setattr(service, "_DUMMY_HASH", hasher.hash("not-a-real-password"))
 
 
 @pytest.fixture

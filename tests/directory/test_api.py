@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from argon2 import PasswordHasher
 
-from emergency.accounts import service
 from emergency.directory.phones import InvalidPhone, mask_phone, normalise_phone
 
 API = "/api/v1"
 
 
-@pytest.fixture(autouse=True)
-def fast_argon2(monkeypatch):
-    """Cheap argon2 parameters: the tests log in often, and the default costs 150 ms a hash."""
-    hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    monkeypatch.setattr(service, "_hasher", hasher)
-    monkeypatch.setattr(service, "_DUMMY_HASH", hasher.hash("not-a-real-password"))
 
 
 @pytest.fixture

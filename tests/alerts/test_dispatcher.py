@@ -1,0 +1,197 @@
+"""The dispatcher against a fake Twilio server, driven through the real twilio client."""
+
+import threading
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from emergency.alerts.dispatcher import Dispatcher, RateLimiter
+from emergency.alerts.models import FAILED, QUEUED, SENDING, SENT, Alert, OptOut
+from emergency.playbooks.model import DRILL_BANNER
+from emergency.timeutil import utcnow
+from tests.conftest import twilio_settings
+
+
+@pytest.fixture
+def app_overrides(fake_twilio):
+    fake_twilio.configure(callbacks=False)
+    return {**twilio_settings(fake_twilio), "DISPATCH_CONCURRENCY": 8, "SMS_PER_SECOND": 0.0}
+
+
+@pytest.fixture
+def staffed(make_school, make_person):
+    school = make_school(name="Port Chester Middle School")
+    admin = make_person("school_admin", [school], name="Ada Admin")
+    teachers = [make_person("teacher", [school], name=f"Teacher {n}") for n in range(12)]
+    return school, admin, teachers
+
+
+def _drill(client, login, school, admin, playbook="lockdown", mode="drill"):
+    response = client.post("/api/v1/runs", headers=login(admin),
+                           json={"school_id": school.id, "playbook": playbook, "mode": mode, "confirm": True})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"]
+
+
+def _dispatcher(app) -> Dispatcher:
+    return app.extensions["dispatcher"]
+
+
+def test_drill_reaches_every_staff_member_once_with_the_banner(app, client, login, staffed, fake_twilio, session):
+    school, admin, teachers = staffed
+    run_id = _drill(client, login, school, admin)
+    session.commit()
+    _dispatcher(app).drain()
+    received = Counter(m["to"] for m in fake_twilio.messages)
+    for person in [admin, *teachers]:
+        assert received[person.mobile] == 1, person.name
+    assert all(m["body"].startswith(DRILL_BANNER) for m in fake_twilio.messages)
+    statuses = {a.status for a in session.scalars(select(Alert).where(Alert.run_id == run_id,
+                                                                      Alert.channel == "sms"))}
+    assert statuses == {SENT}
+    sids = [a.provider_sid for a in session.scalars(select(Alert).where(Alert.channel == "sms"))]
+    assert all(s and s.startswith("SM") for s in sids)
+
+
+def test_priority_order_admins_before_teachers(app, client, login, staffed, fake_twilio, session):
+    school, admin, teachers = staffed
+    _drill(client, login, school, admin)
+    session.commit()
+    dispatcher = _dispatcher(app)
+    dispatcher.settings.concurrency = 1
+    dispatcher.pool._max_workers = 1
+    dispatcher.drain()
+    assert fake_twilio.messages[0]["to"] == admin.mobile
+
+
+def test_429_burst_and_500_are_retried_with_backoff(app, client, login, staffed, fake_twilio, session):
+    school, admin, teachers = staffed
+    fake_twilio.fail_next(3, http_status=429)
+    fake_twilio.fail_next(2, http_status=500)
+    run_id = _drill(client, login, school, admin)
+    session.commit()
+    dispatcher = _dispatcher(app)
+    dispatcher.run_once()
+    retrying = list(session.scalars(select(Alert).where(Alert.run_id == run_id, Alert.status == QUEUED)))
+    session.rollback()
+    assert len(retrying) == 5
+    assert {a.error_code for a in retrying} <= {20429, 20500, 20503}
+    assert all(a.next_attempt_at > utcnow() for a in retrying)
+    _make_due(session)
+    dispatcher.drain()
+    assert Counter(m["to"] for m in fake_twilio.messages) == Counter(p.mobile for p in [admin, *teachers])
+    session.expire_all()
+    attempts = {a.recipient_name: a.attempts for a in session.scalars(select(Alert).where(Alert.channel == "sms"))}
+    assert sorted(attempts.values())[-5:] == [2, 2, 2, 2, 2]
+
+
+def _make_due(session):
+    session.execute(update(Alert).where(Alert.status == QUEUED).values(next_attempt_at=utcnow()))
+    session.commit()
+
+
+@pytest.mark.parametrize("code", [21211, 21614, 21610])
+def test_permanent_errors_fail_at_once_with_code_and_reason(app, client, login, staffed, fake_twilio, session,
+                                                            code):
+    school, admin, teachers = staffed
+    fake_twilio.fail_number(teachers[0].mobile, code=code)
+    run_id = _drill(client, login, school, admin)
+    session.commit()
+    _dispatcher(app).run_once()
+    alert = session.scalar(select(Alert).where(Alert.run_id == run_id, Alert.person_id == teachers[0].id,
+                                               Alert.channel == "sms"))
+    assert alert.status == FAILED and alert.attempts == 1 and alert.error_code == code
+    assert alert.error_message
+    events = client.get(f"/api/v1/runs/{run_id}/timeline", headers=login(admin)).get_json()["events"]
+    failed = [e for e in events if e["type"] == "alert.failed"]
+    assert failed and failed[0]["payload"]["error_code"] == code
+    if code == 21610:
+        assert session.scalar(select(OptOut).where(OptOut.number == teachers[0].mobile)) is not None
+        call = session.scalar(select(Alert).where(Alert.run_id == run_id, Alert.person_id == teachers[0].id,
+                                                  Alert.channel == "voice"))
+        assert call is not None and call.status == QUEUED
+
+
+def test_slow_provider_times_out_and_is_retried(app, client, login, staffed, fake_twilio, session):
+    school, admin, teachers = staffed
+    from emergency.alerts.providers import TwilioProvider
+
+    impatient = TwilioProvider(fake_twilio.account_sid, fake_twilio.auth_token, from_number="+15005550006",
+                               api_base=fake_twilio.base_url, timeout=0.3)
+    dispatcher = Dispatcher(_dispatcher(app).sessions, impatient, _dispatcher(app).settings)
+    fake_twilio.configure(latency=1.0)
+    run_id = _drill(client, login, school, admin)
+    session.commit()
+    dispatcher.run_once()
+    session.expire_all()
+    statuses = Counter(a.status for a in session.scalars(select(Alert).where(Alert.run_id == run_id,
+                                                                             Alert.channel == "sms")))
+    session.rollback()
+    assert statuses == {QUEUED: 13}
+
+
+def test_gives_up_after_max_attempts(app, client, login, staffed, fake_twilio, session):
+    school, admin, teachers = staffed
+    dispatcher = _dispatcher(app)
+    dispatcher.settings.max_attempts = 2
+    fake_twilio.fail_next(100, http_status=503)
+    run_id = _drill(client, login, school, admin)
+    session.commit()
+    dispatcher.run_once()
+    _make_due(session)
+    dispatcher.run_once()
+    session.expire_all()
+    statuses = {a.status for a in session.scalars(select(Alert).where(Alert.run_id == run_id,
+                                                                      Alert.channel == "sms"))}
+    assert statuses == {FAILED}
+
+
+def test_alert_stuck_in_sending_past_its_deadline_is_sent_again(app, client, login, staffed, fake_twilio, session):
+    school, admin, teachers = staffed
+    _drill(client, login, school, admin)
+    session.commit()
+    dispatcher = _dispatcher(app)
+    claimed = dispatcher.claim("sms", limit=3)  # then the process "dies" without sending
+    assert len(claimed) == 3
+    dispatcher.drain()
+    assert len(fake_twilio.messages) == 10, "claimed alerts wait for their deadline"
+    session.execute(update(Alert).where(Alert.status == SENDING).values(deadline_at=utcnow() - timedelta(seconds=1)))
+    session.commit()
+    dispatcher.drain()
+    assert Counter(m["to"] for m in fake_twilio.messages) == Counter(p.mobile for p in [admin, *teachers])
+
+
+def test_two_dispatchers_never_send_the_same_alert(app, client, login, make_school, make_person, fake_twilio,
+                                                   session):
+    school = make_school()
+    admin = make_person("school_admin", [school])
+    people = [make_person("teacher", [school]) for _ in range(60)]
+    _drill(client, login, school, admin)
+    session.commit()
+    fake_twilio.configure(latency=0.01)
+    first = _dispatcher(app)
+    second = Dispatcher(first.sessions, first.provider, first.settings)
+    threads = [threading.Thread(target=d.drain) for d in (first, second, first.__class__(
+        first.sessions, first.provider, first.settings))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    received = Counter(m["to"] for m in fake_twilio.messages)
+    assert received == Counter(p.mobile for p in [admin, *people])
+
+
+def test_rate_limiter_spaces_sends():
+    clock = [0.0]
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+
+    limiter = RateLimiter(4.0, clock=lambda: clock[0], sleep=sleep)
+    for _ in range(4):
+        limiter.acquire()
+    assert slept == pytest.approx([0.25, 0.5, 0.75])
+    assert RateLimiter(0).interval == 0
