@@ -162,3 +162,38 @@ def test_a_real_start_needs_press_and_hold_and_looks_real_to_partners(served, ph
     finally:
         if served.get(PRINCIPAL, f"/runs/{run_id}")["state"] == "active":
             served.post(PRINCIPAL, f"/runs/{run_id}/cancel", {"reason": "browser test"})
+
+
+def test_the_board_resynchronises_after_losing_its_connection(served, phone):
+    from playwright.sync_api import expect
+
+    run = start_drill(served)
+    try:
+        principal = phone(PRINCIPAL)
+        principal.goto(f"/#/run/{run['id']}/board")
+        room = home_room(served)
+        tile = principal.locator(f"[data-testid=room-tile][data-room-id='{room['id']}']")
+        expect(tile).to_have_attribute("data-status", "unreported")
+        expect(principal.locator("#net")).to_have_attribute("data-live", "true")
+        principal.evaluate("window.__noReload = true")
+        fills = []
+        principal.on("request", lambda r: fills.append(r.url) if "/timeline?after_seq=" in r.url else None)
+
+        principal.context.set_offline(True)
+        expect(principal.locator("#net")).to_have_attribute("data-live", "false")
+        # Missed while the principal's phone had no connection: no live event can reach it.
+        served.post(TEACHER, f"/runs/{run['id']}/checkins", {"status": "need_help", "present": 12, "injured": 1},
+                    **{"Idempotency-Key": str(uuid.uuid4())})
+        principal.wait_for_timeout(1000)
+        expect(tile).to_have_attribute("data-status", "unreported")
+
+        principal.context.set_offline(False)
+        expect(principal.locator("#net")).to_have_attribute("data-live", "true")
+        expect(tile).to_have_attribute("data-status", "need_help")
+        expect(tile).to_have_class("tile tile-red")
+        expect(principal.locator("[data-testid=need-help]").first).to_be_visible()
+        expect(principal.locator("[data-testid=timeline]")).to_contain_text("Needs help")
+        assert any("after_seq=0" not in url for url in fills), fills
+        assert principal.evaluate("window.__noReload") is True
+    finally:
+        end_if_active(served, run["id"])

@@ -64,6 +64,7 @@ function showNetwork() {
   const online = navigator.onLine;
   const liveUp = live.connected();
   net.className = `net ${!online ? "net-offline" : liveUp ? "net-live" : "net-waiting"}`;
+  net.dataset.live = String(liveUp);
   net.textContent = !online ? "Offline" : liveUp ? "Live" : session.get() ? "Connecting…" : "";
 }
 
