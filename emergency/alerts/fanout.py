@@ -100,6 +100,7 @@ def fan_out(session: Session, run: Run, occasion: str, event_seq: int, *, extra:
     variables = message_variables(run, **(extra or {}))
     rows: list[dict] = []
     unreachable: list[dict] = []
+    skipped: list[dict] = []
     for delivery in plan(session, run, playbook):
         recipient = delivery.recipient
         require_ack = delivery.require_ack and occasion == "start"
@@ -130,6 +131,7 @@ def fan_out(session: Session, run: Run, occasion: str, event_seq: int, *, extra:
                 row.update(status=UNREACHABLE, error_message="no mobile number in the directory")
             elif channel == "sms" and number in opted_out:
                 row.update(status=SKIPPED, error_message="opted out of SMS (replied STOP); calling instead")
+                skipped.append({"name": recipient.name, "role": base["recipient_role"]})
             if (require_ack and delivery.escalate_after and not primary_set and row["status"] != UNREACHABLE
                     and row["status"] != SKIPPED and channel != "voice"):
                 # Silence after this long escalates to a voice call (see alerts.escalation).
@@ -144,6 +146,11 @@ def fan_out(session: Session, run: Run, occasion: str, event_seq: int, *, extra:
         timeline.record(session, run, "alert.unreachable",
                         {"count": len(unreachable), "recipients": unreachable,
                          "reason": "no mobile number in the directory"})
+    if skipped and occasion == "start":
+        # Admins see before anyone wonders why a phone rang instead of buzzing.
+        timeline.record(session, run, "alert.opted_out",
+                        {"count": len(skipped), "recipients": skipped,
+                         "reason": "replied STOP to our texts; they get a call instead"})
     return sum(1 for r in rows if r["status"] == QUEUED)
 
 

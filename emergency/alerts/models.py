@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from emergency.db import Base, UTCDateTime
@@ -80,7 +80,12 @@ class Acknowledgement(Base):
 
     __tablename__ = "acknowledgements"
     __table_args__ = (
-        UniqueConstraint("run_id", "person_id", "partner_id", name="uq_acknowledgements_recipient"),
+        # A unique constraint over (run_id, person_id, partner_id) would not hold: one of the two ids
+        # is always NULL, and NULLs never compare equal. One partial index per recipient kind does.
+        Index("uq_acknowledgements_person", "run_id", "person_id", unique=True,
+              sqlite_where=text("person_id IS NOT NULL"), postgresql_where=text("person_id IS NOT NULL")),
+        Index("uq_acknowledgements_partner", "run_id", "partner_id", unique=True,
+              sqlite_where=text("partner_id IS NOT NULL"), postgresql_where=text("partner_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

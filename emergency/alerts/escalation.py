@@ -1,0 +1,137 @@
+"""Escalation: silence after an alert that needs an acknowledgement becomes a call, then a notice.
+
+The schedule lives in the database (`Alert.escalate_at`), not in memory, so a restart in the
+middle of a run neither loses nor repeats an escalation:
+
+1. the recipient's primary alert (push/SMS) passes its `escalate_at` unacknowledged
+   -> a voice call (occasion "escalation") with its own `escalate_at`;
+2. that call passes its `escalate_at` unacknowledged too
+   -> `recipient.unreachable` on the timeline and an SMS to each school admin.
+
+Each due alert is claimed with a conditional UPDATE (`escalated_at IS NULL`) in the same
+transaction as what the escalation queues: of two dispatchers, exactly one escalates it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from emergency.alerts.acks import find_ack
+from emergency.alerts.fanout import REPLY_HINT
+from emergency.alerts.models import CANCELLED, QUEUED, SKIPPED, UNREACHABLE, Alert, OptOut
+from emergency.directory.roles import SCHOOL_ADMIN
+from emergency.directory.service import people_of
+from emergency.playbooks.model import DRILL_BANNER
+from emergency.runs import timeline
+from emergency.runs.models import ACTIVE, Run
+from emergency.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+ESCALATION = "escalation"
+UNREACHABLE_NOTICE = "unreachable"
+BATCH = 100
+NOT_ATTEMPTED = (SKIPPED, UNREACHABLE, CANCELLED)
+
+
+def run_due_escalations(session: Session) -> int:
+    """Escalate every alert whose acknowledgement is overdue; returns how many were escalated."""
+    now = utcnow()
+    due = session.execute(
+        select(Alert.id, Alert.run_id).join(Run, Run.id == Alert.run_id)
+        .where(Alert.escalate_at <= now, Alert.escalated_at.is_(None), Alert.acknowledged_at.is_(None),
+               Run.state == ACTIVE)
+        .order_by(Alert.escalate_at, Alert.id).limit(BATCH)).all()
+    session.rollback()
+    escalated = 0
+    for alert_id, run_id in due:
+        # The run row first, as ending a run does: an all-clear either happens before (and we see
+        # it ended) or waits for this escalation to commit and then cancels what it queued.
+        run = session.scalar(select(Run).where(Run.id == run_id).with_for_update()
+                             .execution_options(populate_existing=True))
+        claimed = session.execute(
+            update(Alert).where(Alert.id == alert_id, Alert.escalated_at.is_(None), Alert.escalate_at.is_not(None))
+            .values(escalated_at=now).execution_options(synchronize_session=False)).rowcount
+        if claimed != 1 or not run.is_active:
+            session.rollback()  # another dispatcher got it, or the run ended meanwhile
+            continue
+        alert = session.get(Alert, alert_id, populate_existing=True)
+        if find_ack(session, run.id, person_id=alert.person_id, partner_id=alert.partner_id) is None:
+            _escalate(session, run, alert, now)
+            escalated += 1
+        session.commit()
+    return escalated
+
+
+def _escalate(session: Session, run: Run, alert: Alert, now: datetime) -> None:
+    if alert.channel == "voice" or alert.occasion == ESCALATION or not alert.to_number:
+        _tell_admins(session, run, alert, now)
+    else:
+        _call(session, run, alert, now)
+
+
+def _call(session: Session, run: Run, alert: Alert, now: datetime) -> None:
+    """No acknowledgement yet: phones on silent still ring, so call."""
+    seconds = alert.escalate_after_seconds or 0
+    event = timeline.record(session, run, "alert.escalated", {
+        "alert_id": alert.id, "recipient": alert.recipient_name, "role": alert.recipient_role,
+        "kind": alert.recipient_kind, "from_channel": alert.channel, "to_channel": "voice",
+        "after_seconds": seconds,
+    })
+    # The spoken words are the alert's own, without the SMS "Reply OK" hint: the call asks for a key press.
+    spoken = " ".join(alert.body.replace(REPLY_HINT, " ").split())
+    session.add(Alert(
+        run_id=run.id, event_seq=event.seq, occasion=ESCALATION, person_id=alert.person_id,
+        partner_id=alert.partner_id, recipient_name=alert.recipient_name, recipient_role=alert.recipient_role,
+        to_number=alert.to_number, channel="voice", body=spoken, priority=alert.priority, status=QUEUED,
+        requires_ack=True, escalate_after_seconds=alert.escalate_after_seconds,
+        escalate_at=now + timedelta(seconds=seconds) if seconds else None,
+        queued_at=now, next_attempt_at=now, attempts=0))
+
+
+def channels_tried(session: Session, run: Run, alert: Alert) -> list[str]:
+    """The channels the recipient was really tried on in this run (push, sms, voice), in that order."""
+    recipient = (Alert.person_id == alert.person_id) if alert.person_id else (Alert.partner_id == alert.partner_id)
+    used = set(session.scalars(select(Alert.channel).where(Alert.run_id == run.id, recipient,
+                                                           Alert.status.not_in(NOT_ATTEMPTED)).distinct()))
+    return [c for c in ("push", "sms", "voice") if c in used]
+
+
+def _tried_words(channels: list[str]) -> str:
+    words = [w for c, w in (("sms", "SMS"), ("voice", "call")) if c in channels] or ["the app alert"]
+    return " and ".join(words)
+
+
+def _tell_admins(session: Session, run: Run, alert: Alert, now: datetime) -> None:
+    """Still silent after the call: the school's admins must know who may need checking on."""
+    channels = channels_tried(session, run, alert)
+    event = timeline.record(session, run, "recipient.unreachable", {
+        "name": alert.recipient_name, "role": alert.recipient_role, "kind": alert.recipient_kind,
+        "channels": channels, "alert_id": alert.id,
+    })
+    banner = f"{DRILL_BANNER} " if run.mode == "drill" else ""
+    # Staff names only: never a phone number, never a student's name (this goes out by SMS).
+    body = (f"{banner}Not confirmed after {_tried_words(channels)}: {alert.recipient_name} "
+            f"({alert.recipient_role.replace('_', ' ')}). {run.school.name}.")
+    opted_out = set(session.scalars(select(OptOut.number)))
+    rows = []
+    for admin in people_of(session, run.school_id, include_district=False):
+        if admin.role != SCHOOL_ADMIN or not admin.mobile or admin.id == alert.person_id:
+            continue
+        rows.append({
+            "run_id": run.id, "event_seq": event.seq, "occasion": UNREACHABLE_NOTICE, "person_id": admin.id,
+            "partner_id": None, "recipient_name": admin.name, "recipient_role": admin.role,
+            "to_number": admin.mobile, "channel": "voice" if admin.mobile in opted_out else "sms",
+            "body": body, "priority": 0, "status": QUEUED, "requires_ack": False,
+            "escalate_after_seconds": None, "escalate_at": None, "escalated_at": None,
+            "queued_at": now, "next_attempt_at": now, "attempts": 0, "sent_at": None,
+        })
+    if rows:
+        session.execute(insert(Alert), rows)
+    else:
+        log.warning("run %s: nobody to tell that %s is unreachable (no school admin with a mobile)",
+                    run.id, alert.recipient_role)
