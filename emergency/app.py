@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from dataclasses import asdict
 from pathlib import Path
@@ -126,6 +127,9 @@ def start_background(app: Flask) -> None:
     """Start the in-process dispatcher (DISPATCHER=thread); called once the database is known to be current."""
     from emergency.alerts.setup import start_dispatcher
 
+    # Everything loaded so far (Flask, SQLAlchemy, playbooks) lives as long as the process. Moving it out
+    # of the collector's view keeps a full collection during a 2,000-recipient fan-out from costing ~100 ms.
+    gc.freeze()
     if app.config["DISPATCHER"] == "thread":
         start_dispatcher(app)
 

@@ -19,7 +19,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -130,19 +130,22 @@ class Dispatcher:
 
     # -- sending ------------------------------------------------------------------------------
     def run_once(self) -> int:
-        """Claim one batch, send it, run the periodic jobs; returns how many alerts were handled."""
+        """Claim one batch per channel, send it all, run the periodic jobs; returns alerts handled."""
         # Each channel is claimed separately, so slow-paced calls never hold up SMS.
         claimed = self.claim("sms") + self.claim("voice")
         if claimed:
             runs = set(self.pool.map(self._send_one, claimed))
-            self._push_summaries(runs - {None})
+            self._push_summaries(runs)
+        self.run_periodic()
+        return len(claimed)
+
+    def run_periodic(self) -> None:
         for job in self.periodic:
             try:
                 with self.sessions() as session:
                     job(session)
             except Exception:
                 log.exception("periodic job %s failed", getattr(job, "__name__", job))
-        return len(claimed)
 
     def drain(self, max_passes: int = 10_000) -> int:
         """Send until nothing is due (tests, benchmarks, the CLI)."""
@@ -154,19 +157,49 @@ class Dispatcher:
                 break
         return total
 
+    def in_flight_limit(self, channel: str) -> int:
+        """How many alerts of a channel may be claimed and not yet recorded at once."""
+        return max(self.settings.concurrency * 2, 1) if channel == "sms" else max(self.batch_size(channel), 1)
+
     def run_forever(self, idle_sleep: float = 0.5) -> None:
+        """Keep the pool busy: claim more as sends finish, rather than waiting for whole batches."""
         log.info("dispatcher started (provider=%s)", self.provider.name)
-        last_poll = 0.0
+        in_flight: dict[str, set[Future]] = {"sms": set(), "voice": set()}
+        touched: set[int] = set()
+        last_summary = last_periodic = last_poll = 0.0
         while not self.stop_event.is_set():
             try:
-                handled = self.run_once()
-                if time.monotonic() - last_poll > 30:
+                claimed_any = False
+                for channel, futures in in_flight.items():
+                    room = self.in_flight_limit(channel) - len(futures)
+                    if room > 0:
+                        for claimed in self.claim(channel, min(room, self.batch_size(channel))):
+                            futures.add(self.pool.submit(self._send_one, claimed))
+                            claimed_any = True
+                pending = set().union(*in_flight.values())
+                if pending:
+                    done, _ = wait(pending, timeout=0.05, return_when=FIRST_COMPLETED)
+                    for futures in in_flight.values():
+                        futures -= done
+                    for future in done:
+                        if future.exception() is None:
+                            touched.add(future.result())
+                        else:  # the alert stays `sending` and is retried when its lease runs out
+                            log.error("recording a send failed", exc_info=future.exception())
+                now = time.monotonic()
+                if touched and (now - last_summary > 1.0 or not pending):
+                    self._push_summaries(touched)
+                    touched, last_summary = set(), now
+                if now - last_periodic > 1.0:
+                    self.run_periodic()
+                    last_periodic = now
+                if now - last_poll > 30:
                     self.poll_stuck()
-                    last_poll = time.monotonic()
+                    last_poll = now
+                if not claimed_any and not pending:
+                    self.stop_event.wait(idle_sleep)
             except Exception:
                 log.exception("dispatcher pass failed; retrying")
-                handled = 0
-            if not handled:
                 self.stop_event.wait(idle_sleep)
         log.info("dispatcher stopped")
 

@@ -13,9 +13,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from emergency.alerts.models import QUEUED, SENT, SKIPPED, UNREACHABLE, Alert, OptOut
-from emergency.directory.models import Partner, Person
+from emergency.directory.models import Partner, Person, partner_schools, person_schools
 from emergency.directory.roles import ADMIN_ROLES, DISTRICT_ADMIN, NURSE, SCHOOL_ADMIN, SECURITY
-from emergency.directory.service import partners_of, people_of
 from emergency.playbooks.model import ROLE_AUDIENCE_PREFIX, NotificationRule, Playbook
 from emergency.runs import timeline
 from emergency.runs.models import Run
@@ -28,11 +27,22 @@ CLASS_WEIGHT = 1000
 CLOSING_OCCASIONS = ("all_clear", "cancel")
 
 
+@dataclass(frozen=True)
+class Recipient:
+    """The few directory fields fan-out needs; loaded as plain rows, not ORM objects, for speed."""
+
+    kind: str  # person | partner
+    id: int
+    name: str
+    role: str  # a person role, or "partner"
+    mobile: str | None
+
+
 @dataclass
 class Delivery:
     """What one recipient gets for one occasion, merged over every rule that names them."""
 
-    recipient: Person | Partner
+    recipient: Recipient
     rule: NotificationRule
     channels: list[str] = field(default_factory=list)
     priority: int = 0
@@ -40,13 +50,28 @@ class Delivery:
     escalate_after: int | None = None
 
 
-def _audience_members(session: Session, run: Run, audience: str, cache: dict) -> list[Person | Partner]:
+def _people(session: Session, school_id: int) -> list[Recipient]:
+    members = select(person_schools.c.person_id).where(person_schools.c.school_id == school_id)
+    rows = session.execute(select(Person.id, Person.name, Person.role, Person.mobile)
+                           .where(Person.active.is_(True), Person.id.in_(members) | (Person.role == DISTRICT_ADMIN))
+                           .order_by(Person.name, Person.id))
+    return [Recipient("person", *row) for row in rows]
+
+
+def _partners(session: Session, school_id: int) -> list[Recipient]:
+    covering = select(partner_schools.c.partner_id).where(partner_schools.c.school_id == school_id)
+    rows = session.execute(select(Partner.id, Partner.name, Partner.mobile)
+                           .where(Partner.active.is_(True), Partner.id.in_(covering)).order_by(Partner.name))
+    return [Recipient("partner", id_, name, "partner", mobile) for id_, name, mobile in rows]
+
+
+def _audience_members(session: Session, run: Run, audience: str, cache: dict) -> list[Recipient]:
     if "people" not in cache:
-        cache["people"] = people_of(session, run.school_id)
-    people: list[Person] = cache["people"]
+        cache["people"] = _people(session, run.school_id)
+    people: list[Recipient] = cache["people"]
     if audience == "partners":
         if "partners" not in cache:
-            cache["partners"] = partners_of(session, run.school_id)
+            cache["partners"] = _partners(session, run.school_id)
         return cache["partners"]
     if audience == "all_staff":
         return [p for p in people if p.role != DISTRICT_ADMIN]
@@ -64,7 +89,7 @@ def plan(session: Session, run: Run, playbook: Playbook) -> list[Delivery]:
     for rule in playbook.rules_for(run.mode):
         for audience in rule.audience:
             for recipient in _audience_members(session, run, audience, cache):
-                key = ("partner" if isinstance(recipient, Partner) else "person", recipient.id)
+                key = (recipient.kind, recipient.id)
                 delivery = deliveries.get(key)
                 if delivery is None:
                     delivery = deliveries[key] = Delivery(recipient, rule, priority=rule.priority)
@@ -81,7 +106,7 @@ def plan(session: Session, run: Run, playbook: Playbook) -> list[Delivery]:
 
 
 def _class(delivery: Delivery) -> int:
-    if isinstance(delivery.recipient, Partner):
+    if delivery.recipient.kind == "partner":
         return PARTNER_CLASS
     return ADMIN_CLASS if delivery.recipient.role in ADMIN_ROLES else STAFF_CLASS
 
@@ -101,26 +126,34 @@ def fan_out(session: Session, run: Run, occasion: str, event_seq: int, *, extra:
     rows: list[dict] = []
     unreachable: list[dict] = []
     skipped: list[dict] = []
+    rendered: dict[tuple, str] = {}
+
+    def render(rule: NotificationRule, hint: str) -> str:
+        # Every recipient of a rule gets the same words: render once per rule, not per person.
+        key = (id(rule), hint)
+        if key not in rendered:
+            rendered[key] = rule.render(occasion, run.mode, {**variables, "reply_hint": hint})
+        return rendered[key]
+
     for delivery in plan(session, run, playbook):
         recipient = delivery.recipient
         require_ack = delivery.require_ack and occasion == "start"
-        text = delivery.rule.render(occasion, run.mode, {**variables,
-                                                         "reply_hint": REPLY_HINT if require_ack else ""})
-        spoken = delivery.rule.render(occasion, run.mode, {**variables, "reply_hint": ""})
+        text = render(delivery.rule, REPLY_HINT if require_ack else "")
+        spoken = render(delivery.rule, "")
         channels = list(delivery.channels)
         number = recipient.mobile
         if "sms" in channels and number in opted_out and "voice" not in channels:
             channels.append("voice")  # opted out of SMS: a call is the fallback
         base = {
             "run_id": run.id, "event_seq": event_seq, "occasion": occasion,
-            "person_id": recipient.id if isinstance(recipient, Person) else None,
-            "partner_id": recipient.id if isinstance(recipient, Partner) else None,
+            "person_id": recipient.id if recipient.kind == "person" else None,
+            "partner_id": recipient.id if recipient.kind == "partner" else None,
             "recipient_name": recipient.name,
-            "recipient_role": recipient.role if isinstance(recipient, Person) else "partner",
+            "recipient_role": recipient.role,
             "to_number": number, "priority": _rank(delivery, run), "requires_ack": require_ack,
             "escalate_after_seconds": delivery.escalate_after if require_ack else None,
             "queued_at": now, "next_attempt_at": now, "attempts": 0,
-            "escalate_at": None, "escalated_at": None, "sent_at": None,
+            "escalate_at": None, "escalated_at": None, "sent_at": None, "error_message": None,
         }
         primary_set = False
         for channel in channels:
@@ -141,7 +174,8 @@ def fan_out(session: Session, run: Run, occasion: str, event_seq: int, *, extra:
         if not number and any(c in ("sms", "voice") for c in channels):
             unreachable.append({"name": recipient.name, "role": base["recipient_role"]})
     if rows:
-        session.execute(insert(Alert), rows)
+        # A Core executemany: every row has the same keys, so the driver batches them.
+        session.execute(insert(Alert.__table__), rows)
     if unreachable and occasion == "start":
         timeline.record(session, run, "alert.unreachable",
                         {"count": len(unreachable), "recipients": unreachable,

@@ -1,0 +1,176 @@
+"""Fan-out benchmark: a real lockdown for 2,000 recipients against a fake Twilio with 100 ms latency.
+
+Serves the product with gunicorn (the Procfile's command, dispatcher thread in the web process),
+starts the run with POST /api/v1/runs, and measures from the moment that call returns to the
+moment the fake Twilio accepted the last SMS. Runs twice: at a configured provider rate, and with
+no rate limit (compared with sending one after another).
+
+    python bench/fanout.py [--recipients 2000] [--rate 100] [--latency 0.1] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from emergency.accounts.service import set_password  # noqa: E402
+from emergency.app import create_app  # noqa: E402
+from emergency.config import Config  # noqa: E402
+from emergency.db import db  # noqa: E402
+from emergency.directory.models import Partner, Person, School  # noqa: E402
+from emergency.migrate import upgrade  # noqa: E402
+from tests.fakes.fake_twilio import FakeTwilio  # noqa: E402
+from tests.served import ServedProcess  # noqa: E402
+
+PASSWORD = "benchmark-password"
+
+
+def seed(database_url: str, recipients: int) -> tuple[int, str, int]:
+    """One school: 10 admins, 3 partners, the rest teachers; and a small one to warm the server up."""
+    upgrade(database_url)
+    app = create_app(Config(ENV="test", DATABASE_URL=database_url, DISPATCHER="off"))
+    with app.app_context():
+        session = db.session
+        tag = random.randint(200, 989)  # a fresh area code and school code per run: reruns on one database
+        school = School(code=f"BENCH{tag}", name="Benchmark High School", timezone="America/New_York")
+        session.add(school)
+        session.flush()
+        people = []
+        for n in range(recipients - 3):
+            role = "school_admin" if n < 10 else "teacher"
+            people.append(Person(name=f"Staff {n:05d}", role=role, email=f"staff{n}.{tag}@bench.example.org",
+                                 mobile=f"+1{tag}{2000000 + n:07d}", schools=[school]))
+        session.add_all(people)
+        session.add_all(Partner(agency="Bench PD", name=f"Officer {n}", role="police", schools=[school],
+                                email=f"officer{n}.{tag}@pd.example.org", mobile=f"+1{tag}{3000000 + n:07d}")
+                        for n in range(3))
+        warm = School(code=f"WARM{tag}", name="Warm-up School", timezone="America/New_York")
+        session.add(warm)
+        session.flush()
+        people[0].schools.append(warm)
+        session.add(Person(name="Warm Teacher", role="teacher", email=f"warm.{tag}@bench.example.org",
+                           mobile=f"+1{tag}{4000000:07d}", schools=[warm]))
+        session.commit()
+        set_password(session, people[0].email, PASSWORD)
+        school_id, email, warm_id = school.id, people[0].email, warm.id
+    app.extensions["db"]["engine"].dispose()
+    return school_id, email, warm_id
+
+
+def run_once(database_url: str, recipients: int, rate: float, latency: float, concurrency: int) -> dict:
+    school_id, email, warm_school = seed(database_url, recipients)
+    with FakeTwilio() as fake:
+        fake.configure(latency=latency, callbacks=False)
+        env = {"DATABASE_URL": database_url, "ENV": "test", "SECRET_KEY": "bench-secret-key-0123456789",
+               "ALERT_PROVIDER": "twilio", "TWILIO_ACCOUNT_SID": fake.account_sid,
+               "TWILIO_AUTH_TOKEN": fake.auth_token, "TWILIO_FROM_NUMBER": "+15005550006",
+               "TWILIO_API_BASE": fake.base_url, "SMS_PER_SECOND": str(rate), "CALLS_PER_SECOND": "5",
+               "DISPATCH_CONCURRENCY": str(concurrency), "DISPATCHER": "thread", "LOG_LEVEL": "WARNING"}
+        with ServedProcess(env) as served:
+            token = requests.post(served.url + "/api/v1/auth/login", timeout=30,
+                                  json={"email": email, "password": PASSWORD}).json()["token"]
+            headers = {"Authorization": f"Bearer {token}"}
+            # A server that has been up a while: one small run first, so the figure below is not the
+            # one-off cost of a cold process (SQL compilation caches, lazy imports).
+            warm = requests.post(served.url + "/api/v1/runs", headers=headers, timeout=30,
+                                 json={"school_id": warm_school, "playbook": "hold", "mode": "drill"})
+            requests.post(served.url + f"/api/v1/runs/{warm.json()['id']}/cancel", headers=headers,
+                          json={"reason": "warm-up"}, timeout=30)
+            fake.wait_for(lambda: len(fake.messages) >= 2, timeout=10)
+            fake.reset()
+            fake.configure(latency=latency, callbacks=False)
+            posted = time.monotonic()
+            response = requests.post(served.url + "/api/v1/runs", headers=headers, timeout=30,
+                                     json={"school_id": school_id, "playbook": "lockdown", "mode": "real",
+                                           "confirm": True})
+            returned = time.monotonic()
+            assert response.status_code == 201, response.text
+            expected = recipients
+            deadline = returned + max(120.0, 3 * recipients / (rate or 50))
+            while time.monotonic() < deadline and len(fake.messages) < expected:
+                time.sleep(0.05)
+            messages = sorted(fake.messages, key=lambda m: m["accepted_at"])
+            requests.post(served.url + f"/api/v1/runs/{response.json()['id']}/cancel", headers=headers,
+                          json={"reason": "benchmark over"}, timeout=30)
+    if len(messages) < expected:
+        raise SystemExit(f"only {len(messages)} of {expected} messages arrived before the deadline")
+    first_wall = returned  # fake.accepted_at is time.monotonic() in this same process
+    last = messages[-1]["accepted_at"]
+    elapsed = last - first_wall
+    priority_numbers = {m for m in _priority_numbers(database_url, school_id)}
+    positions = [i for i, m in enumerate(messages, 1) if m["to"] in priority_numbers]
+    return {"post_ms": (returned - posted) * 1000, "elapsed": elapsed, "count": len(messages),
+            "rate": len(messages) / elapsed if elapsed > 0 else float("inf"),
+            "last_priority_position": max(positions) if positions else None, "priority_count": len(positions)}
+
+
+def _priority_numbers(database_url: str, school_id: int) -> list[str]:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        admins = connection.execute(text(
+            "SELECT p.mobile FROM people p JOIN person_schools ps ON ps.person_id = p.id "
+            "WHERE ps.school_id = :s AND p.role IN ('school_admin', 'district_admin')"), {"s": school_id}).scalars()
+        partners = connection.execute(text(
+            "SELECT p.mobile FROM partners p JOIN partner_schools ps ON ps.partner_id = p.id "
+            "WHERE ps.school_id = :s"), {"s": school_id}).scalars()
+        numbers = list(admins) + list(partners)
+    engine.dispose()
+    return numbers
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipients", type=int, default=2000)
+    parser.add_argument("--rate", type=float, default=100.0, help="configured SMS per second")
+    parser.add_argument("--latency", type=float, default=0.1, help="simulated provider latency, seconds")
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--database-url", default=None, help="default: a new SQLite file")
+    args = parser.parse_args()
+
+    def database_url(tag: str) -> str:
+        if args.database_url:
+            return args.database_url
+        return f"sqlite:///{tempfile.mkdtemp(prefix=f'fanout-{tag}-')}/bench.sqlite3"
+
+    print(f"fan-out of {args.recipients} recipients, provider latency {args.latency * 1000:.0f} ms, "
+          f"{args.concurrency} concurrent sends, database {args.database_url or 'SQLite'}")
+    paced = run_once(database_url("paced"), args.recipients, args.rate, args.latency, args.concurrency)
+    print(f"\n[rate limit {args.rate:g}/s]")
+    _report(paced, args.rate)
+    free = run_once(database_url("free"), args.recipients, 0.0, args.latency, args.concurrency)
+    sequential = 1.0 / args.latency
+    print("\n[no rate limit]")
+    _report(free, None)
+    print(f"  one after another would manage {sequential:.1f} msg/s: speed-up {free['rate'] / sequential:.1f}x "
+          f"(goal >= 20x)")
+    print(f"\nPOST /api/v1/runs returned in {paced['post_ms']:.0f} ms and {free['post_ms']:.0f} ms (goal < 200 ms)")
+    print(f"median POST: {statistics.median([paced['post_ms'], free['post_ms']]):.0f} ms")
+
+
+def _report(result: dict, rate: float | None) -> None:
+    print(f"  {result['count']} messages accepted in {result['elapsed']:.2f} s after POST returned")
+    print(f"  achieved {result['rate']:.1f} msg/s", end="")
+    if rate:
+        print(f" = {result['rate'] / rate * 100:.0f}% of the configured {rate:g}/s (goal >= 90%)")
+    else:
+        print()
+    print(f"  last of {result['priority_count']} partner/admin messages was #{result['last_priority_position']} "
+          f"in the send order")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    main()
