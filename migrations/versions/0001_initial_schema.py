@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 19:29:22.847242
+Create Date: 2026-11-29 19:54:49.481686
 """
 from alembic import op
 import sqlalchemy as sa
@@ -107,6 +107,26 @@ def upgrade() -> None:
     sa.UniqueConstraint('partner_id', name=op.f('uq_accounts_partner_id')),
     sa.UniqueConstraint('person_id', name=op.f('uq_accounts_person_id'))
     )
+    op.create_table('manual_drills',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('school_id', sa.Integer(), nullable=False),
+    sa.Column('category', sa.String(length=32), nullable=False),
+    sa.Column('held_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('duration_seconds', sa.Integer(), nullable=True),
+    sa.Column('secondary_exit', sa.Boolean(), nullable=False),
+    sa.Column('summer', sa.Boolean(), nullable=False),
+    sa.Column('parents_notified_on', sa.Date(), nullable=True),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.Column('entered_by', sa.JSON().with_variant(sa.JSON(none_as_null=True), 'postgresql'), nullable=False),
+    sa.Column('entered_by_person_id', sa.Integer(), nullable=True),
+    sa.Column('entered_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['entered_by_person_id'], ['people.id'], name=op.f('fk_manual_drills_entered_by_person_id_people'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['school_id'], ['schools.id'], name=op.f('fk_manual_drills_school_id_schools'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_manual_drills'))
+    )
+    with op.batch_alter_table('manual_drills', schema=None) as batch_op:
+        batch_op.create_index('ix_manual_drills_school_held', ['school_id', 'held_at'], unique=False)
+
     op.create_table('person_schools',
     sa.Column('person_id', sa.Integer(), nullable=False),
     sa.Column('school_id', sa.Integer(), nullable=False),
@@ -148,6 +168,20 @@ def upgrade() -> None:
         batch_op.create_index('ix_runs_school_started', ['school_id', 'started_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_runs_state'), ['state'], unique=False)
         batch_op.create_index('uq_runs_one_active_per_school', ['school_id'], unique=True, sqlite_where=sa.text("state = 'active'"), postgresql_where=sa.text("state = 'active'"))
+
+    op.create_table('accountability_schedules',
+    sa.Column('run_id', sa.Integer(), nullable=False),
+    sa.Column('reminder_due_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('reminder_sent_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('deadline_due_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('deadline_sent_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_accountability_schedules_run_id_runs')),
+    sa.PrimaryKeyConstraint('run_id', name=op.f('pk_accountability_schedules'))
+    )
+    with op.batch_alter_table('accountability_schedules', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_accountability_schedules_deadline_due_at'), ['deadline_due_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_accountability_schedules_reminder_due_at'), ['reminder_due_at'], unique=False)
 
     op.create_table('alerts',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -206,6 +240,38 @@ def upgrade() -> None:
     with op.batch_alter_table('auth_tokens', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_auth_tokens_account_id'), ['account_id'], unique=False)
 
+    op.create_table('checkins',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('run_id', sa.Integer(), nullable=False),
+    sa.Column('room_id', sa.Integer(), nullable=False),
+    sa.Column('person_id', sa.Integer(), nullable=True),
+    sa.Column('reporter_name', sa.String(length=200), nullable=False),
+    sa.Column('channel', sa.String(length=8), nullable=False),
+    sa.Column('status', sa.String(length=24), nullable=False),
+    sa.Column('present', sa.Integer(), nullable=False),
+    sa.Column('absent', sa.Integer(), nullable=False),
+    sa.Column('missing', sa.Integer(), nullable=False),
+    sa.Column('injured', sa.Integer(), nullable=False),
+    sa.Column('extra', sa.Integer(), nullable=False),
+    sa.Column('location', sa.String(length=200), nullable=True),
+    sa.Column('missing_students', sa.JSON(none_as_null=True), nullable=True),
+    sa.Column('injured_students', sa.JSON(none_as_null=True), nullable=True),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.Column('late', sa.Boolean(), nullable=False),
+    sa.Column('idempotency_key', sa.String(length=200), nullable=True),
+    sa.Column('superseded_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('names_purged_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_checkins_person_id_people')),
+    sa.ForeignKeyConstraint(['room_id'], ['rooms.id'], name=op.f('fk_checkins_room_id_rooms')),
+    sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_checkins_run_id_runs')),
+    sa.ForeignKeyConstraint(['superseded_by_id'], ['checkins.id'], name=op.f('fk_checkins_superseded_by_id_checkins')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_checkins')),
+    sa.UniqueConstraint('run_id', 'idempotency_key', name='uq_checkins_run_key')
+    )
+    with op.batch_alter_table('checkins', schema=None) as batch_op:
+        batch_op.create_index('ix_checkins_run_room', ['run_id', 'room_id', 'id'], unique=False)
+
     op.create_table('idempotency_keys',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('account_id', sa.Integer(), nullable=False),
@@ -246,6 +312,20 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_run_events')),
     sa.UniqueConstraint('run_id', 'seq', name=op.f('uq_run_events_run_id'))
     )
+    op.create_table('staff_statuses',
+    sa.Column('run_id', sa.Integer(), nullable=False),
+    sa.Column('person_id', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('channel', sa.String(length=8), nullable=False),
+    sa.Column('room_id', sa.Integer(), nullable=True),
+    sa.Column('location', sa.String(length=200), nullable=True),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.Column('updated_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_staff_statuses_person_id_people')),
+    sa.ForeignKeyConstraint(['room_id'], ['rooms.id'], name=op.f('fk_staff_statuses_room_id_rooms')),
+    sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_staff_statuses_run_id_runs')),
+    sa.PrimaryKeyConstraint('run_id', 'person_id', name=op.f('pk_staff_statuses'))
+    )
     op.create_table('acknowledgements',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('run_id', sa.Integer(), nullable=False),
@@ -265,17 +345,37 @@ def upgrade() -> None:
         batch_op.create_index('uq_acknowledgements_partner', ['run_id', 'partner_id'], unique=True, sqlite_where=sa.text('partner_id IS NOT NULL'), postgresql_where=sa.text('partner_id IS NOT NULL'))
         batch_op.create_index('uq_acknowledgements_person', ['run_id', 'person_id'], unique=True, sqlite_where=sa.text('person_id IS NOT NULL'), postgresql_where=sa.text('person_id IS NOT NULL'))
 
+    op.create_table('room_statuses',
+    sa.Column('run_id', sa.Integer(), nullable=False),
+    sa.Column('room_id', sa.Integer(), nullable=False),
+    sa.Column('checkin_id', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=24), nullable=False),
+    sa.Column('present', sa.Integer(), nullable=False),
+    sa.Column('absent', sa.Integer(), nullable=False),
+    sa.Column('missing', sa.Integer(), nullable=False),
+    sa.Column('injured', sa.Integer(), nullable=False),
+    sa.Column('extra', sa.Integer(), nullable=False),
+    sa.Column('reports', sa.Integer(), nullable=False),
+    sa.Column('first_reported_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('reported_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['checkin_id'], ['checkins.id'], name=op.f('fk_room_statuses_checkin_id_checkins')),
+    sa.ForeignKeyConstraint(['room_id'], ['rooms.id'], name=op.f('fk_room_statuses_room_id_rooms')),
+    sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_room_statuses_run_id_runs')),
+    sa.PrimaryKeyConstraint('run_id', 'room_id', name=op.f('pk_room_statuses'))
+    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_table('room_statuses')
     with op.batch_alter_table('acknowledgements', schema=None) as batch_op:
         batch_op.drop_index('uq_acknowledgements_person', sqlite_where=sa.text('person_id IS NOT NULL'), postgresql_where=sa.text('person_id IS NOT NULL'))
         batch_op.drop_index('uq_acknowledgements_partner', sqlite_where=sa.text('partner_id IS NOT NULL'), postgresql_where=sa.text('partner_id IS NOT NULL'))
         batch_op.drop_index(batch_op.f('ix_acknowledgements_run_id'))
 
     op.drop_table('acknowledgements')
+    op.drop_table('staff_statuses')
     op.drop_table('run_events')
     with op.batch_alter_table('inbound_messages', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_inbound_messages_received_at'))
@@ -283,6 +383,10 @@ def downgrade() -> None:
 
     op.drop_table('inbound_messages')
     op.drop_table('idempotency_keys')
+    with op.batch_alter_table('checkins', schema=None) as batch_op:
+        batch_op.drop_index('ix_checkins_run_room')
+
+    op.drop_table('checkins')
     with op.batch_alter_table('auth_tokens', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_auth_tokens_account_id'))
 
@@ -294,6 +398,11 @@ def downgrade() -> None:
         batch_op.drop_index('ix_alerts_due')
 
     op.drop_table('alerts')
+    with op.batch_alter_table('accountability_schedules', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_accountability_schedules_reminder_due_at'))
+        batch_op.drop_index(batch_op.f('ix_accountability_schedules_deadline_due_at'))
+
+    op.drop_table('accountability_schedules')
     with op.batch_alter_table('runs', schema=None) as batch_op:
         batch_op.drop_index('uq_runs_one_active_per_school', sqlite_where=sa.text("state = 'active'"), postgresql_where=sa.text("state = 'active'"))
         batch_op.drop_index(batch_op.f('ix_runs_state'))
@@ -304,6 +413,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_person_schools_school_id'))
 
     op.drop_table('person_schools')
+    with op.batch_alter_table('manual_drills', schema=None) as batch_op:
+        batch_op.drop_index('ix_manual_drills_school_held')
+
+    op.drop_table('manual_drills')
     op.drop_table('accounts')
     with op.batch_alter_table('people', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_people_role'))
