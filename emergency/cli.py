@@ -119,7 +119,8 @@ def _register_domain_groups() -> None:
 
     for module_name, attr in (("emergency.directory.cli", "directory"), ("emergency.playbooks.cli", "playbooks"),
                               ("emergency.accountability.cli", "privacy"),
-                              ("emergency.compliance.cli", "compliance")):
+                              ("emergency.compliance.cli", "compliance"),
+                              ("emergency.alerts.cli", "sms")):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:

@@ -171,6 +171,12 @@ def fan_out(session: Session, run: Run, occasion: str, event_seq: int, *, extra:
                 row["escalate_at"] = now + timedelta(seconds=delivery.escalate_after)
                 primary_set = True
             rows.append(row)
+        if require_ack and delivery.escalate_after and not primary_set:
+            # No text or push to wait on (opted out of SMS, say): the call itself carries the timer,
+            # so an unanswered call still tells the admins who is unreachable.
+            call = next((r for r in rows[-len(channels):] if r["channel"] == "voice" and r["status"] == QUEUED), None)
+            if call is not None:
+                call["escalate_at"] = now + timedelta(seconds=delivery.escalate_after)
         if not number and any(c in ("sms", "voice") for c in channels):
             unreachable.append({"name": recipient.name, "role": base["recipient_role"]})
     if rows:

@@ -123,6 +123,11 @@ def start_run(session: Session, principal: Principal, request: StartRequest, pla
         raise ValidationFailed(
             f"Starting a REAL {playbook.name} needs a deliberate confirmation: send \"confirm\": true.",
             errors={"confirm": ["required for a real emergency"]})
+    if request.facts:
+        # compliance.service reads runs, so it is imported here rather than at module level
+        from emergency.compliance.service import validate_facts
+
+        request.facts = {k: v for k, v in validate_facts(playbook, request.facts).items() if v is not None}
     if request.variant and request.variant not in playbook.variants:
         raise ValidationFailed(f"The {playbook.name} playbook has no variant '{request.variant}'.",
                                errors={"variant": [f"allowed: {', '.join(playbook.variants) or 'none'}"]})

@@ -27,7 +27,8 @@ def run_view(session: Session, principal: Principal, run: Run, *, with_counts: b
     view = {
         "id": run.id, "school_id": run.school_id,
         "school": {"id": run.school.id, "code": run.school.code, "name": run.school.name},
-        "playbook": {"key": run.playbook_key, "name": run.playbook.get("name"), "version": run.playbook_version},
+        "playbook": {"key": run.playbook_key, "name": run.playbook.get("name"), "version": run.playbook_version,
+                     "accountability": run.playbook.get("accountability", {})},
         "mode": run.mode, "action": run.action, "directive": run.directive, "location": run.location,
         "note": run.note, "state": run.state, "end_reason": run.end_reason, "end_message": run.end_message,
         "started_by": run.started_by, "ended_by": run.ended_by, "started_at": iso(run.started_at),

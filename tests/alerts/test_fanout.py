@@ -123,3 +123,20 @@ def test_ending_a_run_cancels_unsent_alerts_but_sends_the_all_clear(client, logi
     assert all(a.body.startswith(DRILL_BANNER) for a in closing)
     assert session.scalar(select(func.count()).select_from(Alert).where(
         Alert.run_id == run_id, Alert.escalate_at.is_not(None), Alert.escalated_at.is_(None))) == 0
+
+
+def test_opted_out_recipient_is_called_and_the_call_carries_the_escalation_timer(client, login, make_person,
+                                                                                 school, session):
+    from emergency.alerts.models import SKIPPED
+    from emergency.alerts.optouts import opt_out
+    from emergency.directory.models import Person
+
+    teacher = session.scalar(select(Person).where(Person.name == "Teacher 0"))
+    opt_out(session, teacher.mobile)
+    session.commit()
+    run_id = _start(client, login, make_person, school)
+    alerts = {a.channel: a for a in session.scalars(select(Alert).where(Alert.run_id == run_id,
+                                                                        Alert.person_id == teacher.id))}
+    assert alerts["sms"].status == SKIPPED
+    assert alerts["voice"].status == QUEUED
+    assert alerts["voice"].escalate_at is not None or alerts["push"].escalate_at is not None

@@ -291,10 +291,10 @@ def test_all_problems_are_reported_at_once():
 
 def test_typed_scalars_that_yaml_cannot_build_are_problems():
     assert problems_of("name: !!int x\n") == [
-        "r.yaml:1:1: YAML error: a value cannot be read (invalid literal for int() with base 10: 'x')",
+        "r.yaml:1:7: name: cannot read this value (invalid literal for int() with base 10: 'x')",
     ]
     assert problems_of("effective: 2026-13-01\n") == [
-        "r.yaml:1:1: YAML error: a value cannot be read (month must be in 1..12)",
+        "r.yaml:1:12: effective: cannot read this value (month must be in 1..12)",
     ]
 
 
