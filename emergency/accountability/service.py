@@ -1,0 +1,539 @@
+"""Classroom check-ins, the live roll-up, staff status ("I am safe" / "I need help") and the figures.
+
+Expected rooms: rooms of the run's school of kind `classroom` with a capacity above 0, plus any
+room that is the home room of an active person. Rooms outside that set (a gym, an office) may
+still report; they count in the totals but not in `percent_reported`.
+
+The roll-up reads `room_statuses` (one row per reported room, counts copied from its latest
+check-in), never the check-in history, so it costs the same for the 60th room as for the first.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, case, exists, func, insert, null, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from emergency.accountability.models import (
+    ALL_ACCOUNTED,
+    COUNT_FIELDS,
+    NEED_HELP,
+    SAFE,
+    STUDENTS_MISSING,
+    Checkin,
+    RoomStatus,
+    StaffStatus,
+)
+from emergency.accounts.principal import Principal
+from emergency.alerts.models import QUEUED, SKIPPED, UNREACHABLE, Alert, InboundMessage, OptOut
+from emergency.directory.models import Partner, Person, Room, person_schools
+from emergency.directory.roles import DISTRICT_ADMIN, SCHOOL_ADMIN
+from emergency.directory.service import partners_of, people_of
+from emergency.errors import Conflict, Forbidden, ValidationFailed
+from emergency.playbooks.model import DRILL_BANNER
+from emergency.runs import timeline
+from emergency.runs.models import ACTIVE, Run
+from emergency.runs.service import get_run
+from emergency.timeutil import iso, utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_COUNT = 5000
+EXPECTED_ROOM_RULE = ("rooms of kind 'classroom' with capacity > 0, plus any room that is an active "
+                      "person's home room")
+HELP_PRIORITY = 0
+# A second "I need help" from the same person alerts again only after this long.
+HELP_REPEAT_AFTER = timedelta(minutes=2)
+
+
+@dataclass
+class CheckinRequest:
+    """One room's report as the API or an SMS gives it."""
+
+    status: str
+    room_id: int | None = None
+    present: int = 0
+    absent: int = 0
+    missing: int = 0
+    injured: int = 0
+    extra: int = 0
+    location: str | None = None
+    missing_students: list[str] | None = None
+    injured_students: list[str] | None = None
+    note: str | None = None
+
+
+# -- who may report ------------------------------------------------------------------------------
+def is_staff_of(session: Session, person: Person, school_id: int) -> bool:
+    """Whether an active person works at the school (district admins work at every school)."""
+    if not person.active:
+        return False
+    if person.role == DISTRICT_ADMIN:
+        return True
+    return session.scalar(select(person_schools.c.person_id).where(
+        person_schools.c.person_id == person.id, person_schools.c.school_id == school_id)) is not None
+
+
+def _reporting_run(session: Session, principal: Principal, run_id: int) -> tuple[Run, Person]:
+    if principal.is_partner:
+        raise Forbidden("Partners have read-only access: only school staff can report.")
+    # get_run's scope check is the staff check: a person's scope is the schools they work at.
+    run = get_run(session, principal, run_id)
+    return run, session.get(Person, principal.id)
+
+
+def actor_of(person: Person) -> dict:
+    """How a person is recorded on a timeline event (same shape as Principal.actor())."""
+    return {"kind": "person", "id": person.id, "name": person.name, "role": person.role}
+
+
+# -- expected rooms ------------------------------------------------------------------------------
+def _expected(school_id: int):
+    """SQL condition on Room: the rooms of the school that must report (see module docstring)."""
+    # Uncorrelated on purpose: the database evaluates the home rooms once, not once per room
+    # (people.home_room_id has no index).
+    home_rooms = select(Person.home_room_id).where(Person.active.is_(True), Person.home_room_id.is_not(None))
+    return and_(Room.school_id == school_id,
+                or_(and_(Room.kind == "classroom", Room.capacity > 0), Room.id.in_(home_rooms)))
+
+
+def _room_ref(room: Room) -> dict:
+    return {"id": room.id, "number": room.number, "name": room.name, "label": room.label}
+
+
+# -- validation ----------------------------------------------------------------------------------
+def _check_counts(request: CheckinRequest) -> None:
+    """Refuse a report whose status contradicts its counts, or that names more students than it counts."""
+    errors: dict[str, list[str]] = {}
+    for name in COUNT_FIELDS:
+        value = getattr(request, name)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_COUNT:
+            errors[name] = [f"a whole number from 0 to {MAX_COUNT}"]
+    if not errors:
+        if request.status == ALL_ACCOUNTED and request.missing > 0:
+            errors["status"] = [f"all_accounted means nobody is missing, but missing is {request.missing}; "
+                                "send students_missing"]
+        if request.status == STUDENTS_MISSING and request.missing == 0:
+            errors["status"] = ["students_missing needs a missing count above 0"]
+        for names, count in (("missing_students", "missing"), ("injured_students", "injured")):
+            given = getattr(request, names) or []
+            if len(given) > getattr(request, count):
+                errors[names] = [f"{len(given)} names given but {count} is {getattr(request, count)}"]
+    if errors:
+        raise ValidationFailed("The report contradicts itself: " + "; ".join(
+            f"{k}: {' '.join(v)}" for k, v in sorted(errors.items())), errors=errors)
+
+
+def _resolve_room(session: Session, run: Run, room_id: int | None, person: Person) -> Room:
+    room_id = room_id if room_id is not None else person.home_room_id
+    if room_id is None:
+        raise ValidationFailed("Say which room you report for: you have no home room.",
+                               errors={"room_id": ["required: you have no home room"]})
+    room = session.get(Room, room_id)
+    if room is None or room.school_id != run.school_id:
+        raise ValidationFailed(f"Room {room_id} is not a room of {run.school.name}.",
+                               errors={"room_id": [f"not a room of {run.school.name}"]})
+    return room
+
+
+def resolve_location(session: Session, run: Run, location: str | None) -> str | None:
+    """The canonical name of a reported location: a room of the school or a playbook assembly point."""
+    if location is None or not location.strip():
+        return None
+    wanted = " ".join(location.split()).casefold()
+    settings = run.playbook.get("accountability", {})
+    points = list(settings.get("assembly_points", []))
+    for point in points:
+        if point.casefold() == wanted:
+            return point
+    if settings.get("rooms", True):
+        room = session.scalar(select(Room).where(Room.school_id == run.school_id, or_(
+            func.lower(Room.number) == wanted, func.lower(Room.name) == wanted)).order_by(Room.number).limit(1))
+        if room is not None:
+            return room.label
+    allowed = (["a room of the school"] if settings.get("rooms", True) else []) + points
+    raise ValidationFailed(f"The location must be {' or '.join(allowed) if allowed else 'left out'}.",
+                           errors={"location": ["allowed: " + (", ".join(allowed) or "none")]})
+
+
+def _lock_run(session: Session, run: Run) -> None:
+    # Check-ins of one run are serialised so the latest-per-room row is never written twice at
+    # once; SQLite already holds its write lock from BEGIN IMMEDIATE.
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(Run.id).where(Run.id == run.id).with_for_update())
+
+
+# -- check-ins -----------------------------------------------------------------------------------
+def check_in(session: Session, principal: Principal, run_id: int, request: CheckinRequest, *,
+             idempotency_key: str | None = None) -> tuple[dict, bool]:
+    """A staff member reports a room from the app; returns (the check-in as the caller may see it, created)."""
+    run, person = _reporting_run(session, principal, run_id)
+    checkin, created = record_checkin(session, run, person, request, channel="app",
+                                      idempotency_key=idempotency_key)
+    return checkin_view(checkin, names=may_read_names(principal, run)), created
+
+
+def _existing_for_key(session: Session, run: Run, person: Person, key: str | None) -> Checkin | None:
+    if not key:
+        return None
+    existing = session.scalar(select(Checkin).where(Checkin.run_id == run.id, Checkin.idempotency_key == key))
+    if existing is not None and existing.person_id != person.id:
+        raise Conflict("That Idempotency-Key was already used by someone else in this run.")
+    return existing
+
+
+def record_checkin(session: Session, run: Run, person: Person, request: CheckinRequest, *, channel: str,
+                   idempotency_key: str | None = None) -> tuple[Checkin, bool]:
+    """Record a check-in by staff of the run's school (the caller checked), replace the room's latest status, push.
+
+    The one path for the app and SMS.
+    """
+    existing = _existing_for_key(session, run, person, idempotency_key)
+    if existing is not None:
+        return existing, False
+    room = _resolve_room(session, run, request.room_id, person)
+    _check_counts(request)
+    location = resolve_location(session, run, request.location)
+    try:
+        checkin = _record(session, run, person, room, request, location, channel, idempotency_key)
+        session.commit()
+    except IntegrityError:
+        # The same offline check-in replayed twice at once: the other request recorded it.
+        session.rollback()
+        existing = _existing_for_key(session, run, person, idempotency_key)
+        if existing is None:
+            raise
+        return existing, False
+    return checkin, True
+
+
+def _record(session: Session, run: Run, person: Person, room: Room, request: CheckinRequest,
+            location: str | None, channel: str, idempotency_key: str | None) -> Checkin:
+    _lock_run(session, run)
+    now = utcnow()
+    counts = {name: getattr(request, name) for name in COUNT_FIELDS}
+    checkin = Checkin(run_id=run.id, room_id=room.id, room=room, person_id=person.id, reporter_name=person.name,
+                      channel=channel, status=request.status, location=location,
+                      missing_students=request.missing_students or None,
+                      injured_students=request.injured_students or None, note=request.note,
+                      late=run.state != ACTIVE, idempotency_key=idempotency_key, created_at=now, **counts)
+    session.add(checkin)
+    session.flush()
+    latest = session.get(RoomStatus, (run.id, room.id))
+    previous_status = latest.status if latest else None
+    superseded = None
+    if latest is None:
+        session.add(RoomStatus(run_id=run.id, room_id=room.id, checkin_id=checkin.id, status=checkin.status,
+                               reports=1, first_reported_at=now, reported_at=now, **counts))
+    else:
+        superseded = latest.checkin_id
+        session.execute(update(Checkin).where(Checkin.id == latest.checkin_id).values(superseded_by_id=checkin.id))
+        latest.checkin_id, latest.status, latest.reported_at = checkin.id, checkin.status, now
+        latest.reports += 1
+        for name, value in counts.items():
+            setattr(latest, name, value)
+    session.flush()
+    # No names and no note in events: they are stored for ever and pushed to every screen.
+    payload = {"checkin_id": checkin.id, "room": _room_ref(room), "status": checkin.status, **counts,
+               "location": location, "late": checkin.late, "channel": channel, "reporter": person.name,
+               "supersedes": superseded, "has_note": bool(checkin.note)}
+    event = timeline.record(session, run, "checkin.recorded", payload, actor=actor_of(person))
+    timeline.push_only(session, run, "accountability.updated",
+                       {**counts_for_run(session, run), "room": {**_room_ref(room), "status": checkin.status}})
+    if checkin.status == NEED_HELP and previous_status != NEED_HELP:
+        alert_help(session, run, person, event.seq, room_label=room.label, exclude_person_id=person.id)
+    log.info("check-in %s recorded: run %s room %s (%s, %s)", checkin.id, run.id, room.id, channel,
+             checkin.status)
+    return checkin
+
+
+def list_checkins(session: Session, principal: Principal, run_id: int, room_id: int | None = None) -> list[dict]:
+    """Every check-in of a run (the history, superseded ones included), newest first."""
+    run = get_run(session, principal, run_id)
+    query = select(Checkin).where(Checkin.run_id == run.id)
+    if room_id is not None:
+        query = query.where(Checkin.room_id == room_id)
+    names = may_read_names(principal, run)
+    rows = list(session.scalars(query.order_by(Checkin.id.desc())))
+    _log_name_read(principal, run, names and any(r.missing_students or r.injured_students for r in rows))
+    return [checkin_view(c, names=names) for c in rows]
+
+
+def checkin_view(checkin: Checkin, *, names: bool, room: dict | None = None) -> dict:
+    """A check-in (or a row with its columns) as the API shows it; names and the note only when `names`."""
+    view = {"id": checkin.id, "run_id": checkin.run_id, "room_id": checkin.room_id,
+            "room": room or _room_ref(checkin.room), "status": checkin.status,
+            **{name: getattr(checkin, name) for name in COUNT_FIELDS},
+            "location": checkin.location, "late": checkin.late, "channel": checkin.channel,
+            "reporter": {"id": checkin.person_id, "name": checkin.reporter_name},
+            "reported_at": iso(checkin.created_at), "superseded_by_id": checkin.superseded_by_id,
+            "latest": checkin.superseded_by_id is None, "has_note": bool(checkin.note),
+            "names_purged": checkin.names_purged_at is not None}
+    if names:
+        view.update(missing_students=checkin.missing_students or [],
+                    injured_students=checkin.injured_students or [], note=checkin.note)
+    return view
+
+
+def may_read_names(principal: Principal, run: Run) -> bool:
+    """Student names: the school's and the district's admins, and partners during a real run."""
+    return principal.is_admin_of(run.school_id) or (principal.is_partner and run.mode == "real")
+
+
+def _log_name_read(principal: Principal, run: Run, shown: bool) -> None:
+    # §2-d: log who read student data, never the data itself.
+    if shown:
+        log.info("student names of run %s shown to account %s (%s)", run.id, principal.account_id, principal.role)
+
+
+# -- roll-up -------------------------------------------------------------------------------------
+def counts_for_run(session: Session, run: Run) -> dict:
+    """The run's accountability in numbers: expected, reported, percent, totals, need_help, fully_accounted_at."""
+    expected_rooms = _expected(run.school_id)
+    reported_expected = (select(RoomStatus.first_reported_at).join(Room, Room.id == RoomStatus.room_id)
+                         .where(RoomStatus.run_id == run.id, expected_rooms).subquery())
+    # One statement, because every check-in pays for it: totals over the latest rows, plus two scalars.
+    row = session.execute(select(
+        select(func.count()).select_from(Room).where(expected_rooms).scalar_subquery(),
+        select(func.count()).select_from(reported_expected).scalar_subquery(),
+        select(func.max(reported_expected.c.first_reported_at)).scalar_subquery(),
+        func.count(), *(func.coalesce(func.sum(getattr(RoomStatus, n)), 0) for n in COUNT_FIELDS),
+        func.coalesce(func.sum(case((RoomStatus.status == NEED_HELP, 1), else_=0)), 0),
+    ).select_from(RoomStatus).where(RoomStatus.run_id == run.id)).one()
+    expected, reported, last_first, reported_rooms = row[0] or 0, row[1] or 0, row[2], row[3]
+    totals = {name: int(row[4 + i]) for i, name in enumerate(COUNT_FIELDS)}
+    fully = last_first if expected and reported >= expected else None
+    return {
+        "expected": expected, "reported": reported, "reported_rooms": reported_rooms,
+        "percent": round(100.0 * reported / expected, 1) if expected else 0.0, **totals,
+        "need_help": int(row[4 + len(COUNT_FIELDS)]), "fully_accounted_at": iso(fully),
+    }
+
+
+def _seconds(run: Run, at: datetime | None) -> float | None:
+    return None if at is None else round((at - run.started_at).total_seconds(), 3)
+
+
+def rollup(session: Session, principal: Principal, run_id: int) -> dict:
+    """The live roll-up of a run: expected and reported rooms, totals, who needs help, figures."""
+    run = get_run(session, principal, run_id)
+    names = may_read_names(principal, run)
+    counts = counts_for_run(session, run)
+    expected_ids = set(session.scalars(select(Room.id).where(_expected(run.school_id))))
+    # Plain rows, not ORM objects: building a thousand entities would cost more than the query.
+    rows = session.execute(select(*Checkin.__table__.c, Room.number.label("room_number"),
+                                  Room.name.label("room_name"), RoomStatus.reports, RoomStatus.first_reported_at)
+                           .join(Checkin, Checkin.id == RoomStatus.checkin_id)
+                           .join(Room, Room.id == RoomStatus.room_id).where(RoomStatus.run_id == run.id)
+                           .order_by(Room.number)).all()
+    unreported = unreported_rooms(session, run)
+    rooms = []
+    for row in rows:
+        label = f"{row.room_number} {row.room_name}" if row.room_name and row.room_name != row.room_number \
+            else row.room_number
+        view = checkin_view(row, names=names, room={"id": row.room_id, "number": row.room_number,
+                                                    "name": row.room_name, "label": label})
+        view.update(expected=row.room_id in expected_ids, reports=row.reports,
+                    first_reported_at=iso(row.first_reported_at))
+        rooms.append(view)
+    _log_name_read(principal, run, names and any(r.get("missing_students") or r.get("injured_students")
+                                                 for r in rooms))
+    figures = accountability_figures(session, run)
+    return {
+        "run_id": run.id, "school_id": run.school_id, "mode": run.mode, "state": run.state,
+        "required": bool(run.playbook.get("accountability", {}).get("required")),
+        "expected_rule": EXPECTED_ROOM_RULE, "expected": counts["expected"], "reported": counts["reported"],
+        "reported_rooms": counts["reported_rooms"], "percent_reported": counts["percent"],
+        "unreported_rooms": [_room_ref(r) for r in unreported],
+        "totals": {name: counts[name] for name in COUNT_FIELDS},
+        "need_help": [r for r in rooms if r["status"] == NEED_HELP],
+        "staff_needing_help": [s for s in staff_views(session, run) if s["status"] == NEED_HELP],
+        "rooms": rooms, "started_at": iso(run.started_at), "ended_at": iso(run.ended_at),
+        "elapsed_seconds": _seconds(run, run.ended_at or utcnow()),
+        "fully_accounted_at": counts["fully_accounted_at"],
+        "seconds_to_fully_accounted": figures["seconds_to_100_percent"],
+        "figures": figures, "names_included": names,
+    }
+
+
+def accountability_figures(session: Session, run: Run) -> dict:
+    """Seconds from the start to the first check-in and to 50%, 90% and 100% of expected rooms reported."""
+    expected = session.scalar(select(func.count()).select_from(Room).where(_expected(run.school_id))) or 0
+    firsts = list(session.scalars(select(RoomStatus.first_reported_at).join(Room, Room.id == RoomStatus.room_id)
+                                  .where(RoomStatus.run_id == run.id, _expected(run.school_id))
+                                  .order_by(RoomStatus.first_reported_at)))
+    first_any = session.scalar(select(func.min(RoomStatus.first_reported_at)).where(RoomStatus.run_id == run.id))
+    figures = {"expected": expected, "first_checkin_at": iso(first_any),
+               "seconds_to_first_checkin": _seconds(run, first_any)}
+    for percent in (50, 90, 100):
+        needed = math.ceil(expected * percent / 100)
+        at = firsts[needed - 1] if expected and len(firsts) >= needed else None
+        figures[f"at_{percent}_percent"] = iso(at)
+        figures[f"seconds_to_{percent}_percent"] = _seconds(run, at)
+    return figures
+
+
+def curve(session: Session, run: Run) -> list[dict]:
+    """Rooms reported over time, one point per room's first report, for the after-action chart."""
+    firsts = session.scalars(select(RoomStatus.first_reported_at).where(RoomStatus.run_id == run.id)
+                             .order_by(RoomStatus.first_reported_at))
+    return [{"at": iso(at), "seconds": _seconds(run, at), "reported": n} for n, at in enumerate(firsts, start=1)]
+
+
+def run_curve(session: Session, principal: Principal, run_id: int) -> dict:
+    """The curve of a run the caller may see."""
+    run = get_run(session, principal, run_id)
+    return {"run_id": run.id, "started_at": iso(run.started_at), "points": curve(session, run)}
+
+
+def unreported_rooms(session: Session, run: Run) -> list[Room]:
+    """Expected rooms of the run that have not reported yet, by number."""
+    return list(session.scalars(select(Room).where(_expected(run.school_id), ~exists(
+        select(RoomStatus.room_id).where(RoomStatus.run_id == run.id, RoomStatus.room_id == Room.id)))
+        .order_by(Room.number)))
+
+
+# -- staff status --------------------------------------------------------------------------------
+def set_staff_status(session: Session, principal: Principal, run_id: int, status: str, *,
+                     note: str | None = None, location: str | None = None) -> StaffStatus:
+    """A staff member says "I am safe" or "I need help" from the app."""
+    run, person = _reporting_run(session, principal, run_id)
+    return record_staff_status(session, run, person, status, channel="app", note=note, location=location)
+
+
+def record_staff_status(session: Session, run: Run, person: Person, status: str, *, channel: str,
+                        note: str | None = None, location: str | None = None) -> StaffStatus:
+    """Keep the latest status of staff of the run's school (the caller checked); "need help" alerts the admins."""
+    if status not in (SAFE, NEED_HELP):
+        raise ValidationFailed(f"Unknown status {status!r}.", errors={"status": ["safe or need_help"]})
+    place = resolve_location(session, run, location)
+    _lock_run(session, run)
+    now = utcnow()
+    row = session.get(StaffStatus, (run.id, person.id))
+    alert = status == NEED_HELP and (row is None or row.status != NEED_HELP
+                                     or row.updated_at <= now - HELP_REPEAT_AFTER)
+    if row is None:
+        row = StaffStatus(run_id=run.id, person_id=person.id, person=person)
+        session.add(row)
+    row.status, row.channel, row.note, row.location, row.updated_at = status, channel, note, place, now
+    row.room_id = person.home_room_id
+    session.flush()
+    room = person.home_room
+    payload = {"person": {"id": person.id, "name": person.name, "role": person.role}, "status": status,
+               "room": _room_ref(room) if room else None, "location": place, "channel": channel,
+               "has_note": bool(note)}
+    event = timeline.record(session, run, "staff.status", payload, actor=actor_of(person))
+    if alert:
+        alert_help(session, run, person, event.seq, room_label=place or (room.label if room else None),
+                   exclude_person_id=person.id)
+    session.commit()
+    return row
+
+
+def staff_views(session: Session, run: Run, *, notes: bool = False) -> list[dict]:
+    """The latest status of each staff member who said something in the run."""
+    rows = session.scalars(select(StaffStatus).where(StaffStatus.run_id == run.id)
+                           .order_by(StaffStatus.status.desc(), StaffStatus.updated_at))
+    return [staff_view(row, notes=notes) for row in rows]
+
+
+def staff_view(row: StaffStatus, *, notes: bool) -> dict:
+    """One staff member's latest status; the free-text note only when `notes`."""
+    view = {"run_id": row.run_id, "person": {"id": row.person.id, "name": row.person.name, "role": row.person.role},
+            "status": row.status, "channel": row.channel, "location": row.location,
+            "room": _room_ref(row.room) if row.room else None, "updated_at": iso(row.updated_at)}
+    if notes:
+        view["note"] = row.note
+    return view
+
+
+def staff_board(session: Session, principal: Principal, run_id: int) -> dict:
+    """Who said they are safe and who needs help; notes for staff, not partners."""
+    run = get_run(session, principal, run_id)
+    staff = staff_views(session, run, notes=not principal.is_partner)
+    return {"run_id": run.id, "safe": sum(s["status"] == SAFE for s in staff),
+            "need_help": sum(s["status"] == NEED_HELP for s in staff), "staff": staff}
+
+
+# -- alerts --------------------------------------------------------------------------------------
+def banner(run: Run) -> str:
+    """What starts every text of a drill."""
+    return f"{DRILL_BANNER} " if run.mode == "drill" else ""
+
+
+def queue_texts(session: Session, run: Run, event_seq: int, occasion: str, recipients: list[Person | Partner],
+                body: str, *, priority: int, voice_for_partners: bool = False, voice_fallback: bool = False) -> int:
+    """Put one SMS (and a call where asked) per recipient in the outbox, respecting opt-outs; returns how many."""
+    now = utcnow()
+    numbers = [r.mobile for r in recipients if r.mobile]
+    opted_out = set(session.scalars(select(OptOut.number).where(OptOut.number.in_(numbers)))) if numbers else set()
+    rows = []
+    for recipient in recipients:
+        is_partner = isinstance(recipient, Partner)
+        number = recipient.mobile
+        channels = ["sms"]
+        if (is_partner and voice_for_partners) or (voice_fallback and number in opted_out):
+            channels.append("voice")  # opted out of SMS: a call is the fallback, as in fan-out
+        for channel in channels:
+            row = {"run_id": run.id, "event_seq": event_seq, "occasion": occasion,
+                   "person_id": None if is_partner else recipient.id,
+                   "partner_id": recipient.id if is_partner else None,
+                   "recipient_name": recipient.name, "recipient_role": "partner" if is_partner else recipient.role,
+                   "to_number": number, "channel": channel, "body": body, "priority": priority, "status": QUEUED,
+                   "requires_ack": False, "attempts": 0, "queued_at": now, "next_attempt_at": now}
+            if not number:
+                row.update(status=UNREACHABLE, error_message="no mobile number in the directory")
+            elif channel == "sms" and number in opted_out:
+                row.update(status=SKIPPED, error_message="opted out of SMS (replied STOP)")
+            rows.append(row)
+    if rows:
+        session.execute(insert(Alert), rows)
+    return sum(1 for r in rows if r["status"] == QUEUED)
+
+
+def school_admins(session: Session, run: Run) -> list[Person]:
+    """The school's admins; the district admins when the school has none."""
+    admins = [p for p in people_of(session, run.school_id, include_district=False) if p.role == SCHOOL_ADMIN]
+    return admins or [p for p in people_of(session, run.school_id) if p.role == DISTRICT_ADMIN]
+
+
+def alert_help(session: Session, run: Run, person: Person, event_seq: int, *, room_label: str | None,
+               exclude_person_id: int | None = None) -> int:
+    """Urgent SMS to the school's admins (and SMS + call to partners in a real run): someone needs help."""
+    where = room_label or "location not given"
+    body = f"{banner(run)}URGENT: {person.name[:60]} needs help ({where[:60]}). {run.school.name[:60]}."
+    recipients: list[Person | Partner] = [p for p in school_admins(session, run) if p.id != exclude_person_id]
+    if run.mode == "real":
+        recipients.extend(partners_of(session, run.school_id))
+    return queue_texts(session, run, event_seq, "help", recipients, body, priority=HELP_PRIORITY,
+                       voice_for_partners=True, voice_fallback=True)
+
+
+# -- privacy -------------------------------------------------------------------------------------
+def purge_student_data(session: Session, older_than_days: int) -> dict:
+    """Replace student names (and free-text notes) with counts in runs ended more than N days ago."""
+    if older_than_days < 0:
+        raise ValidationFailed("--older-than must be 0 or more days.")
+    now = utcnow()
+    cutoff = now - timedelta(days=older_than_days)
+    ended = select(Run.id).where(Run.state != ACTIVE, Run.ended_at.is_not(None), Run.ended_at < cutoff)
+    checkins = session.execute(
+        update(Checkin).where(Checkin.run_id.in_(ended), or_(Checkin.missing_students.is_not(None),
+                                                             Checkin.injured_students.is_not(None),
+                                                             Checkin.note.is_not(None)))
+        .values(missing_students=null(), injured_students=null(), note=None, names_purged_at=now)
+        .execution_options(synchronize_session=False)).rowcount
+    notes = session.execute(update(StaffStatus).where(StaffStatus.run_id.in_(ended), StaffStatus.note.is_not(None))
+                            .values(note=None).execution_options(synchronize_session=False)).rowcount
+    messages = session.execute(update(InboundMessage).where(InboundMessage.received_at < cutoff,
+                                                            InboundMessage.body != "")
+                               .values(body="").execution_options(synchronize_session=False)).rowcount
+    session.commit()
+    log.info("privacy purge: %s check-ins, %s staff notes, %s inbound messages older than %s days",
+             checkins, notes, messages, older_than_days)
+    return {"checkins": checkins, "staff_notes": notes, "inbound_messages": messages, "cutoff": iso(cutoff)}
