@@ -10,7 +10,7 @@ from werkzeug.routing import IntegerConverter
 from emergency.accounts.principal import Principal
 from emergency.accounts.service import authenticate
 from emergency.db import db
-from emergency.errors import Forbidden
+from emergency.errors import Forbidden, ValidationFailed
 
 
 class ErrorSchema(ma.Schema):
@@ -65,6 +65,15 @@ def staff_principal() -> Principal:
 class PageArgs(ma.Schema):
     page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1))
     per_page = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=500))
+
+
+def idempotency_key() -> str | None:
+    """The request's Idempotency-Key header, checked (a retried request carries the same key)."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not (1 <= len(key.strip()) <= 200):
+        raise ValidationFailed("The Idempotency-Key header must have 1 to 200 characters.",
+                               errors={"Idempotency-Key": ["1 to 200 characters"]})
+    return key.strip() if key else None
 
 
 def page_meta(total: int, page: int, per_page: int) -> dict:

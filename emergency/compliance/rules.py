@@ -13,18 +13,11 @@ from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from emergency.playbooks.model import COMPLIANCE_CATEGORIES
 from emergency.yamlfile import LoadedYaml, Path_, Problem, load_file, load_text
 
-CATEGORIES = (
-    "evacuation",
-    "evacuation_secondary",
-    "lockdown",
-    "shelter",
-    "hold",
-    "secure",
-    "early_dismissal",
-    "other",
-)
+# One list for both: what a playbook may declare is what a rule may count.
+CATEGORIES = COMPLIANCE_CATEGORIES
 
 COUNT = "count"
 DISTINCT_PERIODS = "distinct_periods"

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from emergency.db import db
-from emergency.errors import ValidationFailed
 from emergency.runs import service, timeline
 from emergency.runs.schemas import (
     AllClearSchema,
@@ -22,7 +21,7 @@ from emergency.runs.schemas import (
     UpdateSchema,
 )
 from emergency.runs.views import event_view, run_view
-from emergency.web import current_principal, page_meta, staff_principal
+from emergency.web import current_principal, idempotency_key, page_meta, staff_principal
 
 blp = Blueprint("runs", __name__, url_prefix="/api/v1", description="Drills and real emergencies")
 
@@ -31,12 +30,6 @@ def playbooks():
     return current_app.extensions["playbooks"]
 
 
-def _idempotency_key() -> str | None:
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not (1 <= len(key.strip()) <= 200):
-        raise ValidationFailed("The Idempotency-Key header must have 1 to 200 characters.",
-                               errors={"Idempotency-Key": ["1 to 200 characters"]})
-    return key.strip() if key else None
 
 
 @blp.route("/runs")
@@ -60,7 +53,7 @@ class Runs(MethodView):
         """Start a drill or a real emergency (send an Idempotency-Key header so a retry is safe)."""
         principal = staff_principal()
         run, created = service.start_run(db.session, principal, service.StartRequest(**body), playbooks(),
-                                         idempotency_key=_idempotency_key())
+                                         idempotency_key=idempotency_key())
         return run_view(db.session, principal, run), 201 if created else 200
 
 
