@@ -5,68 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from emergency.accounts.principal import Principal
 from emergency.alerts import acks
 from emergency.alerts.models import Acknowledgement, Alert
-from emergency.alerts.signature import sign
-from emergency.app import create_app
-from emergency.db import db
-from emergency.runs.models import Run, RunEvent
-from emergency.runs.service import StartRequest, all_clear, start_run
-from tests.conftest import _empty_tables
-
-TOKEN = "test-auth-token"
-
-
-@pytest.fixture
-def app(make_config, database_url):
-    """The standard test app, with a Twilio auth token so that webhooks can be signed."""
-    _empty_tables(database_url)
-    application = create_app(make_config(TWILIO_AUTH_TOKEN=TOKEN))
-    with application.app_context():
-        yield application
-        db.session.rollback()
-    application.extensions["db"]["engine"].dispose()
-
-
-@pytest.fixture
-def school(make_school):
-    return make_school(name="Port Chester Middle School")
-
-
-@pytest.fixture
-def principal(school, make_person):
-    return make_person("school_admin", [school], name="Pat Principal")
-
-
-@pytest.fixture
-def teacher(school, make_person):
-    return make_person("teacher", [school], name="Tess Teacher")
-
-
-@pytest.fixture
-def partner(school, make_partner):
-    return make_partner([school], name="Officer Obi")
-
-
-def as_principal(person) -> Principal:
-    return Principal(account_id=0, kind="person", id=person.id, name=person.name, role=person.role,
-                     email=person.email, school_ids=None)
-
-
-def start(app, who, school, *, mode: str = "drill") -> Run:
-    request = StartRequest(school_id=school.id, playbook="lockdown", mode=mode, confirm=True)
-    run, _ = start_run(db.session, as_principal(who), request, app.extensions["playbooks"])
-    return run
-
-
-def post_signed(client, path: str, params: dict):
-    signature = sign(TOKEN, "http://testserver" + path, params)
-    return client.post(path, data=params, headers={"X-Twilio-Signature": signature})
-
-
-def events(session, run, type_):
-    return list(session.scalars(select(RunEvent).where(RunEvent.run_id == run.id, RunEvent.type == type_)))
+from emergency.runs.service import all_clear
+from tests.alerts.helpers import as_principal, events, start
 
 
 def test_in_app_ack_twice_is_harmless_and_returns_the_same_ack(app, client, session, login, school, principal,
@@ -115,11 +57,11 @@ def test_in_app_ack_of_an_ended_run_is_a_conflict(app, client, session, login, s
     assert session.scalar(select(Acknowledgement.id)) is None
 
 
-def test_sms_ok_acknowledges_the_latest_open_alert(app, client, session, school, principal, teacher):
+def test_sms_ok_acknowledges_the_latest_open_alert(app, signed, session, school, principal, teacher):
     run = start(app, principal, school)
 
-    response = post_signed(client, "/webhooks/twilio/sms", {"From": teacher.mobile, "Body": " ok! ",
-                                                             "MessageSid": "SM" + "1" * 32})
+    response = signed("/webhooks/twilio/sms", {"From": teacher.mobile, "Body": " ok! ",
+                                               "MessageSid": "SM" + "1" * 32})
 
     assert response.status_code == 200
     assert response.content_type.startswith("text/xml")
@@ -129,12 +71,12 @@ def test_sms_ok_acknowledges_the_latest_open_alert(app, client, session, school,
     assert ack.person_id == teacher.id and ack.channel == "sms" and ack.alert_id is not None
 
 
-def test_key_press_1_on_an_alert_call_acknowledges(app, client, session, school, teacher, partner):
+def test_key_press_1_on_an_alert_call_acknowledges(app, signed, session, school, teacher, partner):
     run = start(app, teacher, school, mode="real")
     call = session.scalar(select(Alert).where(Alert.run_id == run.id, Alert.partner_id == partner.id,
                                               Alert.channel == "voice"))
 
-    response = post_signed(client, f"/webhooks/twilio/voice/{call.id}/gather", {"Digits": "1", "CallSid": "CA1"})
+    response = signed(f"/webhooks/twilio/voice/{call.id}/gather", {"Digits": "1", "CallSid": "CA1"})
 
     assert response.status_code == 200
     assert "Thank you. Your confirmation of the Lockdown at Port Chester Middle School is recorded." in \
@@ -145,14 +87,14 @@ def test_key_press_1_on_an_alert_call_acknowledges(app, client, session, school,
     assert session.get(Alert, call.id).ack_channel == "voice"
 
 
-def test_an_sms_then_a_key_press_leave_one_ack_from_the_first_channel(app, client, session, school, teacher,
+def test_an_sms_then_a_key_press_leave_one_ack_from_the_first_channel(app, signed, session, school, teacher,
                                                                        partner):
     run = start(app, teacher, school, mode="real")
     call = session.scalar(select(Alert).where(Alert.run_id == run.id, Alert.partner_id == partner.id,
                                               Alert.channel == "voice"))
 
-    post_signed(client, "/webhooks/twilio/sms", {"From": partner.mobile, "Body": "Y"})
-    post_signed(client, f"/webhooks/twilio/voice/{call.id}/gather", {"Digits": "1"})
+    signed("/webhooks/twilio/sms", {"From": partner.mobile, "Body": "Y"})
+    signed(f"/webhooks/twilio/voice/{call.id}/gather", {"Digits": "1"})
 
     [ack] = session.scalars(select(Acknowledgement).where(Acknowledgement.run_id == run.id)).all()
     assert ack.channel == "sms"

@@ -4,49 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
-from emergency.accounts.principal import Principal
 from emergency.alerts.acks import ack_stats, acknowledge
 from emergency.alerts.models import Acknowledgement, Alert, OptOut
-from emergency.db import db
 from emergency.directory.phones import mask_phone
-from emergency.runs.models import Run
-from emergency.runs.service import StartRequest, start_run
-
-SCHOOL = "Port Chester Middle School"
-
-
-@pytest.fixture
-def school(make_school):
-    return make_school(name=SCHOOL)
-
-
-@pytest.fixture
-def principal(school, make_person):
-    return make_person("school_admin", [school], name="Pat Principal")
-
-
-@pytest.fixture
-def teacher(school, make_person):
-    return make_person("teacher", [school], name="Tess Teacher")
-
-
-@pytest.fixture
-def partner(school, make_partner):
-    return make_partner([school], name="Officer Obi")
-
-
-def as_principal(person) -> Principal:
-    return Principal(account_id=0, kind="person", id=person.id, name=person.name, role=person.role,
-                     email=person.email, school_ids=None)
-
-
-def start(app, who, school, *, mode: str = "drill") -> Run:
-    request = StartRequest(school_id=school.id, playbook="lockdown", mode=mode, confirm=True)
-    run, _ = start_run(db.session, as_principal(who), request, app.extensions["playbooks"])
-    return run
+from tests.alerts.helpers import start
 
 
 def recipient(body: dict, name: str) -> dict:

@@ -3,82 +3,30 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
-from emergency.accounts.principal import Principal
 from emergency.alerts.acks import acknowledge
 from emergency.alerts.escalation import run_due_escalations
 from emergency.alerts.models import Alert, OptOut
 from emergency.app import create_app
-from emergency.db import db
-from emergency.runs.models import Run, RunEvent
-from emergency.runs.service import StartRequest, all_clear, start_run
+from emergency.runs.service import all_clear
 from emergency.timeutil import utcnow
-from tests.conftest import _empty_tables
-from tests.fakes.fake_twilio import FakeTwilio
-
-SCHOOL = "Port Chester Middle School"
+from tests.alerts.helpers import SCHOOL, alerts, as_principal, events, fake_twilio_settings, start
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeTwilio]:
-    with FakeTwilio(callbacks=False) as server:
-        yield server
+def app_overrides(fake):
+    """The test app sends through the fake Twilio."""
+    return fake_twilio_settings(fake)
 
 
 @pytest.fixture
-def config(make_config, fake):
-    return make_config(ALERT_PROVIDER="twilio", TWILIO_API_BASE=fake.base_url, TWILIO_ACCOUNT_SID=fake.account_sid,
-                       TWILIO_AUTH_TOKEN=fake.auth_token, TWILIO_FROM_NUMBER=fake.phone_number,
-                       CALLS_PER_SECOND=0.0, SEND_TIMEOUT_SECONDS=2.0)
-
-
-@pytest.fixture
-def app(config, database_url):
-    """The test app sending through the fake Twilio."""
-    _empty_tables(database_url)
-    application = create_app(config)
-    with application.app_context():
-        yield application
-        db.session.rollback()
-    application.extensions["db"]["engine"].dispose()
-
-
-@pytest.fixture
-def school(make_school):
-    return make_school(name=SCHOOL)
-
-
-@pytest.fixture
-def principal(school, make_person):
-    return make_person("school_admin", [school], name="Pat Principal")
-
-
-@pytest.fixture
-def teacher(school, make_person):
-    return make_person("teacher", [school], name="Tess Teacher")
-
-
-def as_principal(person) -> Principal:
-    return Principal(account_id=0, kind="person", id=person.id, name=person.name, role=person.role,
-                     email=person.email, school_ids=None)
-
-
-def start(app, who, school, *, mode: str = "drill") -> Run:
-    request = StartRequest(school_id=school.id, playbook="lockdown", mode=mode, confirm=True)
-    run, _ = start_run(db.session, as_principal(who), request, app.extensions["playbooks"])
-    return run
-
-
-def alerts(session, run, **where) -> list[Alert]:
-    query = select(Alert).where(Alert.run_id == run.id).order_by(Alert.id)
-    for name, value in where.items():
-        query = query.where(getattr(Alert, name) == value)
-    return list(session.scalars(query.execution_options(populate_existing=True)))
+def config(make_config, app_overrides):
+    """The settings of the `app` fixture, for a second app (a restart)."""
+    return make_config(**app_overrides)
 
 
 def make_overdue(session, run, **where) -> None:
@@ -88,10 +36,6 @@ def make_overdue(session, run, **where) -> None:
         query = query.where(getattr(Alert, name) == value)
     session.execute(query.values(escalate_at=utcnow() - timedelta(seconds=1)))
     session.commit()
-
-
-def events(session, run, type_) -> list[RunEvent]:
-    return list(session.scalars(select(RunEvent).where(RunEvent.run_id == run.id, RunEvent.type == type_)))
 
 
 def test_silence_after_the_alert_queues_one_escalation_call(app, session, school, principal, teacher, pushes):

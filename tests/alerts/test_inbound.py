@@ -10,41 +10,13 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from emergency.accountability.sms import HELP_TEXT
-from emergency.accounts.principal import Principal
 from emergency.alerts.cli import sms
 from emergency.alerts.inbound import REPLY_LIMIT, handle_inbound_sms
 from emergency.alerts.models import Acknowledgement, InboundMessage, OptOut
-from emergency.db import db
-from emergency.runs.models import Run
-from emergency.runs.service import StartRequest, all_clear, start_run
+from emergency.runs.service import all_clear
+from tests.alerts.helpers import as_principal, start
 
 STRANGER = "+12125550199"
-
-
-@pytest.fixture
-def school(make_school):
-    return make_school(name="Port Chester Middle School")
-
-
-@pytest.fixture
-def principal(school, make_person):
-    return make_person("school_admin", [school], name="Pat Principal")
-
-
-@pytest.fixture
-def teacher(school, make_person):
-    return make_person("teacher", [school], name="Tess Teacher")
-
-
-def as_principal(person) -> Principal:
-    return Principal(account_id=0, kind="person", id=person.id, name=person.name, role=person.role,
-                     email=person.email, school_ids=None)
-
-
-def start(app, who, school, *, mode: str = "drill", playbook: str = "lockdown") -> Run:
-    request = StartRequest(school_id=school.id, playbook=playbook, mode=mode, confirm=True)
-    run, _ = start_run(db.session, as_principal(who), request, app.extensions["playbooks"])
-    return run
 
 
 def inbound(session) -> list[InboundMessage]:

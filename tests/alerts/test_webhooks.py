@@ -7,92 +7,24 @@ test client, signed as Twilio signs them (PUBLIC_BASE_URL is http://testserver i
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select
 
-from emergency.accounts.principal import Principal
 from emergency.alerts.models import Acknowledgement, Alert, InboundMessage, OptOut
 from emergency.alerts.signature import sign
 from emergency.app import create_app
-from emergency.db import db
-from emergency.runs.models import Run, RunEvent
-from emergency.runs.service import StartRequest, all_clear, start_run
-from tests.conftest import _empty_tables
-from tests.fakes.fake_twilio import FakeTwilio
+from emergency.runs.models import RunEvent
+from emergency.runs.service import all_clear
+from tests.alerts.helpers import SCHOOL, alert_of, as_principal, fake_twilio_settings, start
 
 BANNER = "DRILL - THIS IS A DRILL."
-SCHOOL = "Port Chester Middle School"
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeTwilio]:
-    # Status callbacks would go to http://testserver, which does not exist: tests post them instead.
-    with FakeTwilio(callbacks=False) as server:
-        yield server
-
-
-@pytest.fixture
-def app(make_config, database_url, fake):
-    """The test app sending through the fake Twilio, whose auth token also signs the webhooks."""
-    _empty_tables(database_url)
-    config = make_config(ALERT_PROVIDER="twilio", TWILIO_API_BASE=fake.base_url,
-                         TWILIO_ACCOUNT_SID=fake.account_sid, TWILIO_AUTH_TOKEN=fake.auth_token,
-                         TWILIO_FROM_NUMBER=fake.phone_number, CALLS_PER_SECOND=0.0, SEND_TIMEOUT_SECONDS=2.0)
-    application = create_app(config)
-    with application.app_context():
-        yield application
-        db.session.rollback()
-    application.extensions["db"]["engine"].dispose()
-
-
-@pytest.fixture
-def school(make_school):
-    return make_school(name=SCHOOL)
-
-
-@pytest.fixture
-def principal(school, make_person):
-    return make_person("school_admin", [school], name="Pat Principal")
-
-
-@pytest.fixture
-def teacher(school, make_person):
-    return make_person("teacher", [school], name="Tess Teacher")
-
-
-@pytest.fixture
-def partner(school, make_partner):
-    return make_partner([school], name="Officer Obi")
-
-
-@pytest.fixture
-def signed(client, fake):
-    """POST form params to a webhook path, signed for http://testserver + path (query included)."""
-
-    def post(path: str, params: dict, token: str | None = None):
-        signature = sign(token or fake.auth_token, "http://testserver" + path, params)
-        return client.post(path, data=params, headers={"X-Twilio-Signature": signature})
-
-    return post
-
-
-def as_principal(person) -> Principal:
-    return Principal(account_id=0, kind="person", id=person.id, name=person.name, role=person.role,
-                     email=person.email, school_ids=None)
-
-
-def start(app, who, school, *, mode: str = "drill") -> Run:
-    request = StartRequest(school_id=school.id, playbook="lockdown", mode=mode, confirm=True)
-    run, _ = start_run(db.session, as_principal(who), request, app.extensions["playbooks"])
-    return run
-
-
-def alert_of(session, run, *, channel: str, person=None, partner=None) -> Alert:
-    recipient = Alert.person_id == person.id if person else Alert.partner_id == partner.id
-    return session.scalar(select(Alert).where(Alert.run_id == run.id, Alert.channel == channel, recipient)
-                          .order_by(Alert.id.desc()))
+def app_overrides(fake):
+    """The test app sends through the fake Twilio, whose auth token also signs the webhooks."""
+    return fake_twilio_settings(fake)
 
 
 def give_sid(session, alert: Alert, sid: str) -> None:
