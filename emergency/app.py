@@ -11,6 +11,7 @@ from flask import Flask, jsonify
 from sqlalchemy import text
 
 from emergency.accounts.service import LoginThrottle
+from emergency.alerts.setup import init_alerts
 from emergency.config import Config
 from emergency.db import db
 from emergency.errors import register_error_handlers
@@ -53,7 +54,7 @@ def create_app(config: Config | None = None) -> Flask:
     db.init_app(app)
     app.extensions["login_throttle"] = LoginThrottle()
     _init_playbooks(app)
-    _init_alerts(app)
+    init_alerts(app)
 
     socketio = init_socketio(app)
     publisher = SocketPublisher(socketio)
@@ -77,50 +78,31 @@ def create_app(config: Config | None = None) -> Flask:
 
 
 def _blueprints():
+    from emergency.accountability.api import blp as accountability
     from emergency.accounts.api import blp as auth
+    from emergency.alerts.api import blp as alerts
+    from emergency.compliance.api import blp as compliance
     from emergency.directory.api import blp as directory
+    from emergency.playbooks.api import blp as playbooks
+    from emergency.runs.api import blp as runs
 
-    blueprints = [auth, directory]
-    for module in ("emergency.playbooks.api", "emergency.runs.api", "emergency.alerts.api",
-                   "emergency.accountability.api", "emergency.compliance.api"):
-        blueprints.extend(_optional_blueprint(module))
-    return blueprints
+    return [auth, directory, playbooks, runs, alerts, accountability, compliance]
 
 
 def _plain_blueprints():
-    return [bp for module in ("emergency.alerts.webhooks", "emergency.console.views")
-            for bp in _optional_blueprint(module)]
+    from emergency.alerts.webhooks import blp as webhooks
+    from emergency.console.views import blp as console
 
-
-def _optional_blueprint(module_name: str):
-    import importlib
-
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if module_name == exc.name or module_name.startswith(f"{exc.name}."):
-            return []
-        raise
-    return [module.blp]
+    return [webhooks, console]
 
 
 def _init_playbooks(app: Flask) -> None:
-    try:
-        from emergency.playbooks.registry import PlaybookRegistry
-    except ModuleNotFoundError:
-        return
+    from emergency.playbooks.registry import PlaybookRegistry
+
     registry = PlaybookRegistry(app.config["PLAYBOOKS_DIR"])
     for problem in registry.load():
         log.error("playbook problem: %s", problem)
     app.extensions["playbooks"] = registry
-
-
-def _init_alerts(app: Flask) -> None:
-    try:
-        from emergency.alerts.setup import init_alerts
-    except ModuleNotFoundError:
-        return
-    init_alerts(app)
 
 
 def start_background(app: Flask) -> None:

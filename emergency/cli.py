@@ -115,19 +115,14 @@ def set_password(app, email: str, password_stdin: bool) -> None:
 
 
 def _register_domain_groups() -> None:
-    import importlib
+    from emergency.accountability.cli import privacy
+    from emergency.alerts.cli import sms
+    from emergency.compliance.cli import compliance
+    from emergency.directory.cli import directory
+    from emergency.playbooks.cli import playbooks
 
-    for module_name, attr in (("emergency.directory.cli", "directory"), ("emergency.playbooks.cli", "playbooks"),
-                              ("emergency.accountability.cli", "privacy"),
-                              ("emergency.compliance.cli", "compliance"),
-                              ("emergency.alerts.cli", "sms")):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if module_name == exc.name or module_name.startswith(f"{exc.name}."):
-                continue
-            raise
-        main.add_command(getattr(module, attr))
+    for group in (directory, playbooks, sms, privacy, compliance):
+        main.add_command(group)
 
 
 _register_domain_groups()

@@ -27,21 +27,11 @@ def build_provider(config) -> Provider:
 
 
 def periodic_jobs() -> list:
-    """Jobs the dispatcher runs on every pass: escalations and accountability reminders."""
-    jobs = []
-    try:
-        from emergency.alerts.escalation import run_due_escalations
+    """Jobs the dispatcher runs about once a second: escalations and accountability reminders."""
+    from emergency.accountability.reminders import run_due_reminders
+    from emergency.alerts.escalation import run_due_escalations
 
-        jobs.append(run_due_escalations)
-    except ModuleNotFoundError:
-        pass
-    try:
-        from emergency.accountability.reminders import run_due_reminders
-
-        jobs.append(run_due_reminders)
-    except ModuleNotFoundError:
-        pass
-    return jobs
+    return [run_due_escalations, run_due_reminders]
 
 
 def init_alerts(app: Flask) -> None:

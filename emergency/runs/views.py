@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from emergency.accountability.service import counts_for_run
 from emergency.accounts.principal import Principal
 from emergency.alerts.delivery import summary
 from emergency.runs.models import Run, RunEvent
@@ -13,13 +14,7 @@ from emergency.timeutil import iso
 
 def counts(session: Session, run: Run) -> dict:
     """Alert, acknowledgement and check-in counts of a run."""
-    result = {"alerts": summary(session, run.id)}
-    try:
-        from emergency.accountability.service import counts_for_run
-    except ModuleNotFoundError:
-        return result
-    result["accountability"] = counts_for_run(session, run)
-    return result
+    return {"alerts": summary(session, run.id), "accountability": counts_for_run(session, run)}
 
 
 def run_view(session: Session, principal: Principal, run: Run, *, with_counts: bool = True) -> dict:
