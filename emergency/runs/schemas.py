@@ -69,6 +69,7 @@ class RunSchema(ma.Schema):
     superseded_by_id = ma.fields.Integer(allow_none=True)
     facts = ma.fields.Dict()
     counts = ma.fields.Dict()
+    me = ma.fields.Dict(metadata={"description": "the caller's acknowledgement, staff status and last check-in"})
     checklist = ma.fields.List(ma.fields.Dict())
 
 

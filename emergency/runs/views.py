@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from emergency.accountability.models import Checkin, StaffStatus
 from emergency.accountability.service import counts_for_run
 from emergency.accounts.principal import Principal
 from emergency.alerts.delivery import summary
+from emergency.alerts.models import Acknowledgement
 from emergency.runs.models import Run, RunEvent
 from emergency.runs.timeline import redact_for_partner
 from emergency.timeutil import iso
@@ -15,6 +18,23 @@ from emergency.timeutil import iso
 def counts(session: Session, run: Run) -> dict:
     """Alert, acknowledgement and check-in counts of a run."""
     return {"alerts": summary(session, run.id), "accountability": counts_for_run(session, run)}
+
+
+def caller_state(session: Session, principal: Principal, run: Run) -> dict:
+    """What the caller has done in this run: so every phone of theirs shows the same thing."""
+    owner = Acknowledgement.partner_id if principal.is_partner else Acknowledgement.person_id
+    ack = session.scalar(select(Acknowledgement).where(Acknowledgement.run_id == run.id, owner == principal.id))
+    state = {"acknowledged_at": iso(ack.acknowledged_at) if ack else None, "ack_channel": ack.channel if ack else None,
+             "status": None, "last_checkin": None}
+    if principal.kind == "person":
+        status = session.get(StaffStatus, (run.id, principal.id))
+        state["status"] = status.status if status else None
+        checkin = session.scalar(select(Checkin).where(Checkin.run_id == run.id, Checkin.person_id == principal.id)
+                                 .order_by(Checkin.id.desc()).limit(1))
+        if checkin is not None:
+            state["last_checkin"] = {"id": checkin.id, "room_id": checkin.room_id, "status": checkin.status,
+                                     "at": iso(checkin.created_at), "late": checkin.late}
+    return state
 
 
 def run_view(session: Session, principal: Principal, run: Run, *, with_counts: bool = True) -> dict:
@@ -32,6 +52,7 @@ def run_view(session: Session, principal: Principal, run: Run, *, with_counts: b
     }
     if with_counts:
         view["counts"] = counts(session, run)
+        view["me"] = caller_state(session, principal, run)
     return redact_for_partner(view) if principal.is_partner else view
 
 

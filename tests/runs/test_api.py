@@ -181,3 +181,18 @@ def test_idempotency_key_returns_the_same_run(client, school_setup, session):
     assert (first.status_code, again.status_code) == (201, 200)
     assert first.get_json()["id"] == again.get_json()["id"]
     assert session.scalar(select(func.count()).select_from(Run)) == 1
+
+
+def test_run_says_what_the_caller_has_done(client, school_setup, start):
+    admin = school_setup.login(school_setup.principal)
+    run_id = start(admin, school_setup.school).get_json()["id"]
+    teacher = school_setup.login(school_setup.teacher)
+    before = client.get(f"/api/v1/runs/{run_id}", headers=teacher).get_json()["me"]
+    assert before == {"acknowledged_at": None, "ack_channel": None, "status": None, "last_checkin": None}
+    assert client.post(f"/api/v1/runs/{run_id}/ack", headers=teacher).status_code == 200
+    body = {"room_id": school_setup.room.id, "status": "all_accounted", "present": 20}
+    assert client.post(f"/api/v1/runs/{run_id}/checkins", json=body, headers=teacher).status_code == 201
+    after = client.get(f"/api/v1/runs/{run_id}", headers=teacher).get_json()["me"]
+    assert after["acknowledged_at"] and after["ack_channel"] == "app"
+    assert after["last_checkin"]["room_id"] == school_setup.room.id
+    assert client.get(f"/api/v1/runs/{run_id}", headers=admin).get_json()["me"]["acknowledged_at"] is None
