@@ -93,13 +93,17 @@ def actor_of(person: Person) -> dict:
 
 
 # -- expected rooms ------------------------------------------------------------------------------
-def _expected(school_id: int):
-    """SQL condition on Room: the rooms of the school that must report (see module docstring)."""
+def _is_expected():
+    """SQL condition on a Room of the school: it must report (see module docstring)."""
     # Uncorrelated on purpose: the database evaluates the home rooms once, not once per room
     # (people.home_room_id has no index).
     home_rooms = select(Person.home_room_id).where(Person.active.is_(True), Person.home_room_id.is_not(None))
-    return and_(Room.school_id == school_id,
-                or_(and_(Room.kind == "classroom", Room.capacity > 0), Room.id.in_(home_rooms)))
+    return or_(and_(Room.kind == "classroom", Room.capacity > 0), Room.id.in_(home_rooms))
+
+
+def _expected(school_id: int):
+    """SQL condition on Room: the rooms of the school that must report."""
+    return and_(Room.school_id == school_id, _is_expected())
 
 
 def _room_ref(room: Room) -> dict:
@@ -162,10 +166,17 @@ def resolve_location(session: Session, run: Run, location: str | None) -> str | 
 
 
 def _lock_run(session: Session, run: Run) -> None:
-    # Check-ins of one run are serialised so the latest-per-room row is never written twice at
-    # once; SQLite already holds its write lock from BEGIN IMMEDIATE.
+    # Statuses of one run are written one at a time; SQLite already holds its write lock from BEGIN IMMEDIATE.
     if session.get_bind().dialect.name == "postgresql":
         session.execute(select(Run.id).where(Run.id == run.id).with_for_update())
+
+
+def _lock_room(session: Session, run: Run, room: Room) -> None:
+    # Reports of one room are serialised so its latest row and the supersede link are written in
+    # order. Only the room, not the run: the run's row is locked later, by the timeline's sequence
+    # number, for as short a time as possible, since every room of the school queues on it.
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(run.id, room.id)))
 
 
 # -- check-ins -----------------------------------------------------------------------------------
@@ -214,7 +225,7 @@ def record_checkin(session: Session, run: Run, person: Person, request: CheckinR
 
 def _record(session: Session, run: Run, person: Person, room: Room, request: CheckinRequest,
             location: str | None, channel: str, idempotency_key: str | None) -> Checkin:
-    _lock_run(session, run)
+    _lock_room(session, run, room)
     now = utcnow()
     counts = {name: getattr(request, name) for name in COUNT_FIELDS}
     checkin = Checkin(run_id=run.id, room_id=room.id, room=room, person_id=person.id, reporter_name=person.name,
@@ -224,7 +235,7 @@ def _record(session: Session, run: Run, person: Person, room: Room, request: Che
                       late=run.state != ACTIVE, idempotency_key=idempotency_key, created_at=now, **counts)
     session.add(checkin)
     session.flush()
-    latest = session.get(RoomStatus, (run.id, room.id))
+    latest = session.get(RoomStatus, (run.id, room.id), populate_existing=True)
     previous_status = latest.status if latest else None
     superseded = None
     if latest is None:
@@ -294,17 +305,15 @@ def _log_name_read(principal: Principal, run: Run, shown: bool) -> None:
 # -- roll-up -------------------------------------------------------------------------------------
 def counts_for_run(session: Session, run: Run) -> dict:
     """The run's accountability in numbers: expected, reported, percent, totals, need_help, fully_accounted_at."""
-    expected_rooms = _expected(run.school_id)
-    reported_expected = (select(RoomStatus.first_reported_at).join(Room, Room.id == RoomStatus.room_id)
-                         .where(RoomStatus.run_id == run.id, expected_rooms).subquery())
-    # One statement, because every check-in pays for it: totals over the latest rows, plus two scalars.
+    is_expected = _is_expected()
+    # One pass over the run's latest rows (never the history), because every check-in pays for it;
+    # room_statuses only holds rooms of the run's school, so the school need not be checked again.
     row = session.execute(select(
-        select(func.count()).select_from(Room).where(expected_rooms).scalar_subquery(),
-        select(func.count()).select_from(reported_expected).scalar_subquery(),
-        select(func.max(reported_expected.c.first_reported_at)).scalar_subquery(),
+        select(func.count()).select_from(Room).where(_expected(run.school_id)).scalar_subquery(),
+        func.count(case((is_expected, 1))), func.max(case((is_expected, RoomStatus.first_reported_at))),
         func.count(), *(func.coalesce(func.sum(getattr(RoomStatus, n)), 0) for n in COUNT_FIELDS),
         func.coalesce(func.sum(case((RoomStatus.status == NEED_HELP, 1), else_=0)), 0),
-    ).select_from(RoomStatus).where(RoomStatus.run_id == run.id)).one()
+    ).select_from(RoomStatus).join(Room, Room.id == RoomStatus.room_id).where(RoomStatus.run_id == run.id)).one()
     expected, reported, last_first, reported_rooms = row[0] or 0, row[1] or 0, row[2], row[3]
     totals = {name: int(row[4 + i]) for i, name in enumerate(COUNT_FIELDS)}
     fully = last_first if expected and reported >= expected else None
