@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, request
 from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -75,11 +76,16 @@ def make_engine(url: str) -> Engine:
         def _sqlite_begin(conn):
             # SQLite has no row locks and ignores FOR UPDATE. A deferred transaction that reads
             # and then writes fails with "database is locked" when another writer got in first,
-            # so every transaction takes the write lock at BEGIN and waits its turn instead.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # so every transaction takes the write lock at BEGIN and waits its turn instead --
+            # except in requests that only read (GET), which in WAL mode never need it.
+            conn.exec_driver_sql("BEGIN" if reading_only.get() else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+# Set for the duration of a GET/HEAD request: its transactions only read.
+reading_only: ContextVar[bool] = ContextVar("reading_only", default=False)
 
 
 class Database:
@@ -88,11 +94,19 @@ class Database:
     def init_app(self, app: Flask) -> None:
         engine = make_engine(app.config["DATABASE_URL"])
         app.extensions["db"] = {"engine": engine, "sessionmaker": sessionmaker(engine, expire_on_commit=False)}
+        app.before_request(self._begin_request)
         app.teardown_request(self._end_request)
         app.teardown_appcontext(self._remove)
 
     @staticmethod
+    def _begin_request() -> None:
+        g.reading_only_token = reading_only.set(request.method in ("GET", "HEAD"))
+
+    @staticmethod
     def _end_request(_exc=None) -> None:
+        token = g.pop("reading_only_token", None)
+        if token is not None:
+            reading_only.reset(token)
         # A request can share an app context that outlives it (tests, CLI); its transaction must
         # still end with it, or SQLite's write lock would be held until the context goes away.
         session = g.get("db_session")

@@ -12,7 +12,7 @@ from datetime import timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from emergency.accounts.models import Account, AuthToken
 from emergency.accounts.principal import Principal
@@ -161,7 +161,11 @@ def authenticate(session: Session, token: str) -> Principal:
     """Turn a bearer token into a Principal, or raise Unauthorized."""
     if not token:
         raise Unauthorized("Log in first: send 'Authorization: Bearer <token>'.")
-    row = session.scalar(select(AuthToken).where(AuthToken.token_hash == _hash_token(token)))
+    # One round trip for the token, its account, the owner and the owner's schools: this runs on every request.
+    row = session.scalar(
+        select(AuthToken).where(AuthToken.token_hash == _hash_token(token))
+        .options(joinedload(AuthToken.account).joinedload(Account.person).selectinload(Person.schools),
+                 joinedload(AuthToken.account).joinedload(Account.partner).selectinload(Partner.schools)))
     if row is None or row.revoked_at is not None:
         raise Unauthorized("The token is not valid; log in again.")
     if row.expires_at <= utcnow():

@@ -58,8 +58,9 @@ export async function render(main, runId) {
   let run = await get(`/runs/${runId}`);
   setRunMode(run.mode);
   const [rooms, playbooks] = await Promise.all([loadRooms(run.school_id), loadPlaybooks()]);
+  // The run's own playbook snapshot first: an edited playbook never changes a running drill.
   const playbook = playbooks.find((p) => p.key === run.playbook.key) || {};
-  const assemblyPoints = ((playbook.accountability || {}).locations || {}).assembly_points
+  const assemblyPoints = (run.playbook.accountability || {}).assembly_points
     || (playbook.accountability || {}).assembly_points || [];
   const counts = { present: 0, missing: 0, injured: 0, extra: 0, absent: 0 };
   let needHelp = false;
@@ -67,7 +68,9 @@ export async function render(main, runId) {
   const header = h("div", {}, runHeader(run));
   const ack = h("button", { type: "button", class: "button button-primary button-huge", "data-testid": "acknowledge" });
   function drawAck() {
-    const done = acked(runId) || outbox.queued(runId).some((i) => i.kind === "ack");
+    // The server's word (run.me) covers the caller's other phones; the local mark covers a queued ack.
+    const done = Boolean(run.me && run.me.acknowledged_at) || acked(runId)
+      || outbox.queued(runId).some((i) => i.kind === "ack");
     ack.textContent = done ? "Alert acknowledged ✓" : "Acknowledge alert";
     ack.classList.toggle("button-done", done);
     ack.disabled = done;
