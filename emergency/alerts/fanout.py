@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from emergency.alerts.models import QUEUED, SENT, SKIPPED, UNREACHABLE, Alert, OptOut
 from emergency.directory.models import Partner, Person, partner_schools, person_schools
 from emergency.directory.roles import ADMIN_ROLES, DISTRICT_ADMIN, NURSE, SCHOOL_ADMIN, SECURITY
+from emergency.playbooks.loader import render as render_template
 from emergency.playbooks.model import ROLE_AUDIENCE_PREFIX, NotificationRule, Playbook
 from emergency.runs import timeline
 from emergency.runs.models import Run
@@ -24,7 +25,10 @@ REPLY_HINT = "Reply OK to confirm."
 # Partners hear first in a real run, then admins, then everyone else, whatever the rule order.
 PARTNER_CLASS, ADMIN_CLASS, STAFF_CLASS = 0, 1, 2
 CLASS_WEIGHT = 1000
-CLOSING_OCCASIONS = ("all_clear", "cancel")
+CLOSING_OCCASIONS = ("all_clear", "cancel", "superseded")
+# Not a playbook template: neither "all clear" nor "sent in error" is true when a real emergency
+# ends a drill. Those who got the drill are told, in the drill's own words, that this one is real.
+SUPERSEDED_TEMPLATE = "This drill is over: a REAL emergency has started at {school}. Follow the real alert now."
 
 
 @dataclass(frozen=True)
@@ -132,7 +136,10 @@ def fan_out(session: Session, run: Run, occasion: str, event_seq: int, *, extra:
         # Every recipient of a rule gets the same words: render once per rule, not per person.
         key = (id(rule), hint)
         if key not in rendered:
-            rendered[key] = rule.render(occasion, run.mode, {**variables, "reply_hint": hint})
+            if occasion == "superseded":
+                rendered[key] = render_template(SUPERSEDED_TEMPLATE, variables, run.mode)
+            else:
+                rendered[key] = rule.render(occasion, run.mode, {**variables, "reply_hint": hint})
         return rendered[key]
 
     for delivery in plan(session, run, playbook):

@@ -20,6 +20,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from emergency.alerts.acks import RunEnded, acknowledge, find_ack
 from emergency.alerts.delivery import apply_provider_status, summary
+from emergency.alerts.fanout import CLOSING_OCCASIONS
 from emergency.alerts.inbound import handle_inbound_sms
 from emergency.alerts.models import Alert
 from emergency.alerts.signature import SIGNATURE_HEADER, is_valid_signature, public_url
@@ -125,7 +126,7 @@ def voice_call(alert_id: int):
         db.session.rollback()
         return _xml(_goodbye(response))
     message = spoken_message(run, alert)
-    closing = alert.occasion in ("all_clear", "cancel")
+    closing = alert.occasion in CLOSING_OCCASIONS
     if not run.is_active and not closing:
         response = _ended(response, run)
     elif not alert.requires_ack or not run.is_active:

@@ -193,11 +193,8 @@ def _end(session: Session, run: Run, state: str, actor: dict, message: str | Non
     fanout.cancel_pending(session, run)
     event = timeline.record(session, run, "run.ended",
                             {"reason": run.end_reason, "message": message, "state": state}, actor=actor)
-    occasion = "all_clear" if state == ENDED else "cancel"
-    extra = {"message": message or "", "reason": message or ""}
-    if state == SUPERSEDED:
-        extra["reason"] = "A real emergency has started at your school. This drill is over. Follow the real alert."
-    fanout.fan_out(session, run, occasion, event.seq, extra=extra)
+    occasion = {ENDED: "all_clear", CANCELLED: "cancel", SUPERSEDED: "superseded"}[state]
+    fanout.fan_out(session, run, occasion, event.seq, extra={"message": message or "", "reason": message or ""})
 
 
 def _admin_run(session: Session, principal: Principal, run_id: int, *, allow_initiator: bool = False) -> Run:

@@ -69,6 +69,14 @@ def test_real_run_supersedes_an_active_drill(client, school_setup, start, pushes
     assert old["superseded_by_id"] == real.get_json()["id"]
     ended = [p for p in pushes.pushes if p.name == "run.ended" and p.data["run_id"] == drill["id"]]
     assert ended and ended[0].data["payload"]["reason"] == "superseded"
+    from emergency.alerts.models import Alert
+    from emergency.db import db
+
+    told = db.session.query(Alert).filter_by(run_id=drill["id"], occasion="superseded", channel="sms").all()
+    assert told, "everyone who got the drill is told it is over"
+    assert all(a.body.startswith("DRILL - THIS IS A DRILL.") and "REAL emergency has started" in a.body
+               for a in told)
+    assert not any("in error" in a.body or "ALL CLEAR" in a.body.upper() for a in told)
 
 
 def test_second_real_run_is_a_conflict(client, school_setup, start):
