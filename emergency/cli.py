@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from emergency.cli_support import build_app, with_app
+from emergency.cli_support import build_app, command_config, with_app
 from emergency.config import Config, ConfigError
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def db_upgrade(revision: str) -> None:
     from emergency.migrate import upgrade
 
     try:
-        config = Config.from_env().resolved()
+        config = command_config().resolved()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     upgrade(config.DATABASE_URL, revision)

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import functools
+import secrets
 
 import click
 
 from emergency.config import Config, ConfigError
+
+
+def command_config() -> Config:
+    """Settings for a command that serves nothing: it needs no SECRET_KEY, so one is made up if unset."""
+    config = Config.from_env()
+    if not config.SECRET_KEY:
+        config.SECRET_KEY = secrets.token_hex(32)
+    return config
 
 
 def build_app(**overrides):
@@ -14,7 +23,7 @@ def build_app(**overrides):
     from emergency.app import create_app
 
     try:
-        config = Config.from_env()
+        config = command_config()
         config.DISPATCHER = "off"
         for key, value in overrides.items():
             setattr(config, key, value)
