@@ -52,7 +52,9 @@ def init_socketio(app: Flask) -> SocketIO:
         # Explicit: with gevent or eventlet installed, auto-detection picks them and breaks gthread.
         async_mode="threading",
         message_queue=app.config.get("REDIS_URL") or None,
-        cors_allowed_origins=app.config.get("SOCKETIO_CORS_ORIGINS", "*"),
+        # Clients authenticate with a bearer token, never a cookie, so another origin gains nothing
+        # it could not do with the token itself; native apps and other hosts may connect.
+        cors_allowed_origins="*",
         logger=False,
         engineio_logger=False,
     )
