@@ -1,0 +1,109 @@
+"""The issue's scenario end to end, over HTTP: a served app, the real twilio client, a fake Twilio.
+
+Staff who reply "ok" are acknowledged; the one who does not reply gets a call, presses 1 and is
+acknowledged; the one who never answers is shown to the principal as unreachable; and someone who
+texted STOP gets a call instead of an SMS in the next drill. Status callbacks and inbound webhooks
+travel over HTTP, signed for PUBLIC_BASE_URL, as Twilio sends them through a proxy.
+"""
+
+import time
+from datetime import timedelta
+
+import pytest
+import requests
+from sqlalchemy import select, update
+
+from emergency.alerts.models import Alert
+from emergency.alerts.setup import start_dispatcher
+from emergency.timeutil import utcnow
+from tests.conftest import twilio_settings
+from tests.served import ServedThread
+
+PUBLIC = "http://testserver"
+
+
+@pytest.fixture
+def app_overrides(fake_twilio):
+    return {**twilio_settings(fake_twilio), "CALLS_PER_SECOND": 0.0}
+
+
+def _wait(predicate, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _due_now(session, **where):
+    query = update(Alert).where(Alert.escalate_at.is_not(None), Alert.escalated_at.is_(None))
+    for name, value in where.items():
+        query = query.where(getattr(Alert, name) == value)
+    session.execute(query.values(escalate_at=utcnow() - timedelta(seconds=1)))
+    session.commit()
+
+
+def test_drill_acknowledgement_escalation_and_stop(app, session, fake_twilio, make_school, make_person, login):
+    school = make_school(name="Port Chester Middle School")
+    principal = make_person("school_admin", [school], name="Pat Principal")
+    replies = make_person("teacher", [school], name="Rita Replies")
+    silent = make_person("teacher", [school], name="Sam Silent")
+    never = make_person("teacher", [school], name="Nora Never")
+    stopper = make_person("teacher", [school], name="Stan Stop")
+    admin_headers = login(principal)
+    session.commit()
+
+    with ServedThread(app) as served:
+        fake_twilio.route(PUBLIC, served.url)
+        start_dispatcher(app)
+        try:
+            # Stan texted STOP some time ago.
+            assert fake_twilio.send_inbound_sms(f"{PUBLIC}/webhooks/twilio/sms", stopper.mobile, "STOP").ok
+            run = requests.post(served.url + "/api/v1/runs", headers=admin_headers, timeout=10,
+                                json={"school_id": school.id, "playbook": "lockdown", "mode": "drill"}).json()
+            texted = {principal.mobile, replies.mobile, silent.mobile, never.mobile}
+            assert _wait(lambda: texted <= {m["to"] for m in fake_twilio.messages}), fake_twilio.messages
+            assert all(m["body"].startswith("DRILL - THIS IS A DRILL.") for m in fake_twilio.messages)
+            assert fake_twilio.messages_to(stopper.mobile) == []
+            assert _wait(lambda: fake_twilio.calls_to(stopper.mobile)), "the STOP sender is called instead"
+
+            # Rita replies "ok": acknowledged, with a confirmation naming the school and the action.
+            reply = fake_twilio.send_inbound_sms(f"{PUBLIC}/webhooks/twilio/sms", replies.mobile, " ok ")
+            assert "Confirmed" in reply.text and "Port Chester Middle School" in reply.text
+
+            # Sam and Nora stay silent past the playbook's escalate_after_seconds: each gets a call.
+            _due_now(session, person_id=silent.id)
+            _due_now(session, person_id=never.id)
+            assert _wait(lambda: fake_twilio.calls_to(silent.mobile) and fake_twilio.calls_to(never.mobile))
+            call_id = session.scalar(select(Alert.id).where(Alert.person_id == silent.id, Alert.channel == "voice"))
+            session.rollback()  # SQLite: an open transaction would hold the write lock the webhook needs
+            twiml = fake_twilio.post_signed(f"{PUBLIC}/webhooks/twilio/voice/{call_id}", {"CallSid": "CA1"}).text
+            assert "DRILL" in twiml and "Press 1" in twiml
+            pressed = fake_twilio.post_signed(f"{PUBLIC}/webhooks/twilio/voice/{call_id}/gather",
+                                              {"CallSid": "CA1", "Digits": "1"})
+            assert "recorded" in pressed.text
+
+            # Nora never answers her call either: the principal is told, and the board shows her.
+            session.rollback()
+            _due_now(session, person_id=never.id, channel="voice")
+            assert _wait(lambda: any("Nora Never" in m["body"] for m in fake_twilio.messages_to(principal.mobile)))
+            notice = [m for m in fake_twilio.messages_to(principal.mobile) if "Nora Never" in m["body"]][0]
+            assert never.mobile not in notice["body"]
+
+            # Delivery statuses came back through signed callbacks and show on the run.
+            assert _wait(lambda: requests.get(served.url + f"/api/v1/runs/{run['id']}/alerts", headers=admin_headers,
+                                              timeout=10).json()["summary"]["by_status"].get("delivered", 0) >= 4)
+            listing = requests.get(served.url + f"/api/v1/runs/{run['id']}/alerts", headers=admin_headers,
+                                   timeout=10).json()
+            acked = {r["name"]: r["ack_channel"] for r in listing["recipients"] if r.get("acknowledged_at")}
+            assert acked.get("Rita Replies") == "sms"
+            assert acked.get("Sam Silent") == "voice"
+            assert "Nora Never" not in acked
+            events = requests.get(served.url + f"/api/v1/runs/{run['id']}/timeline", headers=admin_headers,
+                                  timeout=10).json()["events"]
+            unreachable = [e for e in events if e["type"] == "recipient.unreachable"]
+            assert [e["payload"]["name"] for e in unreachable] == ["Nora Never"]
+        finally:
+            app.extensions["dispatcher"].stop()
+            app.extensions["dispatcher_thread"].join(10)
