@@ -27,7 +27,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from emergency.alerts.delivery import apply_provider_status, record_failure, summary
-from emergency.alerts.models import FAILED, FINAL, QUEUED, SENDING, SENT, Alert
+from emergency.alerts.models import FAILED, QUEUED, RANK, SENDING, SENT, Alert
 from emergency.alerts.providers.base import Provider, ProviderError
 from emergency.runs import timeline
 from emergency.runs.models import Run
@@ -206,8 +206,8 @@ class Dispatcher:
     def stop(self) -> None:
         self.stop_event.set()
 
-    def _callback(self) -> str:
-        return f"{self.settings.public_base_url}/webhooks/twilio/status"
+    def _callback(self, alert_id: int) -> str:
+        return f"{self.settings.public_base_url}/webhooks/twilio/status?alert={alert_id}"
 
     def _send_one(self, claimed) -> int:
         alert_id, run_id, channel, to, body = claimed.id, claimed.run_id, claimed.channel, claimed.to_number, \
@@ -215,10 +215,10 @@ class Dispatcher:
         self.limiters[channel].acquire()
         try:
             if channel == "sms":
-                result = self.provider.send_sms(to, body, status_callback=self._callback())
+                result = self.provider.send_sms(to, body, status_callback=self._callback(alert_id))
             else:
                 twiml = f"{self.settings.public_base_url}/webhooks/twilio/voice/{alert_id}"
-                result = self.provider.place_call(to, twiml_url=twiml, status_callback=self._callback())
+                result = self.provider.place_call(to, twiml_url=twiml, status_callback=self._callback(alert_id))
         except ProviderError as exc:
             self._failed(alert_id, exc)
             return run_id
@@ -231,16 +231,14 @@ class Dispatcher:
 
     def _sent(self, alert_id: int, sid: str, provider_status: str) -> None:
         with self.sessions() as session:
-            alert = session.get(Alert, alert_id)
-            if alert.status in FINAL:
-                # A status callback can beat us here; it already said more than "sent".
-                alert.provider_sid = alert.provider_sid or sid
-            else:
-                alert.provider_sid = sid
+            alert = session.get(Alert, alert_id, with_for_update=True)
+            alert.provider_sid = alert.provider_sid or sid
+            alert.deadline_at = None
+            alert.sent_at = alert.sent_at or utcnow()
+            # A status callback can beat us here and have said more than "sent": never move back.
+            if RANK.get(alert.status, 0) < RANK[SENT]:
                 alert.status = SENT
-                alert.sent_at = alert.sent_at or utcnow()
-                alert.deadline_at = None
-                apply_provider_status(session, alert, provider_status)
+            apply_provider_status(session, alert, provider_status)
             session.commit()
 
     def _failed(self, alert_id: int, error: ProviderError) -> None:

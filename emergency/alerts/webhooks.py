@@ -191,9 +191,16 @@ def status_callback():
     if error_code is not None and not 0 < error_code < 2**31:
         error_code = None  # not a Twilio code, and it would not fit the column
     session = db.session
+    # The callback URL names the alert (?alert=ID): Twilio can call back before the dispatcher has
+    # stored the SID its create request returned, and a callback matched by SID alone would be lost.
+    by_id = request.args.get("alert", "")
+    match = Alert.id == int(by_id) if by_id.isdigit() and len(by_id) < 12 else Alert.provider_sid == sid
     # Locked: two callbacks for one alert at once must not both start from the old status.
-    alert = session.scalar(select(Alert).where(Alert.provider_sid == sid).with_for_update()
-                           .execution_options(populate_existing=True))
+    alert = session.scalar(select(Alert).where(match).with_for_update().execution_options(populate_existing=True))
+    if alert is not None and alert.provider_sid not in (None, sid):
+        alert = None  # the id and the SID disagree: not a callback for this alert
+    if alert is not None and alert.provider_sid is None:
+        alert.provider_sid = sid
     if alert is not None and apply_provider_status(session, alert, status, error_code):
         run = session.get(Run, alert.run_id)
         timeline.push_only(session, run, "alert.delivery", summary(session, run.id))

@@ -107,3 +107,56 @@ def test_drill_acknowledgement_escalation_and_stop(app, session, fake_twilio, ma
         finally:
             app.extensions["dispatcher"].stop()
             app.extensions["dispatcher_thread"].join(10)
+
+
+def test_demo_middle_school_lockdown_drill_reaches_every_staff_member_once(app, session, fake_twilio):
+    """Alert delivery's scenario on the demo district: every PCMS staff member once, with the banner."""
+    from collections import Counter
+
+    from emergency.demo import ensure_demo
+    from emergency.directory.models import School
+    from emergency.directory.service import people_of
+
+    ensure_demo(session, app)
+    school = session.scalar(select(School).where(School.code == "PCMS"))
+    reachable = {p.mobile for p in people_of(session, school.id) if p.mobile}
+    school_id = school.id
+    session.rollback()  # SQLite: an open transaction would hold the write lock the server needs
+    with ServedThread(app) as served:
+        fake_twilio.route(PUBLIC, served.url)
+        token = requests.post(served.url + "/api/v1/auth/login", timeout=10, json={
+            "email": "thomas.oneill@pcsd.example.org", "password": "demo-password"}).json()["token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        run = requests.post(served.url + "/api/v1/runs", headers=headers, timeout=10,
+                            json={"school_id": school_id, "playbook": "lockdown", "mode": "drill"}).json()
+        app.extensions["dispatcher"].drain()
+        received = Counter(m["to"] for m in fake_twilio.messages)
+        assert set(received) == reachable and set(received.values()) == {1}
+        assert all(m["body"].startswith("DRILL - THIS IS A DRILL.") for m in fake_twilio.messages)
+        assert _wait(lambda: requests.get(served.url + f"/api/v1/runs/{run['id']}/alerts", headers=headers,
+                                          timeout=10).json()["summary"]["by_status"].get("delivered", 0)
+                     == len(reachable)), "every message's delivery callback shows on the run"
+
+
+def test_callback_that_beats_the_stored_sid_is_not_lost(app, session, fake_twilio, make_school, make_person, login):
+    """Twilio may call back before the create request has returned the SID to the dispatcher."""
+    from emergency.alerts.models import DELIVERED, SENDING
+    from emergency.alerts.signature import sign
+
+    school = make_school()
+    principal = make_person("school_admin", [school])
+    headers = login(principal)
+    client = app.test_client()
+    run_id = client.post("/api/v1/runs", headers=headers,
+                         json={"school_id": school.id, "playbook": "lockdown", "mode": "drill"}).get_json()["id"]
+    dispatcher = app.extensions["dispatcher"]
+    claimed = dispatcher.claim("sms")[0]  # claimed, sent, but the SID is not stored yet
+    path = f"/webhooks/twilio/status?alert={claimed.id}"
+    params = {"MessageSid": "SM" + "a" * 32, "MessageStatus": "delivered"}
+    response = client.post(path, data=params,
+                           headers={"X-Twilio-Signature": sign(fake_twilio.auth_token, PUBLIC + path, params)})
+    assert response.status_code == 204
+    dispatcher._sent(claimed.id, "SM" + "a" * 32, "queued")  # the create request returns afterwards
+    alert = session.get(Alert, claimed.id, populate_existing=True)
+    assert (alert.status, alert.provider_sid) == (DELIVERED, "SM" + "a" * 32)
+    assert alert.status != SENDING and run_id
