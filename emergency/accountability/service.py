@@ -253,9 +253,11 @@ def _record(session: Session, run: Run, person: Person, room: Room, request: Che
     payload = {"checkin_id": checkin.id, "room": _room_ref(room), "status": checkin.status, **counts,
                "location": location, "late": checkin.late, "channel": channel, "reporter": person.name,
                "supersedes": superseded, "has_note": bool(checkin.note)}
+    # The roll-up is read before the timeline entry: taking the entry's sequence number locks the run's
+    # row until commit, and every room of the school queues on that lock.
+    rolled_up = {**counts_for_run(session, run), "room": {**_room_ref(room), "status": checkin.status}}
     event = timeline.record(session, run, "checkin.recorded", payload, actor=actor_of(person))
-    timeline.push_only(session, run, "accountability.updated",
-                       {**counts_for_run(session, run), "room": {**_room_ref(room), "status": checkin.status}})
+    timeline.push_only(session, run, "accountability.updated", rolled_up)
     if checkin.status == NEED_HELP and previous_status != NEED_HELP:
         alert_help(session, run, person, event.seq, room_label=room.label, exclude_person_id=person.id)
     log.info("check-in %s recorded: run %s room %s (%s, %s)", checkin.id, run.id, room.id, channel,
