@@ -7,6 +7,7 @@ short sessions with `db.new_session(app)`.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -25,6 +26,9 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+WRITER_QUEUE_TIMEOUT = 30.0
 
 
 class Base(DeclarativeBase):
@@ -72,13 +76,34 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
+        # SQLite makes a writer that finds the lock taken sleep and poll for it, in growing steps, so under
+        # load some wait far longer than their turn. Writers of this process queue on a lock of ours first.
+        writers = threading.Lock()
+
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
             # SQLite has no row locks and ignores FOR UPDATE. A deferred transaction that reads
             # and then writes fails with "database is locked" when another writer got in first,
             # so every transaction takes the write lock at BEGIN and waits its turn instead --
             # except in requests that only read (GET), which in WAL mode never need it.
-            conn.exec_driver_sql("BEGIN" if reading_only.get() else "BEGIN IMMEDIATE")
+            if reading_only.get():
+                conn.exec_driver_sql("BEGIN")
+                return
+            # Past the timeout, go on without our lock: SQLite's own busy wait still protects the data.
+            if writers.acquire(timeout=WRITER_QUEUE_TIMEOUT):
+                conn.info["queued_writer"] = True
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except Exception:
+                _release(conn)
+                raise
+
+        def _release(conn):
+            if conn.info.pop("queued_writer", False):
+                writers.release()
+
+        event.listen(engine, "commit", _release)
+        event.listen(engine, "rollback", _release)
 
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
