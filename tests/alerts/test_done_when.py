@@ -160,3 +160,28 @@ def test_callback_that_beats_the_stored_sid_is_not_lost(app, session, fake_twili
     alert = session.get(Alert, claimed.id, populate_existing=True)
     assert (alert.status, alert.provider_sid) == (DELIVERED, "SM" + "a" * 32)
     assert alert.status != SENDING and run_id
+
+
+def test_duplicated_and_reordered_callbacks_never_move_a_status_back(app, session, fake_twilio, make_school,
+                                                                     make_person, login):
+    """The fake sends each callback twice and the final status first, over HTTP, signed."""
+    school = make_school()
+    principal = make_person("school_admin", [school])
+    teachers = [make_person("teacher", [school]) for _ in range(5)]
+    fake_twilio.configure(duplicate_callbacks=True, reorder_callbacks=True)
+    fake_twilio.set_outcome(teachers[0].mobile, "undelivered", error_code=30007)
+    headers = login(principal)
+    session.commit()
+    with ServedThread(app) as served:
+        fake_twilio.route(PUBLIC, served.url)
+        run = requests.post(served.url + "/api/v1/runs", headers=headers, timeout=10,
+                            json={"school_id": school.id, "playbook": "lockdown", "mode": "drill"}).json()
+        app.extensions["dispatcher"].drain()
+        expected = 2 * 3 * (len(teachers) + 1)  # queued, sent, final; each twice
+        assert _wait(lambda: len(fake_twilio.callback_log) >= expected)
+        time.sleep(0.3)  # the last duplicates are in flight
+        listing = requests.get(served.url + f"/api/v1/runs/{run['id']}/alerts", headers=headers, timeout=10).json()
+    sms = {r["name"]: a for r in listing["recipients"] for a in r["alerts"] if a["channel"] == "sms"}
+    assert sms[teachers[0].name]["status"] == "undelivered" and sms[teachers[0].name]["error_code"] == 30007
+    assert all(sms[t.name]["status"] == "delivered" for t in teachers[1:])
+    assert sms[principal.name]["status"] == "delivered"
