@@ -1,4 +1,4 @@
-import { ApiError, isAdmin, post, user } from "../api.js";
+import { ApiError, get, isAdmin, post, user } from "../api.js";
 import { h, newKey, replace, toast } from "../dom.js";
 import { holdButton } from "../hold.js";
 import { loadPlaybooks } from "../playbooks.js";
@@ -61,6 +61,18 @@ export async function render(main, schoolId) {
       placeholder: playbook.action === "evacuate" ? "Assembly point" : "Where is the threat?" });
     const noteInput = h("input", { id: "start-note", type: "text", maxlength: "2000", placeholder: "Anything staff should know" });
     const status = h("p", { class: "muted", role: "status" });
+    // Told before the drill, not after: who replied STOP to our texts and will only get a call.
+    const optOuts = h("p", { class: "notice", "data-testid": "opt-outs", hidden: true });
+    if (isAdmin(me)) {
+      get(`/schools/${school.id}/opt-outs`).then((body) => {
+        const names = (body.opt_outs || []).map((o) => o.name);
+        if (names.length) {
+          optOuts.textContent = `${names.length} opted out of texts (replied STOP) and will only get a call: `
+            + names.join(", ") + ".";
+          optOuts.hidden = false;
+        }
+      }).catch(() => {});
+    }
 
     async function send() {
       status.textContent = "Starting…";
@@ -99,6 +111,7 @@ export async function render(main, schoolId) {
       mode === "real" ? h("p", { class: "notice notice-error",
         text: "Everyone at the school, and police and fire, will be alerted now. Press and hold for 2 seconds." })
         : h("p", { class: "muted", text: "Staff will get messages marked “DRILL — THIS IS A DRILL”." }),
+      optOuts,
       go, status,
       h("label", { for: "start-location", text: "Location (optional)" }), locationInput,
       h("label", { for: "start-note", text: "Note (optional)" }), noteInput,
