@@ -31,15 +31,12 @@ from emergency.alerts.models import (
     Acknowledgement,
     Alert,
 )
-from emergency.compliance.rules import RuleSet, school_year_bounds, school_year_of
+from emergency.compliance.rules import RuleSet
 from emergency.compliance.service import (
-    admin_school,
-    district_today,
     drill_log,
-    require_admin,
+    year_scope,
     zone_of,
 )
-from emergency.directory.service import schools_in_scope
 from emergency.runs.models import Run, RunEvent
 from emergency.runs.service import get_run
 from emergency.runs.timeline import events_after, redact_for_partner
@@ -383,11 +380,7 @@ def report_html(report: dict) -> str:
 def trends_for(session: Session, principal: Principal, ruleset: RuleSet, *, school_id: int | None,
                year: int | None = None, today: date | None = None) -> dict:
     """Drill by drill across a school year: time to full accountability and the acknowledgement rate."""
-    require_admin(principal)
-    schools = [admin_school(session, principal, school_id)] if school_id is not None \
-        else schools_in_scope(session, principal)
-    year = year if year is not None else school_year_of(today or district_today(schools), ruleset)
-    first, last = school_year_bounds(year, ruleset)
+    schools, year, first, last = year_scope(session, principal, ruleset, school_id=school_id, year=year, today=today)
     rows = [trend_row(session, drill.run, drill) for drill in drill_log(session, schools, first, last)
             if drill.run is not None]
     per_school = []

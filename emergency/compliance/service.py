@@ -390,14 +390,21 @@ def compliance_for(session: Session, principal: Principal, ruleset: RuleSet, *, 
                                summer_session_start=summer_session_start)
 
 
-def drills_for(session: Session, principal: Principal, ruleset: RuleSet, *, school_id: int | None,
-               year: int | None = None, today: date | None = None) -> dict:
-    """The drill log (system and hand-entered) of one school or every school in scope, for a school year."""
+def year_scope(session: Session, principal: Principal, ruleset: RuleSet, *, school_id: int | None,
+               year: int | None, today: date | None) -> tuple[list[School], int, date, date]:
+    """An admin's schools (one, or all in scope) and the school year asked for (default: the current one)."""
     require_admin(principal)
     schools = [admin_school(session, principal, school_id)] if school_id is not None \
         else schools_in_scope(session, principal)
     year = year if year is not None else school_year_of(today or district_today(schools), ruleset)
     first, last = school_year_bounds(year, ruleset)
+    return schools, year, first, last
+
+
+def drills_for(session: Session, principal: Principal, ruleset: RuleSet, *, school_id: int | None,
+               year: int | None = None, today: date | None = None) -> dict:
+    """The drill log (system and hand-entered) of one school or every school in scope, for a school year."""
+    schools, year, first, last = year_scope(session, principal, ruleset, school_id=school_id, year=year, today=today)
     drills = drill_log(session, schools, first, last)
     return {"year": year, "school_year": {"start": first.isoformat(), "end": last.isoformat()},
             "drills": [drill.view() for drill in drills]}

@@ -52,3 +52,18 @@ export function onStatus(fn) {
   statusListeners.add(fn);
   return () => statusListeners.delete(fn);
 }
+
+// Keep a run screen current: timeline entries as they come, a debounced refresh of the rest, a
+// resync from the timeline after a reconnect, and polling while the socket is down. Returns a stop function.
+export function followRun(runId, timeline, refresh, delay = 150) {
+  let timer = null;
+  const soon = () => { clearTimeout(timer); timer = setTimeout(() => refresh().catch(() => {}), delay); };
+  const off = subscribe((name, event) => {
+    if (event.run_id !== runId) return;
+    timeline.live(name, event);
+    soon();
+  });
+  const offResync = onResync(() => { timeline.fill().catch(() => {}); soon(); });
+  const poll = setInterval(() => { if (!connected()) { timeline.fill().catch(() => {}); soon(); } }, 15000);
+  return () => { off(); offResync(); clearInterval(poll); clearTimeout(timer); };
+}

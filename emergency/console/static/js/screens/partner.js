@@ -35,14 +35,5 @@ export async function render(main, runId) {
     h("a", { class: "button", href: "#/", text: "Home" }));
   await Promise.all([refresh(), timeline.fill()]);
 
-  let timer = null;
-  const soon = () => { clearTimeout(timer); timer = setTimeout(() => refresh().catch(() => {}), 200); };
-  const off = live.subscribe((name, event) => {
-    if (event.run_id !== runId) return;
-    timeline.live(name, event);
-    soon();
-  });
-  const offResync = live.onResync(() => { timeline.fill().catch(() => {}); soon(); });
-  const poll = setInterval(() => { if (!live.connected()) { timeline.fill().catch(() => {}); soon(); } }, 15000);
-  return () => { off(); offResync(); clearInterval(poll); clearTimeout(timer); };
+  return live.followRun(runId, timeline, refresh, 200);
 }
