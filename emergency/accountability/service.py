@@ -95,8 +95,7 @@ def actor_of(person: Person) -> dict:
 # -- expected rooms ------------------------------------------------------------------------------
 def _is_expected():
     """SQL condition on a Room of the school: it must report (see module docstring)."""
-    # Uncorrelated on purpose: the database evaluates the home rooms once, not once per room
-    # (people.home_room_id has no index).
+    # Uncorrelated on purpose: the database evaluates the home rooms once, not once per room.
     home_rooms = select(Person.home_room_id).where(Person.active.is_(True), Person.home_room_id.is_not(None))
     return or_(and_(Room.kind == "classroom", Room.capacity > 0), Room.id.in_(home_rooms))
 

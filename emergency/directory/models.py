@@ -66,7 +66,7 @@ class Person(Base):
     role: Mapped[str] = mapped_column(String(32), index=True)
     mobile: Mapped[str | None] = mapped_column(String(20), unique=True)
     email: Mapped[str | None] = mapped_column(String(254), unique=True)
-    home_room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"))
+    home_room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     schools: Mapped[list[School]] = relationship(secondary=person_schools, order_by="School.code")

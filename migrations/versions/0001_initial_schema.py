@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 19:54:49.481686
+Create Date: 2026-11-29 20:49:46.476701
 """
 from alembic import op
 import sqlalchemy as sa
@@ -87,6 +87,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('mobile', name=op.f('uq_people_mobile'))
     )
     with op.batch_alter_table('people', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_people_home_room_id'), ['home_room_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_people_role'), ['role'], unique=False)
 
     op.create_table('accounts',
@@ -420,6 +421,7 @@ def downgrade() -> None:
     op.drop_table('accounts')
     with op.batch_alter_table('people', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_people_role'))
+        batch_op.drop_index(batch_op.f('ix_people_home_room_id'))
 
     op.drop_table('people')
     with op.batch_alter_table('rooms', schema=None) as batch_op:
