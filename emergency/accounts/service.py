@@ -168,6 +168,9 @@ def authenticate(session: Session, token: str) -> Principal:
                  joinedload(AuthToken.account).joinedload(Account.partner).selectinload(Partner.schools)))
     if row is None or row.revoked_at is not None:
         raise Unauthorized("The token is not valid; log in again.")
+    # The session's identity map holds objects weakly: keeping the token (and through it the owner)
+    # alive lets the rest of the request find the caller without querying again.
+    session.info["authenticated_token"] = row
     if row.expires_at <= utcnow():
         raise Unauthorized("The token has expired; log in again.")
     account = row.account
