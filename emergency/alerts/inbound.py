@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from emergency.accountability.sms import HELP_TEXT, MAX_BODY_CHARS
+from emergency.accountability.sms_inbound import handle
 from emergency.alerts.acks import RunEnded, acknowledge
 from emergency.alerts.models import Alert, InboundMessage
 from emergency.alerts.optouts import opt_in, opt_out
@@ -71,15 +72,9 @@ def _acknowledge(session: Session, number: str) -> tuple[str, int | None]:
 
 
 def _delegate(session: Session, sender: Person | Partner, reply: Reply, number: str) -> tuple[str | None, int | None]:
-    """Check-ins and calls for help belong to accountability, when that module is installed."""
+    """Check-ins and calls for help belong to accountability."""
     alert = latest_alert(session, number, active_only=True)
     run = session.get(Run, alert.run_id) if alert else None
-    try:
-        from emergency.accountability.sms_inbound import handle
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("emergency.accountability.sms_inbound", "emergency.accountability"):
-            raise
-        return HELP_TEXT, run.id if run else None
     return handle(session, sender, reply, run), run.id if run else None
 
 

@@ -18,7 +18,10 @@ from flask import render_template
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from emergency.accountability import service as accountability
+from emergency.accountability.models import COUNT_FIELDS, Checkin, RoomStatus
 from emergency.accounts.principal import Principal
+from emergency.alerts.acks import ack_stats
 from emergency.alerts.delivery import summary as delivery_summary
 from emergency.alerts.models import (
     ANSWERED,
@@ -37,6 +40,7 @@ from emergency.compliance.service import (
     year_scope,
     zone_of,
 )
+from emergency.directory.models import Room
 from emergency.runs.models import Run, RunEvent
 from emergency.runs.service import get_run
 from emergency.runs.timeline import events_after, redact_for_partner
@@ -179,13 +183,7 @@ def notes_of(run: Run, events: list[RunEvent]) -> list[dict]:
 # --- alerts ----------------------------------------------------------------------------------
 
 def ack_figures(session: Session, run: Run) -> dict:
-    """Acknowledgement statistics from emergency.alerts.acks (counts only if that module is absent)."""
-    try:
-        from emergency.alerts.acks import ack_stats
-    except ModuleNotFoundError:
-        count = len(list(session.scalars(select(Acknowledgement.id).where(Acknowledgement.run_id == run.id))))
-        return {"expected": None, "count": count, "median_seconds": None, "p90_seconds": None,
-                "by_channel": {}, "acknowledgements": []}
+    """Acknowledgement statistics of the run (emergency.alerts.acks)."""
     return ack_stats(session, run)
 
 
@@ -255,15 +253,6 @@ def unreachable_recipients(session: Session, run: Run) -> list[dict]:
 def accountability_of(session: Session, run: Run) -> dict:
     """Each room's check-in, the curve of rooms reported over time and the times to 50/90/100%."""
     required = bool((run.playbook.get("accountability") or {}).get("required"))
-    empty = {"available": False, "required": required, "expected": 0, "reported": 0, "percent": 0.0,
-             "figures": {}, "curve": [], "rooms": [], "totals": {}, "note": NO_CHECKINS}
-    try:
-        from emergency.accountability import service as accountability
-        from emergency.accountability.models import COUNT_FIELDS, Checkin, RoomStatus
-    except ModuleNotFoundError:
-        return empty
-    from emergency.directory.models import Room
-
     counts = accountability.counts_for_run(session, run)
     figures = accountability.accountability_figures(session, run)
     rooms = []
@@ -398,13 +387,7 @@ def trends_for(session: Session, principal: Principal, ruleset: RuleSet, *, scho
 def trend_row(session: Session, run: Run, drill) -> dict:
     """One drill's figures for the trend."""
     rate = ack_rate(session, run)
-    seconds_to_full = None
-    try:
-        from emergency.accountability.service import accountability_figures
-    except ModuleNotFoundError:
-        pass
-    else:
-        seconds_to_full = accountability_figures(session, run).get("seconds_to_100_percent")
+    seconds_to_full = accountability.accountability_figures(session, run).get("seconds_to_100_percent")
     return {
         "run_id": run.id, "school": {"id": drill.school.id, "code": drill.school.code, "name": drill.school.name},
         "date": drill.record.day.isoformat(), "time": drill.record.held_at.strftime("%H:%M"),

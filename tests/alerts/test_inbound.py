@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
-
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
@@ -127,24 +124,16 @@ def test_stop_inside_a_sentence_is_not_an_opt_out(app, session, teacher):
     assert session.scalar(select(OptOut)) is None
 
 
-def test_checkin_without_the_accountability_handler_gets_the_help_text(app, session, school, principal, teacher,
-                                                                      monkeypatch):
-    monkeypatch.setitem(sys.modules, "emergency.accountability.sms_inbound", None)  # as if not installed
-    start(app, principal, school)
-
-    assert handle_inbound_sms(session, teacher.mobile, "IN 204 P22 M0 I1") == HELP_TEXT
-
-
 def test_checkin_and_help_go_to_the_accountability_handler(app, session, school, principal, teacher, monkeypatch):
+    import emergency.alerts.inbound as inbound
+
     seen = []
-    module = types.ModuleType("emergency.accountability.sms_inbound")
 
     def handle(session_, sender, reply, run):
         seen.append((sender.id, reply.kind, run.id if run else None))
         return f"handled {reply.kind}"
 
-    module.handle = handle
-    monkeypatch.setitem(sys.modules, "emergency.accountability.sms_inbound", module)
+    monkeypatch.setattr(inbound, "handle", handle)
     run = start(app, principal, school)
 
     assert handle_inbound_sms(session, teacher.mobile, "IN 204 P22") == "handled checkin"
