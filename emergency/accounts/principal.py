@@ -18,6 +18,7 @@ class Principal:
     role: str  # a person role, or "partner"
     email: str
     school_ids: frozenset[int] | None  # None: every school (district admin)
+    home_room_id: int | None = None  # a person's home room (where their check-ins default to)
 
     @property
     def is_partner(self) -> bool:

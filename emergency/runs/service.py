@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -71,13 +71,16 @@ def message_variables(run: Run, **extra) -> dict:
 
 def get_run(session: Session, principal: Principal, run_id: int, *, for_update: bool = False) -> Run:
     """A run the caller may see; partners see only real runs at the schools they cover."""
-    query = select(Run).where(Run.id == run_id)
-    if for_update and session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    run = session.scalar(query)
+    query = _RUN_FOR_UPDATE if for_update and session.get_bind().dialect.name == "postgresql" else _RUN
+    run = session.scalar(query, {"run_id": run_id})
     if run is None or not principal.sees_school(run.school_id) or (principal.is_partner and run.mode != "real"):
         raise NotFound(f"Run {run_id} was not found.")
     return run
+
+
+# Built once: every request about a run starts here.
+_RUN = select(Run).where(Run.id == bindparam("run_id"))
+_RUN_FOR_UPDATE = _RUN.with_for_update()
 
 
 def active_run(session: Session, school_id: int) -> Run | None:
