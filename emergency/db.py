@@ -15,6 +15,7 @@ from datetime import UTC
 
 from flask import Flask, current_app, g, request
 from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -58,6 +59,11 @@ class UTCDateTime(TypeDecorator):
 
 
 JSONType = JSON().with_variant(JSON(none_as_null=True), "postgresql")
+
+
+def upsert(dialect: str, model):
+    """The database's INSERT for `model`, with on_conflict_do_update/do_nothing (spelt alike on both)."""
+    return (postgresql if dialect == "postgresql" else sqlite).insert(model)
 
 
 def make_engine(url: str) -> Engine:

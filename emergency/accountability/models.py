@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from emergency.db import Base, UTCDateTime
@@ -33,6 +33,9 @@ class Checkin(Base):
         # A retried offline check-in carries the same key and is recorded once.
         UniqueConstraint("run_id", "idempotency_key", name="uq_checkins_run_key"),
         Index("ix_checkins_run_room", "run_id", "room_id", "id"),
+        # The few (normally none) check-ins whose tally and timeline entry are still to be applied.
+        Index("ix_checkins_untallied", "id", postgresql_where=text("tallied_at IS NULL"),
+              sqlite_where=text("tallied_at IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -56,6 +59,8 @@ class Checkin(Base):
     superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("checkins.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     names_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the run's tally and timeline took this check-in in (see service._apply); NULL until then.
+    tallied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     room: Mapped[Room] = relationship()
 
@@ -111,3 +116,21 @@ class AccountabilitySchedule(Base):
     deadline_due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     deadline_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RunTally(Base):
+    """A run's accountability totals, moved by each check-in's difference so no read adds up the rooms."""
+
+    __tablename__ = "accountability_tallies"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    reported: Mapped[int] = mapped_column(Integer, default=0)  # expected rooms (when they first reported)
+    reported_rooms: Mapped[int] = mapped_column(Integer, default=0)  # every room that reported
+    present: Mapped[int] = mapped_column(Integer, default=0)
+    absent: Mapped[int] = mapped_column(Integer, default=0)
+    missing: Mapped[int] = mapped_column(Integer, default=0)
+    injured: Mapped[int] = mapped_column(Integer, default=0)
+    extra: Mapped[int] = mapped_column(Integer, default=0)
+    need_help: Mapped[int] = mapped_column(Integer, default=0)  # rooms whose latest status is need_help
+    # The latest first report of an expected room: the moment the run became fully accounted for.
+    last_expected_first_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

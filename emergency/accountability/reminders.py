@@ -12,12 +12,11 @@ import logging
 from datetime import timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from emergency.accountability.models import AccountabilitySchedule
 from emergency.accountability.service import banner, queue_texts, school_admins, unreported_rooms
+from emergency.db import upsert
 from emergency.directory.models import Person
 from emergency.runs import timeline
 from emergency.runs.models import ACTIVE, Run
@@ -59,8 +58,8 @@ def _schedule_new_runs(session: Session) -> None:
                      "deadline_due_at": run.started_at + timedelta(minutes=int(settings.get("deadline_minutes", 10)))})
     if not rows:
         return
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(AccountabilitySchedule).values(rows).on_conflict_do_nothing())
+    statement = upsert(session.get_bind().dialect.name, AccountabilitySchedule)
+    session.execute(statement.values(rows).on_conflict_do_nothing())
     session.commit()
 
 

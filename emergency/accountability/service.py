@@ -14,8 +14,9 @@ import logging
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
-from sqlalchemy import and_, case, exists, func, insert, null, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, case, exists, func, insert, null, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,17 +28,19 @@ from emergency.accountability.models import (
     STUDENTS_MISSING,
     Checkin,
     RoomStatus,
+    RunTally,
     StaffStatus,
 )
 from emergency.accounts.principal import Principal
 from emergency.alerts.models import QUEUED, SKIPPED, UNREACHABLE, Alert, InboundMessage, OptOut
+from emergency.db import upsert
 from emergency.directory.models import Partner, Person, Room, person_schools
 from emergency.directory.roles import DISTRICT_ADMIN, SCHOOL_ADMIN
 from emergency.directory.service import partners_of, people_of
 from emergency.errors import Conflict, Forbidden, ValidationFailed
 from emergency.playbooks.model import DRILL_BANNER
 from emergency.runs import timeline
-from emergency.runs.models import ACTIVE, Run
+from emergency.runs.models import ACTIVE, Run, RunEvent
 from emergency.runs.service import get_run
 from emergency.timeutil import iso, utcnow
 
@@ -49,6 +52,8 @@ EXPECTED_ROOM_RULE = ("rooms of kind 'classroom' with capacity > 0, plus any roo
 HELP_PRIORITY = 0
 # A second "I need help" from the same person alerts again only after this long.
 HELP_REPEAT_AFTER = timedelta(minutes=2)
+# Who reports: a Person (SMS) or the calling Principal (app); both have id, name, role and home_room_id.
+Reporter = Person | Principal
 
 
 @dataclass
@@ -79,15 +84,14 @@ def is_staff_of(session: Session, person: Person, school_id: int) -> bool:
         person_schools.c.person_id == person.id, person_schools.c.school_id == school_id)) is not None
 
 
-def _reporting_run(session: Session, principal: Principal, run_id: int) -> tuple[Run, Person]:
+def _reporting_run(session: Session, principal: Principal, run_id: int) -> Run:
     if principal.is_partner:
         raise Forbidden("Partners have read-only access: only school staff can report.")
     # get_run's scope check is the staff check: a person's scope is the schools they work at.
-    run = get_run(session, principal, run_id)
-    return run, session.get(Person, principal.id)
+    return get_run(session, principal, run_id)
 
 
-def actor_of(person: Person) -> dict:
+def actor_of(person: Reporter) -> dict:
     """How a person is recorded on a timeline event (same shape as Principal.actor())."""
     return {"kind": "person", "id": person.id, "name": person.name, "role": person.role}
 
@@ -132,7 +136,7 @@ def _check_counts(request: CheckinRequest) -> None:
             f"{k}: {' '.join(v)}" for k, v in sorted(errors.items())), errors=errors)
 
 
-def _resolve_room(session: Session, run: Run, room_id: int | None, person: Person) -> Room:
+def _resolve_room(session: Session, run: Run, room_id: int | None, person: Reporter) -> Room:
     room_id = room_id if room_id is not None else person.home_room_id
     if room_id is None:
         raise ValidationFailed("Say which room you report for: you have no home room.",
@@ -182,26 +186,28 @@ def _lock_room(session: Session, run: Run, room: Room) -> None:
 def check_in(session: Session, principal: Principal, run_id: int, request: CheckinRequest, *,
              idempotency_key: str | None = None) -> tuple[dict, bool]:
     """A staff member reports a room from the app; returns (the check-in as the caller may see it, created)."""
-    run, person = _reporting_run(session, principal, run_id)
-    checkin, created = record_checkin(session, run, person, request, channel="app",
+    run = _reporting_run(session, principal, run_id)
+    checkin, created = record_checkin(session, run, principal, request, channel="app",
                                       idempotency_key=idempotency_key)
     return checkin_view(checkin, names=may_read_names(principal, run)), created
 
 
-def _existing_for_key(session: Session, run: Run, person: Person, key: str | None) -> Checkin | None:
+def _existing_for_key(session: Session, run: Run, person: Reporter, key: str | None) -> Checkin | None:
     if not key:
         return None
-    existing = session.scalar(select(Checkin).where(Checkin.run_id == run.id, Checkin.idempotency_key == key))
-    if existing is not None and existing.person_id != person.id:
+    found = session.execute(_CHECKIN_BY_KEY, {"run_id": run.id, "key": key}).one_or_none()
+    if found is None:
+        return None
+    if found.person_id != person.id:
         raise Conflict("That Idempotency-Key was already used by someone else in this run.")
-    return existing
+    return session.get(Checkin, found.id)
 
 
-def record_checkin(session: Session, run: Run, person: Person, request: CheckinRequest, *, channel: str,
+def record_checkin(session: Session, run: Run, person: Reporter, request: CheckinRequest, *, channel: str,
                    idempotency_key: str | None = None) -> tuple[Checkin, bool]:
     """Record a check-in by staff of the run's school (the caller checked), replace the room's latest status, push.
 
-    The one path for the app and SMS.
+    The one path for the app and SMS: `person` is the reporter, a Person or the calling Principal.
     """
     existing = _existing_for_key(session, run, person, idempotency_key)
     if existing is not None:
@@ -222,46 +228,166 @@ def record_checkin(session: Session, run: Run, person: Person, request: CheckinR
     return checkin, True
 
 
-def _record(session: Session, run: Run, person: Person, room: Room, request: CheckinRequest,
+def _record(session: Session, run: Run, person: Reporter, room: Room, request: CheckinRequest,
             location: str | None, channel: str, idempotency_key: str | None) -> Checkin:
+    # A whole school reports at once, so this path runs plain statements built once (below) rather
+    # than ORM units of work: on one web process, Python time is what limits the check-in rate.
     _lock_room(session, run, room)
     now = utcnow()
+    postgres = session.get_bind().dialect.name == "postgresql"
     counts = {name: getattr(request, name) for name in COUNT_FIELDS}
+    # Not added to the session: it is inserted by _INSERT_CHECKIN and returned to the caller as it was sent.
     checkin = Checkin(run_id=run.id, room_id=room.id, room=room, person_id=person.id, reporter_name=person.name,
                       channel=channel, status=request.status, location=location,
                       missing_students=request.missing_students or None,
                       injured_students=request.injured_students or None, note=request.note,
-                      late=run.state != ACTIVE, idempotency_key=idempotency_key, created_at=now, **counts)
-    session.add(checkin)
-    session.flush()
-    latest = session.get(RoomStatus, (run.id, room.id), populate_existing=True)
-    previous_status = latest.status if latest else None
-    superseded = None
+                      late=run.state != ACTIVE, idempotency_key=idempotency_key, created_at=now,
+                      tallied_at=None if postgres else now, **counts)
+    checkin.id = session.execute(_INSERT_CHECKIN, {name: getattr(checkin, name) for name in _CHECKIN_INSERTED}
+                                 ).scalar_one()
+    latest = session.execute(_ROOM_STATUS, {"this_run": run.id, "this_room": room.id}).one_or_none()
+    room_key = {"run_id": run.id, "room_id": room.id, "checkin_id": checkin.id, "status": checkin.status,
+                "reported_at": now, **counts}
     if latest is None:
-        session.add(RoomStatus(run_id=run.id, room_id=room.id, checkin_id=checkin.id, status=checkin.status,
-                               reports=1, first_reported_at=now, reported_at=now, **counts))
+        session.execute(_INSERT_ROOM_STATUS, {**room_key, "first_reported_at": now})
     else:
-        superseded = latest.checkin_id
-        session.execute(update(Checkin).where(Checkin.id == latest.checkin_id).values(superseded_by_id=checkin.id))
-        latest.checkin_id, latest.status, latest.reported_at = checkin.id, checkin.status, now
-        latest.reports += 1
-        for name, value in counts.items():
-            setattr(latest, name, value)
-    session.flush()
-    # No names and no note in events: they are stored for ever and pushed to every screen.
-    payload = {"checkin_id": checkin.id, "room": _room_ref(room), "status": checkin.status, **counts,
-               "location": location, "late": checkin.late, "channel": channel, "reporter": person.name,
-               "supersedes": superseded, "has_note": bool(checkin.note)}
-    # The roll-up is read before the timeline entry: taking the entry's sequence number locks the run's
-    # row until commit, and every room of the school queues on that lock.
-    rolled_up = {**counts_for_run(session, run), "room": {**_room_ref(room), "status": checkin.status}}
-    event = timeline.record(session, run, "checkin.recorded", payload, actor=actor_of(person))
-    timeline.push_only(session, run, "accountability.updated", rolled_up)
-    if checkin.status == NEED_HELP and previous_status != NEED_HELP:
+        session.execute(_SUPERSEDE, {"old_id": latest.checkin_id, "new_id": checkin.id})
+        session.execute(_UPDATE_ROOM_STATUS, {**room_key, "this_run": run.id, "this_room": room.id})
+    change = _change(session, checkin, room, latest)
+    event = RunEvent(run_id=run.id, type="checkin.recorded", actor=actor_of(person), created_at=now,
+                     payload=_event_payload(checkin, room, latest.checkin_id if latest else None))
+    expected = expected_room_count(session, run.school_id)
+    urgent = checkin.status == NEED_HELP and (latest is None or latest.status != NEED_HELP)
+    if not postgres:
+        # SQLite writes one transaction at a time anyway: everything goes in this one.
+        tally = _move_tally(session, run, change, first_expected_at=now if change["reported"] else None)
+        event = timeline.record(session, run, event.type, event.payload, actor=event.actor, push=False)
+    else:
+        if not urgent:
+            # The report is stored once this commits. The tally and the timeline entry follow in one
+            # statement of their own, because they lock rows every room of the school queues on: held
+            # across round trips, those locks would make the school queue behind one slow thread.
+            # An urgent report keeps it all in one transaction with its alert (below).
+            session.commit()
+        tally = _apply(session, run, checkin.id, change, event, autocommit=not urgent,
+                       first_expected_at=now if change["reported"] else None)
+    _publish(session, run, event, tally, expected, room, checkin.status)
+    if urgent:
         alert_help(session, run, person, event.seq, room_label=room.label, exclude_person_id=person.id)
     log.info("check-in %s recorded: run %s room %s (%s, %s)", checkin.id, run.id, room.id, channel,
              checkin.status)
     return checkin
+
+
+def _change(session: Session, checkin: Checkin, room: Room, previous) -> dict:
+    """What a check-in adds to the run's tally, given the room's previous latest report (None: first)."""
+    if previous is None:
+        change = {name: getattr(checkin, name) for name in COUNT_FIELDS}
+        change.update(reported_rooms=1, reported=int(_room_is_expected(session, room)))
+    else:
+        change = {name: getattr(checkin, name) - getattr(previous, name) for name in COUNT_FIELDS}
+        change.update(reported_rooms=0, reported=0)
+    change["need_help"] = (checkin.status == NEED_HELP) - (previous is not None and previous.status == NEED_HELP)
+    return change
+
+
+def _event_payload(checkin: Checkin, room: Room, supersedes: int | None) -> dict:
+    # No names and no note in events: they are stored for ever and pushed to every screen.
+    return {"checkin_id": checkin.id, "room": _room_ref(room), "status": checkin.status,
+            **{name: getattr(checkin, name) for name in COUNT_FIELDS}, "location": checkin.location,
+            "late": checkin.late, "channel": checkin.channel, "reporter": checkin.reporter_name,
+            "supersedes": supersedes, "has_note": bool(checkin.note)}
+
+
+def _publish(session: Session, run: Run, event: RunEvent | None, tally, expected: int, room: Room,
+             status: str) -> None:
+    """Queue the live pushes of a check-in: its timeline entry, then the run's new numbers."""
+    if event is None or event.seq is None:
+        return  # applied meanwhile by apply_untallied, which pushed it
+    timeline.publish(session, run, event)
+    timeline.push_only(session, run, "accountability.updated",
+                       {**_counts_view(tally, expected), "room": {**_room_ref(room), "status": status}})
+
+
+def _apply(session: Session, run: Run, checkin_id: int, change: dict, event: RunEvent, *, autocommit: bool,
+           first_expected_at: datetime | None):
+    """PostgreSQL: mark the check-in tallied, move the tally and append its timeline entry, in one statement.
+
+    With `autocommit` the statement is its own transaction, so its row locks are held only while the
+    database runs it. Nothing happens if the check-in was applied already. Returns the new tally, or
+    None; fills in event.id and event.seq.
+    """
+    if autocommit:
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    row = session.execute(_apply_statement(), {
+        "mark_id": checkin_id, "mark_at": utcnow(), "tally_run_id": run.id, "tally_first": first_expected_at,
+        **{f"tally_{name}": change[name] for name in _TALLY_COUNTERS}, **timeline.append_params(event),
+    }).one_or_none()
+    if row is None:
+        return None
+    event.id, event.seq = row.event_id, row.event_seq
+    timeline.appended_to(run, event)
+    return row
+
+
+@cache
+def _apply_statement():
+    """WITH mark (the check-in, if not tallied yet), tally (upsert), seq and appended (timeline): built once."""
+    checkins = Checkin.__table__
+    mark = (checkins.update().where(checkins.c.id == bindparam("mark_id"), checkins.c.tallied_at.is_(None))
+            .values(tallied_at=bindparam("mark_at", type_=checkins.c.tallied_at.type))
+            .returning(checkins.c.id).cte("mark"))
+    counters = [bindparam(f"tally_{name}", type_=Integer) for name in _TALLY_COUNTERS]
+    moved = _adding_to_tally(upsert("postgresql", RunTally.__table__).from_select(
+        ["run_id", *_TALLY_COUNTERS, "last_expected_first_at"],
+        select(bindparam("tally_run_id", type_=Integer), *counters,
+               bindparam("tally_first", type_=RunTally.__table__.c.last_expected_first_at.type)).select_from(mark),
+    )).cte("tally")
+    appended = timeline.append_cte(guard=mark)
+    return select(*moved.c, appended.c.id.label("event_id"), appended.c.seq.label("event_seq")).select_from(
+        moved.join(appended, true()))
+
+
+def apply_untallied(session: Session, *, older_than: timedelta = timedelta(seconds=30)) -> int:
+    """Apply check-ins stored but never tallied (their process stopped between the two steps); returns how many.
+
+    A periodic job of the dispatcher. Only PostgreSQL splits the steps; on SQLite this finds nothing.
+    """
+    ids = list(session.scalars(select(Checkin.id).where(Checkin.tallied_at.is_(None),
+                                                        Checkin.created_at < utcnow() - older_than)
+                               .order_by(Checkin.id).limit(200)))
+    applied = 0
+    for checkin_id in ids:
+        checkin = session.get(Checkin, checkin_id)
+        run, room = session.get(Run, checkin.run_id), checkin.room
+        previous = session.scalar(select(Checkin).where(Checkin.superseded_by_id == checkin.id))
+        reporter = session.get(Person, checkin.person_id) if checkin.person_id else None
+        event = RunEvent(run_id=run.id, type="checkin.recorded", created_at=utcnow(),
+                         actor=actor_of(reporter) if reporter else timeline.SYSTEM,
+                         payload=_event_payload(checkin, room, previous.id if previous else None))
+        change = _change(session, checkin, room, previous)
+        tally = _apply(session, run, checkin.id, change, event, autocommit=False,
+                       first_expected_at=checkin.created_at if change["reported"] else None)
+        if tally is not None:
+            applied += 1
+            _publish(session, run, event, tally, expected_room_count(session, run.school_id), room, checkin.status)
+            log.warning("check-in %s of run %s tallied late, by the periodic job", checkin.id, run.id)
+        session.commit()
+    return applied
+
+
+# The check-in path's statements, built once: constructing a statement costs more Python than running it.
+_CHECKINS, _ROOM_STATUSES = Checkin.__table__, RoomStatus.__table__
+_CHECKIN_INSERTED = [c.name for c in _CHECKINS.c if c.name not in ("id", "superseded_by_id", "names_purged_at")]
+_INSERT_CHECKIN = _CHECKINS.insert().returning(_CHECKINS.c.id)
+_CHECKIN_BY_KEY = select(_CHECKINS.c.id, _CHECKINS.c.person_id).where(
+    _CHECKINS.c.run_id == bindparam("run_id"), _CHECKINS.c.idempotency_key == bindparam("key"))
+_THIS_ROOM = and_(_ROOM_STATUSES.c.run_id == bindparam("this_run"), _ROOM_STATUSES.c.room_id == bindparam("this_room"))
+_ROOM_STATUS = select(_ROOM_STATUSES).where(_THIS_ROOM)
+_INSERT_ROOM_STATUS = _ROOM_STATUSES.insert().values(reports=1)
+_UPDATE_ROOM_STATUS = _ROOM_STATUSES.update().where(_THIS_ROOM).values(reports=_ROOM_STATUSES.c.reports + 1)
+_SUPERSEDE = _CHECKINS.update().where(_CHECKINS.c.id == bindparam("old_id")).values(
+    superseded_by_id=bindparam("new_id"))
 
 
 def list_checkins(session: Session, principal: Principal, run_id: int, room_id: int | None = None) -> list[dict]:
@@ -306,23 +432,61 @@ def _log_name_read(principal: Principal, run: Run, shown: bool) -> None:
 # -- roll-up -------------------------------------------------------------------------------------
 def counts_for_run(session: Session, run: Run) -> dict:
     """The run's accountability in numbers: expected, reported, percent, totals, need_help, fully_accounted_at."""
-    is_expected = _is_expected()
-    # One pass over the run's latest rows (never the history), because every check-in pays for it;
-    # room_statuses only holds rooms of the run's school, so the school need not be checked again.
-    row = session.execute(select(
-        select(func.count()).select_from(Room).where(_expected(run.school_id)).scalar_subquery(),
-        func.count(case((is_expected, 1))), func.max(case((is_expected, RoomStatus.first_reported_at))),
-        func.count(), *(func.coalesce(func.sum(getattr(RoomStatus, n)), 0) for n in COUNT_FIELDS),
-        func.coalesce(func.sum(case((RoomStatus.status == NEED_HELP, 1), else_=0)), 0),
-    ).select_from(RoomStatus).join(Room, Room.id == RoomStatus.room_id).where(RoomStatus.run_id == run.id)).one()
-    expected, reported, last_first, reported_rooms = row[0] or 0, row[1] or 0, row[2], row[3]
-    totals = {name: int(row[4 + i]) for i, name in enumerate(COUNT_FIELDS)}
-    fully = last_first if expected and reported >= expected else None
+    tally = session.execute(_TALLY, {"run_id": run.id}).one_or_none()
+    return _counts_view(tally, expected_room_count(session, run.school_id))
+
+
+def expected_room_count(session: Session, school_id: int) -> int:
+    """How many rooms of the school must report (an indexed count: it does not grow with the reports)."""
+    return session.scalar(_EXPECTED_COUNT, {"school_id": school_id}) or 0
+
+
+def _room_is_expected(session: Session, room: Room) -> bool:
+    if room.kind == "classroom" and (room.capacity or 0) > 0:
+        return True
+    return bool(session.scalar(select(exists().where(Person.home_room_id == room.id, Person.active.is_(True)))))
+
+
+def _move_tally(session: Session, run: Run, change: dict, *, first_expected_at: datetime | None):
+    """Add a check-in's difference to the run's tally (created by the first check-in); returns the new tally."""
+    statement = _tally_upsert(session.get_bind().dialect.name)
+    return session.execute(statement, {"run_id": run.id, "last_expected_first_at": first_expected_at,
+                                       **{name: change.get(name, 0) for name in _TALLY_COUNTERS}}).one()
+
+
+@cache
+def _tally_upsert(dialect: str):
+    """INSERT a tally or add to the existing one, returning it (built once per database)."""
+    return _adding_to_tally(upsert(dialect, RunTally.__table__))
+
+
+def _adding_to_tally(statement):
+    """An INSERT into the tallies that adds to the run's row when there is one, returning the row."""
+    tallies = RunTally.__table__
+    new, old = statement.excluded.last_expected_first_at, tallies.c.last_expected_first_at
+    return statement.on_conflict_do_update(index_elements=[tallies.c.run_id], set_={
+        **{name: tallies.c[name] + statement.excluded[name] for name in _TALLY_COUNTERS},
+        # The later of the two: concurrent check-ins may commit out of the order of their clocks.
+        "last_expected_first_at": case((new.is_(None), old), (old.is_(None), new), (new > old, new), else_=old),
+    }).returning(*tallies.c)
+
+
+def _counts_view(tally, expected: int) -> dict:
+    """The numbers of a tally row (None before the first check-in) against the expected rooms."""
+    reported = tally.reported if tally else 0
+    fully = tally.last_expected_first_at if tally and expected and reported >= expected else None
     return {
-        "expected": expected, "reported": reported, "reported_rooms": reported_rooms,
-        "percent": round(100.0 * reported / expected, 1) if expected else 0.0, **totals,
-        "need_help": int(row[4 + len(COUNT_FIELDS)]), "fully_accounted_at": iso(fully),
+        "expected": expected, "reported": reported, "reported_rooms": tally.reported_rooms if tally else 0,
+        "percent": round(100.0 * reported / expected, 1) if expected else 0.0,
+        **{name: getattr(tally, name) if tally else 0 for name in COUNT_FIELDS},
+        "need_help": tally.need_help if tally else 0, "fully_accounted_at": iso(fully),
     }
+
+
+_TALLY_COUNTERS = ("reported", "reported_rooms", *COUNT_FIELDS, "need_help")
+# Built once: constructing a statement costs more Python than running it.
+_TALLY = select(*RunTally.__table__.c).where(RunTally.run_id == bindparam("run_id"))
+_EXPECTED_COUNT = select(func.count()).select_from(Room).where(_expected(bindparam("school_id")))
 
 
 def _seconds(run: Run, at: datetime | None) -> float | None:
@@ -412,7 +576,8 @@ def unreported_rooms(session: Session, run: Run) -> list[Room]:
 def set_staff_status(session: Session, principal: Principal, run_id: int, status: str, *,
                      note: str | None = None, location: str | None = None) -> StaffStatus:
     """A staff member says "I am safe" or "I need help" from the app."""
-    run, person = _reporting_run(session, principal, run_id)
+    run = _reporting_run(session, principal, run_id)
+    person = session.get(Person, principal.id)
     return record_staff_status(session, run, person, status, channel="app", note=note, location=location)
 
 
@@ -512,7 +677,7 @@ def school_admins(session: Session, run: Run) -> list[Person]:
     return admins or [p for p in people_of(session, run.school_id) if p.role == DISTRICT_ADMIN]
 
 
-def alert_help(session: Session, run: Run, person: Person, event_seq: int, *, room_label: str | None,
+def alert_help(session: Session, run: Run, person: Reporter, event_seq: int, *, room_label: str | None,
                exclude_person_id: int | None = None) -> int:
     """Urgent SMS to the school's admins (and SMS + call to partners in a real run): someone needs help."""
     where = room_label or "location not given"

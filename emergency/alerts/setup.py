@@ -27,11 +27,12 @@ def build_provider(config) -> Provider:
 
 
 def periodic_jobs() -> list:
-    """Jobs the dispatcher runs about once a second: escalations and accountability reminders."""
+    """Jobs the dispatcher runs about once a second: escalations, reminders, check-ins left untallied."""
     from emergency.accountability.reminders import run_due_reminders
+    from emergency.accountability.service import apply_untallied
     from emergency.alerts.escalation import run_due_escalations
 
-    return [run_due_escalations, run_due_reminders]
+    return [run_due_escalations, run_due_reminders, apply_untallied]
 
 
 def init_alerts(app: Flask) -> None:

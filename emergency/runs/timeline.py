@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, bindparam, exists, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from emergency.realtime.push import Push, queue
 from emergency.runs.models import Run, RunEvent
@@ -50,17 +52,64 @@ def record(session: Session, run: Run, type_: str, payload: dict | None = None, 
            actor: dict | None = None, push: bool = True, partner_visible: bool = True,
            push_name: str | None = None) -> RunEvent:
     """Append an event to the run's timeline (in the caller's transaction) and queue its live push."""
-    event = RunEvent(run_id=run.id, seq=next_seq(session, run), type=type_, actor=actor or SYSTEM,
-                     payload=payload or {}, created_at=utcnow())
-    session.add(event)
-    session.flush()
+    event = _append(session, run, type_, actor or SYSTEM, payload or {})
     if push:
-        data = envelope(run, event)
-        partner_data = None
-        if partner_visible and run.mode == "real":
-            partner_data = redact_for_partner(data)
-        queue(session, Push(push_name or type_, run.school_id, data, partner_data))
+        publish(session, run, event, partner_visible=partner_visible, push_name=push_name)
     return event
+
+
+def publish(session: Session, run: Run, event: RunEvent, *, partner_visible: bool = True,
+            push_name: str | None = None) -> None:
+    """Queue the live push of a timeline entry (sent when the session commits)."""
+    data = envelope(run, event)
+    partner_data = redact_for_partner(data) if partner_visible and run.mode == "real" else None
+    queue(session, Push(push_name or event.type, run.school_id, data, partner_data))
+
+
+def _append(session: Session, run: Run, type_: str, actor: dict, payload: dict) -> RunEvent:
+    event = RunEvent(run_id=run.id, type=type_, actor=actor, payload=payload, created_at=utcnow())
+    if session.get_bind().dialect.name != "postgresql":
+        event.seq = next_seq(session, run)
+        session.add(event)
+        session.flush()
+        return event
+    # PostgreSQL: the sequence number and the entry in one round trip. The run's row stays locked from
+    # here to the commit and every writer of the run queues on it, so the fewer trips the better.
+    appended = append_cte()
+    event.id, event.seq = session.execute(select(appended.c.id, appended.c.seq), append_params(event)).one()
+    appended_to(run, event)
+    return event
+
+
+def appended_to(run: Run, event: RunEvent) -> None:
+    """Note on the loaded run the sequence number an append_cte() statement gave `event`."""
+    set_committed_value(run, "last_seq", max(run.last_seq or 0, event.seq))  # the database has it: no flush
+
+
+@cache
+def append_cte(guard=None):
+    """PostgreSQL: `WITH seq AS (UPDATE runs ... RETURNING last_seq) INSERT INTO run_events ... RETURNING id, seq`.
+
+    Built once. Its values are append_params(); with `guard` (a CTE) it appends only if the guard has a row.
+    """
+    events, runs = RunEvent.__table__, Run.__table__
+    condition = runs.c.id == bindparam("event_run_id")
+    if guard is not None:
+        condition = and_(condition, exists(select(guard)))
+    seq = (runs.update().where(condition).values(last_seq=runs.c.last_seq + 1)
+           .returning(runs.c.last_seq).cte("seq"))
+    values = [bindparam(f"event_{name}", type_=events.c[name].type) for name in ("type", "actor", "payload",
+                                                                                   "created_at")]
+    return events.insert().from_select(
+        ["run_id", "seq", "type", "actor", "payload", "created_at"],
+        select(bindparam("event_run_id", type_=events.c.run_id.type), seq.c.last_seq, *values),
+    ).returning(events.c.id, events.c.seq).cte("appended")
+
+
+def append_params(event: RunEvent) -> dict:
+    """The values of an append_cte() statement for a new (unsaved) event."""
+    return {"event_run_id": event.run_id, "event_type": event.type, "event_actor": event.actor,
+            "event_payload": event.payload, "event_created_at": event.created_at}
 
 
 def push_only(session: Session, run: Run, name: str, payload: dict, *, partner_visible: bool = True) -> None:

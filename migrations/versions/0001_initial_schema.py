@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 20:49:46.476701
+Create Date: 2026-11-29 21:51:27.674451
 """
 from alembic import op
 import sqlalchemy as sa
@@ -184,6 +184,20 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_accountability_schedules_deadline_due_at'), ['deadline_due_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_accountability_schedules_reminder_due_at'), ['reminder_due_at'], unique=False)
 
+    op.create_table('accountability_tallies',
+    sa.Column('run_id', sa.Integer(), nullable=False),
+    sa.Column('reported', sa.Integer(), nullable=False),
+    sa.Column('reported_rooms', sa.Integer(), nullable=False),
+    sa.Column('present', sa.Integer(), nullable=False),
+    sa.Column('absent', sa.Integer(), nullable=False),
+    sa.Column('missing', sa.Integer(), nullable=False),
+    sa.Column('injured', sa.Integer(), nullable=False),
+    sa.Column('extra', sa.Integer(), nullable=False),
+    sa.Column('need_help', sa.Integer(), nullable=False),
+    sa.Column('last_expected_first_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_accountability_tallies_run_id_runs')),
+    sa.PrimaryKeyConstraint('run_id', name=op.f('pk_accountability_tallies'))
+    )
     op.create_table('alerts',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('run_id', sa.Integer(), nullable=False),
@@ -263,6 +277,7 @@ def upgrade() -> None:
     sa.Column('superseded_by_id', sa.Integer(), nullable=True),
     sa.Column('created_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('names_purged_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('tallied_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_checkins_person_id_people')),
     sa.ForeignKeyConstraint(['room_id'], ['rooms.id'], name=op.f('fk_checkins_room_id_rooms')),
     sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_checkins_run_id_runs')),
@@ -272,6 +287,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('checkins', schema=None) as batch_op:
         batch_op.create_index('ix_checkins_run_room', ['run_id', 'room_id', 'id'], unique=False)
+        batch_op.create_index('ix_checkins_untallied', ['id'], unique=False, postgresql_where=sa.text('tallied_at IS NULL'), sqlite_where=sa.text('tallied_at IS NULL'))
 
     op.create_table('idempotency_keys',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -385,6 +401,7 @@ def downgrade() -> None:
     op.drop_table('inbound_messages')
     op.drop_table('idempotency_keys')
     with op.batch_alter_table('checkins', schema=None) as batch_op:
+        batch_op.drop_index('ix_checkins_untallied', postgresql_where=sa.text('tallied_at IS NULL'), sqlite_where=sa.text('tallied_at IS NULL'))
         batch_op.drop_index('ix_checkins_run_room')
 
     op.drop_table('checkins')
@@ -399,6 +416,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_alerts_due')
 
     op.drop_table('alerts')
+    op.drop_table('accountability_tallies')
     with op.batch_alter_table('accountability_schedules', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_accountability_schedules_reminder_due_at'))
         batch_op.drop_index(batch_op.f('ix_accountability_schedules_deadline_due_at'))

@@ -34,8 +34,8 @@ def test_good_check_in_is_recorded_and_read_back(world, session):
     run_id = world.start()
     for body, present, missing, injured in GOOD_SAMPLES:
         reply = text(session, world, world.teacher, body, run_id)
-
-        row = session.scalar(select(RoomStatus).where(RoomStatus.run_id == run_id))
+        row = session.scalar(select(RoomStatus).where(RoomStatus.run_id == run_id)
+                             .execution_options(populate_existing=True))
         assert (row.room_id, row.present, row.missing, row.injured) == (world.room.id, present, missing, injured)
         assert row.status == ("students_missing" if missing else "all_accounted")
         assert reply == f"Recorded: Room 204: {present} present, {missing} missing, {injured} injured", body
