@@ -25,7 +25,17 @@ COUNT_FIELDS = ("present", "absent", "missing", "injured", "extra")
 Names = JSON(none_as_null=True)
 
 
-class Checkin(Base):
+class RoomCounts:
+    """The counts of a room's report (COUNT_FIELDS): on each report, each room's latest, and a run's tally."""
+
+    present: Mapped[int] = mapped_column(Integer, default=0)
+    absent: Mapped[int] = mapped_column(Integer, default=0)
+    missing: Mapped[int] = mapped_column(Integer, default=0)
+    injured: Mapped[int] = mapped_column(Integer, default=0)
+    extra: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Checkin(RoomCounts, Base):
     """One room's report as it was sent. Kept forever (names aside): the history of the roll-up."""
 
     __tablename__ = "checkins"
@@ -45,11 +55,6 @@ class Checkin(Base):
     reporter_name: Mapped[str] = mapped_column(String(200))
     channel: Mapped[str] = mapped_column(String(8))  # app, sms
     status: Mapped[str] = mapped_column(String(24))
-    present: Mapped[int] = mapped_column(Integer, default=0)
-    absent: Mapped[int] = mapped_column(Integer, default=0)
-    missing: Mapped[int] = mapped_column(Integer, default=0)
-    injured: Mapped[int] = mapped_column(Integer, default=0)
-    extra: Mapped[int] = mapped_column(Integer, default=0)
     location: Mapped[str | None] = mapped_column(String(200))
     missing_students: Mapped[list | None] = mapped_column(Names)
     injured_students: Mapped[list | None] = mapped_column(Names)
@@ -65,7 +70,7 @@ class Checkin(Base):
     room: Mapped[Room] = relationship()
 
 
-class RoomStatus(Base):
+class RoomStatus(RoomCounts, Base):
     """The latest check-in of each room of a run, with its counts copied so the roll-up never reads history."""
 
     __tablename__ = "room_statuses"
@@ -74,11 +79,6 @@ class RoomStatus(Base):
     room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id"), primary_key=True)
     checkin_id: Mapped[int] = mapped_column(ForeignKey("checkins.id"))
     status: Mapped[str] = mapped_column(String(24))
-    present: Mapped[int] = mapped_column(Integer, default=0)
-    absent: Mapped[int] = mapped_column(Integer, default=0)
-    missing: Mapped[int] = mapped_column(Integer, default=0)
-    injured: Mapped[int] = mapped_column(Integer, default=0)
-    extra: Mapped[int] = mapped_column(Integer, default=0)
     reports: Mapped[int] = mapped_column(Integer, default=1)
     first_reported_at: Mapped[datetime] = mapped_column(UTCDateTime)
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -118,7 +118,7 @@ class AccountabilitySchedule(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class RunTally(Base):
+class RunTally(RoomCounts, Base):
     """A run's accountability totals, moved by each check-in's difference so no read adds up the rooms."""
 
     __tablename__ = "accountability_tallies"
@@ -126,11 +126,6 @@ class RunTally(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
     reported: Mapped[int] = mapped_column(Integer, default=0)  # expected rooms (when they first reported)
     reported_rooms: Mapped[int] = mapped_column(Integer, default=0)  # every room that reported
-    present: Mapped[int] = mapped_column(Integer, default=0)
-    absent: Mapped[int] = mapped_column(Integer, default=0)
-    missing: Mapped[int] = mapped_column(Integer, default=0)
-    injured: Mapped[int] = mapped_column(Integer, default=0)
-    extra: Mapped[int] = mapped_column(Integer, default=0)
     need_help: Mapped[int] = mapped_column(Integer, default=0)  # rooms whose latest status is need_help
     # The latest first report of an expected room: the moment the run became fully accounted for.
     last_expected_first_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

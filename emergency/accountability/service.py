@@ -34,7 +34,7 @@ from emergency.accountability.models import (
 from emergency.accounts.principal import Principal
 from emergency.alerts.models import QUEUED, SKIPPED, UNREACHABLE, Alert, InboundMessage, OptOut
 from emergency.db import upsert
-from emergency.directory.models import Partner, Person, Room, person_schools
+from emergency.directory.models import Partner, Person, Room, person_schools, room_label
 from emergency.directory.roles import DISTRICT_ADMIN, SCHOOL_ADMIN
 from emergency.directory.service import partners_of, people_of
 from emergency.errors import Conflict, Forbidden, ValidationFailed
@@ -109,8 +109,9 @@ def _expected(school_id: int):
     return and_(Room.school_id == school_id, _is_expected())
 
 
-def _room_ref(room: Room) -> dict:
-    return {"id": room.id, "number": room.number, "name": room.name, "label": room.label}
+def _room_ref(room) -> dict:
+    """A Room, or a row with its id, number and name, as the API shows it."""
+    return {"id": room.id, "number": room.number, "name": room.name, "label": room_label(room.number, room.name)}
 
 
 # -- validation ----------------------------------------------------------------------------------
@@ -254,14 +255,13 @@ def _record(session: Session, run: Run, person: Reporter, room: Room, request: C
         session.execute(_SUPERSEDE, {"old_id": latest.checkin_id, "new_id": checkin.id})
         session.execute(_UPDATE_ROOM_STATUS, {**room_key, "this_run": run.id, "this_room": room.id})
     change = _change(session, checkin, room, latest)
-    event = RunEvent(run_id=run.id, type="checkin.recorded", actor=actor_of(person), created_at=now,
-                     payload=_event_payload(checkin, room, latest.checkin_id if latest else None))
+    event = _checkin_event(run, checkin, room, latest.checkin_id if latest else None, actor_of(person))
     expected = expected_room_count(session, run.school_id)
     urgent = checkin.status == NEED_HELP and (latest is None or latest.status != NEED_HELP)
     if not postgres:
         # SQLite writes one transaction at a time anyway: everything goes in this one.
         tally = _move_tally(session, run, change, first_expected_at=now if change["reported"] else None)
-        event = timeline.record(session, run, event.type, event.payload, actor=event.actor, push=False)
+        timeline.append(session, run, event)
     else:
         if not urgent:
             # The report is stored once this commits. The tally and the timeline entry follow in one
@@ -291,12 +291,14 @@ def _change(session: Session, checkin: Checkin, room: Room, previous) -> dict:
     return change
 
 
-def _event_payload(checkin: Checkin, room: Room, supersedes: int | None) -> dict:
+def _checkin_event(run: Run, checkin: Checkin, room: Room, supersedes: int | None, actor: dict) -> RunEvent:
+    """The unsaved `checkin.recorded` timeline entry of a check-in."""
     # No names and no note in events: they are stored for ever and pushed to every screen.
-    return {"checkin_id": checkin.id, "room": _room_ref(room), "status": checkin.status,
-            **{name: getattr(checkin, name) for name in COUNT_FIELDS}, "location": checkin.location,
-            "late": checkin.late, "channel": checkin.channel, "reporter": checkin.reporter_name,
-            "supersedes": supersedes, "has_note": bool(checkin.note)}
+    payload = {"checkin_id": checkin.id, "room": _room_ref(room), "status": checkin.status,
+               **{name: getattr(checkin, name) for name in COUNT_FIELDS}, "location": checkin.location,
+               "late": checkin.late, "channel": checkin.channel, "reporter": checkin.reporter_name,
+               "supersedes": supersedes, "has_note": bool(checkin.note)}
+    return RunEvent(run_id=run.id, type="checkin.recorded", actor=actor, payload=payload, created_at=utcnow())
 
 
 def _publish(session: Session, run: Run, event: RunEvent | None, tally, expected: int, room: Room,
@@ -362,9 +364,8 @@ def apply_untallied(session: Session, *, older_than: timedelta = timedelta(secon
         run, room = session.get(Run, checkin.run_id), checkin.room
         previous = session.scalar(select(Checkin).where(Checkin.superseded_by_id == checkin.id))
         reporter = session.get(Person, checkin.person_id) if checkin.person_id else None
-        event = RunEvent(run_id=run.id, type="checkin.recorded", created_at=utcnow(),
-                         actor=actor_of(reporter) if reporter else timeline.SYSTEM,
-                         payload=_event_payload(checkin, room, previous.id if previous else None))
+        event = _checkin_event(run, checkin, room, previous.id if previous else None,
+                               actor_of(reporter) if reporter else timeline.SYSTEM)
         change = _change(session, checkin, room, previous)
         tally = _apply(session, run, checkin.id, change, event, autocommit=False,
                        first_expected_at=checkin.created_at if change["reported"] else None)
@@ -451,7 +452,7 @@ def _move_tally(session: Session, run: Run, change: dict, *, first_expected_at: 
     """Add a check-in's difference to the run's tally (created by the first check-in); returns the new tally."""
     statement = _tally_upsert(session.get_bind().dialect.name)
     return session.execute(statement, {"run_id": run.id, "last_expected_first_at": first_expected_at,
-                                       **{name: change.get(name, 0) for name in _TALLY_COUNTERS}}).one()
+                                       **{name: change[name] for name in _TALLY_COUNTERS}}).one()
 
 
 @cache
@@ -497,27 +498,31 @@ def rollup(session: Session, principal: Principal, run_id: int) -> dict:
     """The live roll-up of a run: expected and reported rooms, totals, who needs help, figures."""
     run = get_run(session, principal, run_id)
     names = may_read_names(principal, run)
-    counts = counts_for_run(session, run)
-    expected_ids = set(session.scalars(select(Room.id).where(_expected(run.school_id))))
+    expected_rooms = session.execute(select(Room.id, Room.number, Room.name).where(_expected(run.school_id))
+                                     .order_by(Room.number)).all()
+    expected_ids = {room.id for room in expected_rooms}
+    counts = _counts_view(session.execute(_TALLY, {"run_id": run.id}).one_or_none(), len(expected_ids))
     # Plain rows, not ORM objects: building a thousand entities would cost more than the query.
     rows = session.execute(select(*Checkin.__table__.c, Room.number.label("room_number"),
                                   Room.name.label("room_name"), RoomStatus.reports, RoomStatus.first_reported_at)
                            .join(Checkin, Checkin.id == RoomStatus.checkin_id)
                            .join(Room, Room.id == RoomStatus.room_id).where(RoomStatus.run_id == run.id)
                            .order_by(Room.number)).all()
-    unreported = unreported_rooms(session, run)
+    reported_ids = {row.room_id for row in rows}
+    unreported = [room for room in expected_rooms if room.id not in reported_ids]
     rooms = []
     for row in rows:
-        label = f"{row.room_number} {row.room_name}" if row.room_name and row.room_name != row.room_number \
-            else row.room_number
         view = checkin_view(row, names=names, room={"id": row.room_id, "number": row.room_number,
-                                                    "name": row.room_name, "label": label})
+                                                    "name": row.room_name,
+                                                    "label": room_label(row.room_number, row.room_name)})
         view.update(expected=row.room_id in expected_ids, reports=row.reports,
                     first_reported_at=iso(row.first_reported_at))
         rooms.append(view)
     _log_name_read(principal, run, names and any(r.get("missing_students") or r.get("injured_students")
                                                  for r in rooms))
-    figures = accountability_figures(session, run)
+    figures = _figures(run, len(expected_ids),
+                       sorted(row.first_reported_at for row in rows if row.room_id in expected_ids),
+                       min((row.first_reported_at for row in rows), default=None))
     return {
         "run_id": run.id, "school_id": run.school_id, "mode": run.mode, "state": run.state,
         "required": bool(run.playbook.get("accountability", {}).get("required")),
@@ -542,6 +547,11 @@ def accountability_figures(session: Session, run: Run) -> dict:
                                   .where(RoomStatus.run_id == run.id, _expected(run.school_id))
                                   .order_by(RoomStatus.first_reported_at)))
     first_any = session.scalar(select(func.min(RoomStatus.first_reported_at)).where(RoomStatus.run_id == run.id))
+    return _figures(run, expected, firsts, first_any)
+
+
+def _figures(run: Run, expected: int, firsts: list[datetime], first_any: datetime | None) -> dict:
+    """The figures from the expected rooms' first reports (in order) and the run's first report of all."""
     figures = {"expected": expected, "first_checkin_at": iso(first_any),
                "seconds_to_first_checkin": _seconds(run, first_any)}
     for percent in (50, 90, 100):

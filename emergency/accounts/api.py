@@ -11,7 +11,7 @@ from emergency.accounts import service
 from emergency.accounts.principal import Principal
 from emergency.accounts.schemas import LoginResultSchema, LoginSchema, UserSchema
 from emergency.db import db
-from emergency.directory.models import Person, School
+from emergency.directory.models import School
 from emergency.web import bearer_token, current_principal
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Log in and out; who am I")
@@ -23,12 +23,9 @@ def user_view(principal: Principal) -> dict:
     query = select(School).order_by(School.code)
     if principal.school_ids is not None:
         query = query.where(School.id.in_(principal.school_ids or [-1]))
-    home_room_id = None
-    if principal.kind == "person":
-        home_room_id = session.get(Person, principal.id).home_room_id
     return {
         "kind": principal.kind, "id": principal.id, "name": principal.name, "email": principal.email,
-        "role": principal.role, "home_room_id": home_room_id,
+        "role": principal.role, "home_room_id": principal.home_room_id,
         "schools": [{"id": s.id, "code": s.code, "name": s.name} for s in session.scalars(query)],
     }
 

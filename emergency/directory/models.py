@@ -55,7 +55,12 @@ class Room(Base):
 
     @property
     def label(self) -> str:
-        return f"{self.number} {self.name}".strip() if self.name and self.name != self.number else self.number
+        return room_label(self.number, self.name)
+
+
+def room_label(number: str, name: str | None) -> str:
+    """How a room is named to people: "204 Science", or "204" when it has no other name."""
+    return f"{number} {name}".strip() if name and name != number else number
 
 
 class Person(Base):

@@ -52,7 +52,8 @@ def record(session: Session, run: Run, type_: str, payload: dict | None = None, 
            actor: dict | None = None, push: bool = True, partner_visible: bool = True,
            push_name: str | None = None) -> RunEvent:
     """Append an event to the run's timeline (in the caller's transaction) and queue its live push."""
-    event = _append(session, run, type_, actor or SYSTEM, payload or {})
+    event = append(session, run, RunEvent(run_id=run.id, type=type_, actor=actor or SYSTEM, payload=payload or {},
+                                          created_at=utcnow()))
     if push:
         publish(session, run, event, partner_visible=partner_visible, push_name=push_name)
     return event
@@ -66,8 +67,8 @@ def publish(session: Session, run: Run, event: RunEvent, *, partner_visible: boo
     queue(session, Push(push_name or event.type, run.school_id, data, partner_data))
 
 
-def _append(session: Session, run: Run, type_: str, actor: dict, payload: dict) -> RunEvent:
-    event = RunEvent(run_id=run.id, type=type_, actor=actor, payload=payload, created_at=utcnow())
+def append(session: Session, run: Run, event: RunEvent) -> RunEvent:
+    """Store a new (unsaved) event as the run's next entry, in the caller's transaction; no push."""
     if session.get_bind().dialect.name != "postgresql":
         event.seq = next_seq(session, run)
         session.add(event)

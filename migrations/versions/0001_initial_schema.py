@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 21:51:27.674451
+Create Date: 2026-11-29 22:26:38.347384
 """
 from alembic import op
 import sqlalchemy as sa
@@ -188,13 +188,13 @@ def upgrade() -> None:
     sa.Column('run_id', sa.Integer(), nullable=False),
     sa.Column('reported', sa.Integer(), nullable=False),
     sa.Column('reported_rooms', sa.Integer(), nullable=False),
+    sa.Column('need_help', sa.Integer(), nullable=False),
+    sa.Column('last_expected_first_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('present', sa.Integer(), nullable=False),
     sa.Column('absent', sa.Integer(), nullable=False),
     sa.Column('missing', sa.Integer(), nullable=False),
     sa.Column('injured', sa.Integer(), nullable=False),
     sa.Column('extra', sa.Integer(), nullable=False),
-    sa.Column('need_help', sa.Integer(), nullable=False),
-    sa.Column('last_expected_first_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_accountability_tallies_run_id_runs')),
     sa.PrimaryKeyConstraint('run_id', name=op.f('pk_accountability_tallies'))
     )
@@ -263,11 +263,6 @@ def upgrade() -> None:
     sa.Column('reporter_name', sa.String(length=200), nullable=False),
     sa.Column('channel', sa.String(length=8), nullable=False),
     sa.Column('status', sa.String(length=24), nullable=False),
-    sa.Column('present', sa.Integer(), nullable=False),
-    sa.Column('absent', sa.Integer(), nullable=False),
-    sa.Column('missing', sa.Integer(), nullable=False),
-    sa.Column('injured', sa.Integer(), nullable=False),
-    sa.Column('extra', sa.Integer(), nullable=False),
     sa.Column('location', sa.String(length=200), nullable=True),
     sa.Column('missing_students', sa.JSON(none_as_null=True), nullable=True),
     sa.Column('injured_students', sa.JSON(none_as_null=True), nullable=True),
@@ -278,6 +273,11 @@ def upgrade() -> None:
     sa.Column('created_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('names_purged_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('tallied_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('present', sa.Integer(), nullable=False),
+    sa.Column('absent', sa.Integer(), nullable=False),
+    sa.Column('missing', sa.Integer(), nullable=False),
+    sa.Column('injured', sa.Integer(), nullable=False),
+    sa.Column('extra', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_checkins_person_id_people')),
     sa.ForeignKeyConstraint(['room_id'], ['rooms.id'], name=op.f('fk_checkins_room_id_rooms')),
     sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_checkins_run_id_runs')),
@@ -367,14 +367,14 @@ def upgrade() -> None:
     sa.Column('room_id', sa.Integer(), nullable=False),
     sa.Column('checkin_id', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=24), nullable=False),
+    sa.Column('reports', sa.Integer(), nullable=False),
+    sa.Column('first_reported_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('reported_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('present', sa.Integer(), nullable=False),
     sa.Column('absent', sa.Integer(), nullable=False),
     sa.Column('missing', sa.Integer(), nullable=False),
     sa.Column('injured', sa.Integer(), nullable=False),
     sa.Column('extra', sa.Integer(), nullable=False),
-    sa.Column('reports', sa.Integer(), nullable=False),
-    sa.Column('first_reported_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('reported_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['checkin_id'], ['checkins.id'], name=op.f('fk_room_statuses_checkin_id_checkins')),
     sa.ForeignKeyConstraint(['room_id'], ['rooms.id'], name=op.f('fk_room_statuses_room_id_rooms')),
     sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_room_statuses_run_id_runs')),

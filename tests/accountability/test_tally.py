@@ -10,6 +10,7 @@ from sqlalchemy import case, func, select
 
 from emergency.accountability import service
 from emergency.accountability.models import COUNT_FIELDS, NEED_HELP, Checkin, RoomStatus
+from emergency.alerts.setup import periodic_jobs
 from emergency.db import db
 from emergency.runs.models import Run, RunEvent
 from tests.accountability.test_checkins import GOOD, world_fixture  # noqa: F401
@@ -46,6 +47,10 @@ def test_tally_equals_adding_up_the_rooms_after_every_check_in(world, session):
         session.rollback()
         assert tallied(session, run_id) == added_up(session, run_id)
     assert service.counts_for_run(session, session.get(Run, run_id))["reported"] == 3  # the gym is not expected
+
+
+def test_the_dispatcher_applies_check_ins_left_untallied():
+    assert service.apply_untallied in periodic_jobs()
 
 
 def test_every_check_in_is_tallied_when_it_is_recorded(world, session):

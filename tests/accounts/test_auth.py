@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 from emergency.accounts import service
 from emergency.accounts.models import Account, AuthToken
 from emergency.accounts.service import BAD_LOGIN, set_password
-from emergency.directory.models import Person
+from emergency.directory.models import Partner, Person
 from emergency.errors import NotFound, ValidationFailed
 from emergency.timeutil import utcnow
 from tests.conftest import PASSWORD
@@ -93,6 +93,18 @@ def test_token_works_for_me(client, teacher):
     assert me["name"] == "Ana Teacher"
     assert me["role"] == "teacher"
     assert [s["code"] for s in me["schools"]] == ["PCHS"]
+
+
+def test_login_and_me_give_a_teachers_home_room(client, make_school, make_room, make_person, session):
+    school = make_school()
+    room = make_room(school, number="204")
+    person = make_person("teacher", schools=[school], home_room_id=room.id)
+    set_password(session, person.email, PASSWORD)
+
+    body = log_in(client, person.email).get_json()
+    me = client.get("/api/v1/me", headers=bearer(body["token"])).get_json()
+
+    assert body["user"]["home_room_id"] == me["home_room_id"] == room.id
 
 
 def test_me_for_a_partner_lists_covered_schools(client, make_school, make_partner, login):
@@ -288,6 +300,20 @@ def test_disabling_a_person_stops_their_token(client, teacher, session):
     session.commit()
 
     assert client.get("/api/v1/me", headers=bearer(token)).status_code == 401
+
+
+def test_disabling_a_partner_stops_their_token(client, make_partner, session):
+    partner = make_partner()
+    set_password(session, partner.email, PASSWORD)
+    token = log_in(client, partner.email).get_json()["token"]
+    assert client.get("/api/v1/me", headers=bearer(token)).status_code == 200
+
+    session.get(Partner, partner.id).active = False
+    session.commit()
+
+    response = client.get("/api/v1/me", headers=bearer(token))
+    assert response.status_code == 401
+    assert "disabled" in response.get_json()["message"]
 
 
 @pytest.mark.parametrize("body", [{"email": "a@example.org"}, {"password": "x"}, {}])
