@@ -137,12 +137,16 @@ def start_run(session: Session, principal: Principal, request: StartRequest, pla
     try:
         run, created = _start(session, principal, school, playbook, request, idempotency_key)
         session.commit()
-    except IntegrityError:
-        # Two starts raced: the same Idempotency-Key, or a second run for the same school.
+    except (IntegrityError, Conflict) as exc:
+        # Two starts raced: the same Idempotency-Key, or a second run for the same school. With the
+        # same key, the other start may have committed after the key was looked up above, and then
+        # this one finds its run already active (Conflict) rather than the key taken (IntegrityError).
         session.rollback()
         existing = _existing_for_key(session, principal, idempotency_key)
         if existing is not None:
             return existing, False
+        if isinstance(exc, Conflict):
+            raise
         other = active_run(session, school.id)
         raise Conflict("Another run started at this school at the same moment.",
                        extra={"active_run_id": other.id if other else None}) from None

@@ -46,3 +46,23 @@ def test_two_people_starting_at_once_make_one_active_run(app, school_setup, sess
     conflict = [r for r in responses if r.status_code == 409][0].get_json()
     assert conflict["active_run_id"] == [r for r in responses if r.status_code == 201][0].get_json()["id"]
     assert session.scalar(select(func.count()).select_from(Run)) == 1
+
+
+def test_a_retry_that_finds_its_own_run_already_active_returns_it(client, school_setup, monkeypatch):
+    """The retry looked its key up just before the first tap committed, then found the run active."""
+    from emergency.runs import service
+
+    headers = {**school_setup.login(school_setup.teacher), "Idempotency-Key": "double-tap"}
+    body = {"school_id": school_setup.school.id, "playbook": "lockdown", "mode": "real", "confirm": True}
+    first = client.post("/api/v1/runs", json=body, headers=headers)
+    real_lookup, calls = service._existing_for_key, []
+
+    def lookup_too_early(*args):
+        calls.append(args)
+        return None if len(calls) == 1 else real_lookup(*args)
+
+    monkeypatch.setattr(service, "_existing_for_key", lookup_too_early)
+    retry = client.post("/api/v1/runs", json=body, headers=headers)
+
+    assert (first.status_code, retry.status_code) == (201, 200)
+    assert retry.get_json()["id"] == first.get_json()["id"]
