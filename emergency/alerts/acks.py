@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from emergency.alerts.ack_tally import ack_tally
 from emergency.alerts.delivery import summary
 from emergency.alerts.models import Acknowledgement, Alert
 from emergency.directory.models import Partner, Person
@@ -114,9 +115,7 @@ def ack_stats(session: Session, run: Run) -> dict:
     first = first_alert_at(session, run)
     acks = list(session.scalars(select(Acknowledgement).where(Acknowledgement.run_id == run.id)
                                 .order_by(Acknowledgement.acknowledged_at, Acknowledgement.id)))
-    expected = session.execute(
-        select(func.count(func.distinct(Alert.person_id)), func.count(func.distinct(Alert.partner_id)))
-        .where(Alert.run_id == run.id, Alert.requires_ack.is_(True))).one()
+    tally = ack_tally(session, run.id)
     # Two queries for every name, not one per acknowledgement: a district run can have hundreds.
     people = {p.id: p for p in session.scalars(select(Person).where(
         Person.id.in_([a.person_id for a in acks if a.person_id is not None])))}
@@ -134,7 +133,8 @@ def ack_stats(session: Session, run: Run) -> dict:
         by_channel[row["channel"]] = by_channel.get(row["channel"], 0) + 1
     return {
         "first_alert_at": iso(first),
-        "expected": expected[0] + expected[1],
+        "expected": tally["asked"],
+        "acknowledged": tally["acknowledged"],
         "count": len(rows),
         "by_channel": by_channel,
         "median_seconds": round(statistics.median(seconds), 1) if seconds else None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from emergency.alerts.ack_tally import ack_tally
 from emergency.alerts.models import (
     ANSWERED,
     BUSY,
@@ -79,9 +80,7 @@ def record_failure(session: Session, alert: Alert) -> None:
 
 
 def summary(session: Session, run_id: int) -> dict:
-    """Counts of the run's alerts by channel and status, plus acknowledgements."""
-    from emergency.alerts.models import Acknowledgement
-
+    """Counts of the run's alerts by channel and status, plus acknowledgements (`ack_tally`)."""
     rows = session.execute(select(Alert.channel, Alert.status, func.count()).where(Alert.run_id == run_id)
                            .group_by(Alert.channel, Alert.status)).all()
     by_channel: dict[str, dict[str, int]] = {}
@@ -93,8 +92,8 @@ def summary(session: Session, run_id: int) -> dict:
         select(func.count(func.distinct(case((Alert.person_id.is_not(None), Alert.person_id)))),
                func.count(func.distinct(case((Alert.partner_id.is_not(None), Alert.partner_id)))))
         .where(Alert.run_id == run_id)).one()
-    acks = session.scalar(select(func.count()).select_from(Acknowledgement)
-                          .where(Acknowledgement.run_id == run_id)) or 0
+    acks = ack_tally(session, run_id)
     pending = totals.get(QUEUED, 0) + totals.get(SENDING, 0)
     return {"total": sum(totals.values()), "by_status": totals, "by_channel": by_channel,
-            "pending": pending, "recipients": recipients[0] + recipients[1], "acknowledged": acks}
+            "pending": pending, "recipients": recipients[0] + recipients[1],
+            "acknowledged": acks["acknowledged"], "asked": acks["asked"]}

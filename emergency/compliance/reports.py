@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from emergency.accountability import service as accountability
 from emergency.accountability.models import COUNT_FIELDS, Checkin, RoomStatus
 from emergency.accounts.principal import Principal
+from emergency.alerts.ack_tally import ack_tally
 from emergency.alerts.acks import ack_stats
 from emergency.alerts.delivery import summary as delivery_summary
 from emergency.alerts.models import (
@@ -189,13 +190,8 @@ def ack_figures(session: Session, run: Run) -> dict:
 
 def ack_rate(session: Session, run: Run) -> dict:
     """Recipients asked to acknowledge, how many of them did, and the rate."""
-    asked = {(row.person_id, row.partner_id) for row in session.execute(
-        select(Alert.person_id, Alert.partner_id).where(Alert.run_id == run.id, Alert.requires_ack.is_(True)))}
-    acked = {(row.person_id, row.partner_id) for row in session.execute(
-        select(Acknowledgement.person_id, Acknowledgement.partner_id).where(Acknowledgement.run_id == run.id))}
-    done = len(asked & acked)
-    return {"alerted": len(asked), "acknowledged": done,
-            "rate": round(done / len(asked), 3) if asked else None}
+    tally = ack_tally(session, run.id)
+    return {"alerted": tally["asked"], "acknowledged": tally["acknowledged"], "rate": tally["rate"]}
 
 
 def alert_figures(session: Session, run: Run) -> dict:
@@ -213,7 +209,7 @@ def alert_figures(session: Session, run: Run) -> dict:
         "pending": sum(1 for status, _ in alerts if status in (QUEUED, SENDING)),
         "cancelled": sum(1 for status, _ in alerts if status == CANCELLED),
         "by_channel": by["by_channel"],
-        "acknowledged": stats["count"],
+        "acknowledged": rate["acknowledged"],
         "asked_to_acknowledge": rate["alerted"],
         "ack_rate": rate["rate"],
         "median_ack_seconds": stats["median_seconds"],

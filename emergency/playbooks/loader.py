@@ -84,6 +84,11 @@ _LINK = re.compile(r"https?://|www\.", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _SPACES = re.compile(r"[ \t]{2,}")
 _TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_SENTENCE_END = re.compile(r"((?<=[.!?])\s+|\n+)")
+_LABEL_LINE = r"(?:[^{{}}.!?]*:\s*)?\{{{name}\}}[.!?]?"
+_JOINED_VARIABLE = r"(?:\s*(?:,|:|\b(?:at|by|in|near|from|to|of)\b))?\s*\{{{name}\}}"
+_EMPTY_BRACKETS = re.compile(r"\(\s*[,;]?\s*\)")
+_SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([.,;:!?)])")
 
 TOP_FIELDS = (
     "key", "name", "action", "directive", "description", "modes", "start_roles", "confirm_real",
@@ -118,10 +123,43 @@ def render(template: str, variables: dict[str, Any], mode: str) -> str:
             return "}"
         return values.get(match.group(1), "")
 
-    body = _SPACES.sub(" ", _TOKEN.sub(replace, str(template))).strip()
+    filled = _without_empty_fields(str(template), {name for name, value in values.items() if value})
+    body = _tidy(_TOKEN.sub(replace, filled))
     if real:
         return _strip_drill_markers(body, leading=True)
     return f"{DRILL_BANNER} {body}".strip()
+
+
+def _without_empty_fields(template: str, filled: set[str]) -> str:
+    """The template with every empty variable left out: never "Reported location: ." in a message.
+
+    A sentence that only labels an empty variable ("Reported location: {location}.", or the
+    variable alone) is dropped; elsewhere the variable goes with the word that joins it to the
+    sentence ("at {location}", ", {location}", "by {initiator}").
+    """
+    parts = _SENTENCE_END.split(template)
+    kept = []
+    # parts alternate: sentence, the space or line break after it, sentence, ...
+    for sentence, after in zip(parts[::2], [*parts[1::2], ""], strict=True):
+        empty = [name for name in _TOKEN.findall(sentence) if name and name not in filled]
+        if any(_label_only(sentence, name) for name in empty):
+            continue
+        for name in empty:
+            sentence = re.sub(_JOINED_VARIABLE.format(name=re.escape(name)), "", sentence)
+        kept.append(sentence + after)
+    return "".join(kept)
+
+
+def _label_only(sentence: str, name: str) -> bool:
+    """Whether the sentence is nothing but a label for the variable: "Label: {name}." or "{name}"."""
+    return re.fullmatch(_LABEL_LINE.format(name=re.escape(name)), sentence.strip()) is not None
+
+
+def _tidy(text: str) -> str:
+    """Spaces and punctuation left behind by an empty variable."""
+    text = _EMPTY_BRACKETS.sub("", text)
+    text = _SPACE_BEFORE_PUNCTUATION.sub(r"\1", text)
+    return _SPACES.sub(" ", text).strip()
 
 
 def _clean_value(name: str, value: Any, real: bool) -> str:

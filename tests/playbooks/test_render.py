@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from emergency.playbooks.loader import check_directory, render
@@ -38,7 +40,7 @@ def test_real_update_never_carries_drill_wording(message):
     text = render("UPDATE at {school}: {message}", {**VARIABLES, "message": message}, "real")
     assert "this is a drill" not in " ".join(text.casefold().split())
     assert DRILL_BANNER.casefold() not in text.casefold()
-    assert text.startswith("UPDATE at Lincoln Middle School:")
+    assert text.startswith("UPDATE at Lincoln Middle School")
 
 
 def test_real_message_cannot_start_like_a_drill():
@@ -52,7 +54,7 @@ def test_drill_update_keeps_the_users_words_after_the_banner():
 
 
 def test_missing_and_unknown_variables_render_empty():
-    assert render("At {school}: {location} {nonsense}!", {"school": "Lincoln"}, "real") == "At Lincoln: !"
+    assert render("At {school}: {location} {nonsense}!", {"school": "Lincoln"}, "real") == "At Lincoln!"
 
 
 def test_bad_brace_syntax_never_raises():
@@ -103,3 +105,31 @@ def test_shelter_variant_directive_reaches_the_message():
     staff = [rule for rule in shelter.rules_for("real") if "all_staff" in rule.audience][0]
     text = staff.render("start", "real", {**VARIABLES, **shelter.base_variables("hazmat")})
     assert shelter.variants["hazmat"] in text
+
+
+def test_a_sentence_that_only_labels_an_empty_variable_is_left_out():
+    template = "LOCKDOWN at {school}, started {time} by {initiator}. Reported location: {location}. {reply_hint}"
+    text = render(template, {**VARIABLES, "location": ""}, "real")
+    assert text == "LOCKDOWN at Lincoln Middle School, started 10:42 AM by Ms. Rivera (teacher). Reply 1 if you got this."
+    assert "location" not in text.casefold()
+
+
+def test_an_empty_variable_inside_a_sentence_takes_its_joining_word_with_it():
+    template = "REUNIFICATION for {school} at {location}, started {time}. MEDICAL at {school}: {location} ({time}, {initiator})."
+    text = render(template, {**VARIABLES, "location": None, "initiator": ""}, "real")
+    assert text == "REUNIFICATION for Lincoln Middle School, started 10:42 AM. MEDICAL at Lincoln Middle School (10:42 AM)."
+
+
+def test_line_breaks_survive_and_an_empty_trailing_message_leaves_no_gap():
+    assert render("At {school}\nWhere: {location}\nBye. {message}", {"school": "A"}, "drill") == f"{DRILL_BANNER} At A\nBye."
+
+
+def test_no_standard_message_prints_an_empty_field():
+    playbooks, _ = check_directory(STANDARD_DIR)
+    bare = {**VARIABLES, "location": "", "reply_hint": "", "message": "", "reason": ""}
+    for playbook in playbooks.values():
+        for mode in playbook.modes:
+            for rule in playbook.rules_for(mode):
+                for occasion in OCCASIONS:
+                    text = rule.render(occasion, mode, {**bare, **playbook.base_variables(None)})
+                    assert not re.search(r"[:,]\s*[.,)]|\(\s*\)|:\s*$", text), (playbook.key, occasion, text)
