@@ -12,6 +12,7 @@ from emergency.accountability.schemas import (
     CheckinQuerySchema,
     CheckinSchema,
     CurveSchema,
+    OpenItemsSchema,
     RollupSchema,
     StaffBoardSchema,
     StaffStatusOutSchema,
@@ -51,6 +52,14 @@ class Accountability(MethodView):
     def get(self, run_id: int):
         """The roll-up: expected, reported and unreported rooms, totals, who needs help, the figures."""
         return service.rollup(db.session, current_principal(), run_id)
+
+
+@blp.route("/runs/<int:run_id>/open-items")
+class OpenItems(MethodView):
+    @blp.response(200, OpenItemsSchema)
+    def get(self, run_id: int):
+        """What is still open, for the principal to see before the all-clear (school admins)."""
+        return service.open_items(db.session, staff_principal(), run_id)
 
 
 @blp.route("/runs/<int:run_id>/accountability/curve")

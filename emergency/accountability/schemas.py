@@ -33,6 +33,8 @@ class CheckinSchema(ma.Schema):
     missing_students = _names("names of missing students (optional; admins only ever see them)")
     injured_students = _names("names of injured students (optional; admins only ever see them)")
     note = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=1000))
+    room_empty = ma.fields.Boolean(load_default=False, metadata={
+        "description": "true: nobody is with me (a planning period); needed for a report of 0 students"})
 
 
 class RoomRefSchema(ma.Schema):
@@ -68,6 +70,7 @@ class CheckinOutSchema(ma.Schema):
     expected = ma.fields.Boolean(metadata={"description": "roll-up only: the room is an expected room"})
     reports = ma.fields.Integer(metadata={"description": "roll-up only: how many reports the room sent"})
     first_reported_at = ma.fields.String(metadata={"description": "roll-up only"})
+    attention = ma.fields.String(metadata={"description": "roll-up only: need_help, missing, injured or accounted"})
 
 
 class CheckinQuerySchema(ma.Schema):
@@ -103,6 +106,32 @@ class RollupSchema(ma.Schema):
     seconds_to_fully_accounted = ma.fields.Float(allow_none=True)
     figures = ma.fields.Dict()
     names_included = ma.fields.Boolean()
+
+
+class OpenRoomSchema(ma.Schema):
+    room = ma.fields.Nested(RoomRefSchema)
+    status = ma.fields.String()
+    attention = ma.fields.String()
+    missing = ma.fields.Integer()
+    injured = ma.fields.Integer()
+    reporter = ma.fields.Dict()
+    reported_at = ma.fields.String()
+    missing_students = ma.fields.List(ma.fields.String())
+    injured_students = ma.fields.List(ma.fields.String())
+
+
+class OpenItemsSchema(ma.Schema):
+    run_id = ma.fields.Integer()
+    state = ma.fields.String()
+    anything_open = ma.fields.Boolean(metadata={"description": "false: nothing below is open"})
+    unreported_rooms = ma.fields.List(ma.fields.Nested(RoomRefSchema))
+    rooms_needing_help = ma.fields.List(ma.fields.Nested(OpenRoomSchema))
+    rooms_with_missing = ma.fields.List(ma.fields.Nested(OpenRoomSchema))
+    rooms_with_injured = ma.fields.List(ma.fields.Nested(OpenRoomSchema))
+    missing = ma.fields.Integer(metadata={"description": "students reported missing"})
+    injured = ma.fields.Integer(metadata={"description": "students reported injured"})
+    staff_needing_help = ma.fields.List(ma.fields.Dict())
+    unacknowledged = ma.fields.List(ma.fields.Dict(), metadata={"description": "kind, id, name: asked, not confirmed"})
 
 
 class CurveSchema(ma.Schema):

@@ -32,6 +32,7 @@ from emergency.accountability.models import (
     StaffStatus,
 )
 from emergency.accounts.principal import Principal
+from emergency.alerts.ack_tally import unacknowledged
 from emergency.alerts.models import QUEUED, SKIPPED, UNREACHABLE, Alert, InboundMessage, OptOut
 from emergency.db import upsert
 from emergency.directory.models import Partner, Person, Room, person_schools, room_label
@@ -71,6 +72,7 @@ class CheckinRequest:
     missing_students: list[str] | None = None
     injured_students: list[str] | None = None
     note: str | None = None
+    room_empty: bool = False
 
 
 # -- who may report ------------------------------------------------------------------------------
@@ -132,6 +134,13 @@ def _check_counts(request: CheckinRequest) -> None:
             given = getattr(request, names) or []
             if len(given) > getattr(request, count):
                 errors[names] = [f"{len(given)} names given but {count} is {getattr(request, count)}"]
+        nobody = not any(getattr(request, name) for name in ("present", "missing", "injured", "extra"))
+        if request.room_empty and not (nobody and request.status == ALL_ACCOUNTED):
+            errors["room_empty"] = ["an empty room has no students and the status all_accounted"]
+        elif nobody and request.status == ALL_ACCOUNTED and not request.room_empty:
+            # An untouched form must not read as "all accounted": 0 present is said on purpose.
+            errors["present"] = ["0 students: send room_empty: true if nobody is with you, "
+                                 "otherwise count the students you can see"]
     if errors:
         raise ValidationFailed("The report contradicts itself: " + "; ".join(
             f"{k}: {' '.join(v)}" for k, v in sorted(errors.items())), errors=errors)
@@ -516,7 +525,7 @@ def rollup(session: Session, principal: Principal, run_id: int) -> dict:
                                                     "name": row.room_name,
                                                     "label": room_label(row.room_number, row.room_name)})
         view.update(expected=row.room_id in expected_ids, reports=row.reports,
-                    first_reported_at=iso(row.first_reported_at))
+                    first_reported_at=iso(row.first_reported_at), attention=attention(row))
         rooms.append(view)
     _log_name_read(principal, run, names and any(r.get("missing_students") or r.get("injured_students")
                                                  for r in rooms))
@@ -538,6 +547,46 @@ def rollup(session: Session, principal: Principal, run_id: int) -> dict:
         "seconds_to_fully_accounted": figures["seconds_to_100_percent"],
         "figures": figures, "names_included": names,
     }
+
+
+def attention(report) -> str:
+    """How urgent a room's latest report is, worst first: need_help, missing, injured, accounted.
+
+    A room with a missing or injured student is never "accounted", whatever status was sent.
+    """
+    if report.status == NEED_HELP:
+        return "need_help"
+    if report.missing:
+        return "missing"
+    if report.injured:
+        return "injured"
+    return "accounted"
+
+
+def open_items(session: Session, principal: Principal, run_id: int) -> dict:
+    """What is still open before the all-clear: rooms unreported or needing help, missing and injured
+    students (names: admins), staff needing help, recipients who never acknowledged."""
+    run = get_run(session, principal, run_id)
+    if not principal.is_admin_of(run.school_id):
+        raise Forbidden("Only the school's admins give the all-clear.")
+    board = rollup(session, principal, run_id)
+    rooms = [{"room": r["room"], "status": r["status"], "attention": r["attention"], "missing": r["missing"],
+              "injured": r["injured"], "reporter": r["reporter"], "reported_at": r["reported_at"],
+              "missing_students": r.get("missing_students", []), "injured_students": r.get("injured_students", [])}
+             for r in board["rooms"] if r["attention"] != "accounted"]
+    items = {
+        "run_id": run.id, "state": run.state,
+        "unreported_rooms": board["unreported_rooms"],
+        "rooms_needing_help": [r for r in rooms if r["status"] == NEED_HELP],
+        "rooms_with_missing": [r for r in rooms if r["missing"]],
+        "rooms_with_injured": [r for r in rooms if r["injured"]],
+        "missing": board["totals"]["missing"], "injured": board["totals"]["injured"],
+        "staff_needing_help": board["staff_needing_help"],
+        "unacknowledged": unacknowledged(session, run.id),
+    }
+    items["anything_open"] = any(items[key] for key in (
+        "unreported_rooms", "rooms_needing_help", "missing", "injured", "staff_needing_help", "unacknowledged"))
+    return items
 
 
 def accountability_figures(session: Session, run: Run) -> dict:

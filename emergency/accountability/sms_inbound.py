@@ -53,7 +53,9 @@ def _check_in(session: Session, run: Run, sender: Person, report: CheckinReport)
         return f"Not recorded: that room is not a room of {run.school.name}. {HELP_TEXT}"
     request = service.CheckinRequest(
         status=STUDENTS_MISSING if report.missing else ALL_ACCOUNTED, room_id=room.id, present=report.present,
-        absent=report.absent, missing=report.missing, injured=report.injured, extra=report.extra)
+        absent=report.absent, missing=report.missing, injured=report.injured, extra=report.extra,
+        # A text is typed on purpose: "IN 204 P0" says the room is empty.
+        room_empty=not (report.present or report.missing or report.injured or report.extra))
     try:
         checkin, _ = service.record_checkin(session, run, sender, request, channel="sms")
     except DomainError as exc:

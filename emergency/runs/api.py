@@ -7,11 +7,13 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from emergency.db import db
-from emergency.runs import service, timeline
+from emergency.runs import checklist, service, timeline
 from emergency.runs.schemas import (
     AllClearSchema,
     CancelSchema,
     ChangeActionSchema,
+    ChecklistSchema,
+    ChecklistTickSchema,
     RunPageSchema,
     RunQuerySchema,
     RunSchema,
@@ -121,3 +123,17 @@ class Cancel(MethodView):
         principal = staff_principal()
         run = service.cancel(db.session, principal, run_id, body["reason"])
         return run_view(db.session, principal, run)
+
+
+@blp.route("/runs/<int:run_id>/checklist")
+class Checklist(MethodView):
+    @blp.response(200, ChecklistSchema)
+    def get(self, run_id: int):
+        """The playbook's checklist steps for the caller's role, with who ticked each."""
+        return checklist.run_checklist(db.session, staff_principal(), run_id)
+
+    @blp.arguments(ChecklistTickSchema)
+    @blp.response(200, ChecklistSchema)
+    def post(self, body, run_id: int):
+        """Tick (or untick) a step; the tick goes on the timeline with who and when."""
+        return checklist.tick(db.session, staff_principal(), run_id, body["step"], body["done"])

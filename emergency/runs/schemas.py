@@ -90,3 +90,23 @@ class TimelineSchema(ma.Schema):
     run_id = ma.fields.Integer()
     last_seq = ma.fields.Integer()
     events = ma.fields.List(ma.fields.Nested(EventSchema))
+
+
+class ChecklistTickSchema(ma.Schema):
+    step = ma.fields.Integer(required=True, strict=True, metadata={"description": "the step's index in the playbook"})
+    done = ma.fields.Boolean(load_default=True, metadata={"description": "false unticks it"})
+
+
+class ChecklistStepSchema(ma.Schema):
+    index = ma.fields.Integer()
+    step = ma.fields.String()
+    role = ma.fields.String()
+    done = ma.fields.Boolean(metadata={"description": "the caller ticked it"})
+    done_at = ma.fields.String(allow_none=True)
+    done_by = ma.fields.List(ma.fields.Dict(), metadata={"description": "name and at of everyone who ticked it"})
+
+
+class ChecklistSchema(ma.Schema):
+    run_id = ma.fields.Integer()
+    roles = ma.fields.List(ma.fields.String())
+    steps = ma.fields.List(ma.fields.Nested(ChecklistStepSchema))

@@ -110,18 +110,22 @@ def test_shelter_variant_directive_reaches_the_message():
 def test_a_sentence_that_only_labels_an_empty_variable_is_left_out():
     template = "LOCKDOWN at {school}, started {time} by {initiator}. Reported location: {location}. {reply_hint}"
     text = render(template, {**VARIABLES, "location": ""}, "real")
-    assert text == "LOCKDOWN at Lincoln Middle School, started 10:42 AM by Ms. Rivera (teacher). Reply 1 if you got this."
+    assert text == ("LOCKDOWN at Lincoln Middle School, started 10:42 AM by Ms. Rivera (teacher). "
+                    "Reply 1 if you got this.")
     assert "location" not in text.casefold()
 
 
 def test_an_empty_variable_inside_a_sentence_takes_its_joining_word_with_it():
-    template = "REUNIFICATION for {school} at {location}, started {time}. MEDICAL at {school}: {location} ({time}, {initiator})."
+    template = ("REUNIFICATION for {school} at {location}, started {time}. "
+                "MEDICAL at {school}: {location} ({time}, {initiator}).")
     text = render(template, {**VARIABLES, "location": None, "initiator": ""}, "real")
-    assert text == "REUNIFICATION for Lincoln Middle School, started 10:42 AM. MEDICAL at Lincoln Middle School (10:42 AM)."
+    assert text == ("REUNIFICATION for Lincoln Middle School, started 10:42 AM. "
+                    "MEDICAL at Lincoln Middle School (10:42 AM).")
 
 
 def test_line_breaks_survive_and_an_empty_trailing_message_leaves_no_gap():
-    assert render("At {school}\nWhere: {location}\nBye. {message}", {"school": "A"}, "drill") == f"{DRILL_BANNER} At A\nBye."
+    text = render("At {school}\nWhere: {location}\nBye. {message}", {"school": "A"}, "drill")
+    assert text == f"{DRILL_BANNER} At A\nBye."
 
 
 def test_no_standard_message_prints_an_empty_field():
