@@ -1,6 +1,8 @@
 // The public REST API, with the bearer token kept on the phone between visits.
 
 const SESSION_KEY = "emergency.session";
+const SAVED_KEY = "emergency.saved";
+const SAVED_MAX = 40;
 const listeners = new Set();
 
 export class ApiError extends Error {
@@ -30,6 +32,7 @@ export const session = {
   },
   clear() {
     localStorage.removeItem(SESSION_KEY);
+    localStorage.removeItem(SAVED_KEY);
     listeners.forEach((fn) => fn(null));
   },
   onChange(fn) {
@@ -103,6 +106,44 @@ export async function optional(path, query) {
     return await get(path, query);
   } catch (err) {
     if (err instanceof ApiError && (err.status === 404 || err.status === 405)) return null;
+    throw err;
+  }
+}
+
+// What a screen needs to open with no network (the run, the school's rooms, the active runs, the
+// playbooks, the checklist): the last answer is kept on this phone and used when the network is
+// down, so a teacher whose network died can still open the check-in and queue a report.
+// Forgotten at logout.
+function savedAnswers() {
+  try {
+    return JSON.parse(localStorage.getItem(SAVED_KEY) || "{}");
+  } catch {
+    return {};
+  }
+}
+
+function saveAnswer(key, data) {
+  const saved = savedAnswers();
+  delete saved[key];
+  saved[key] = { at: new Date().toISOString(), data };
+  const keys = Object.keys(saved);
+  for (const old of keys.slice(0, Math.max(0, keys.length - SAVED_MAX))) delete saved[old];
+  try {
+    localStorage.setItem(SAVED_KEY, JSON.stringify(saved));
+  } catch {
+    // A full storage only costs the offline copy, never the answer itself.
+  }
+}
+
+export async function cachedGet(path, query) {
+  const key = `${path}?${new URLSearchParams(query || {})}`;
+  try {
+    const data = await get(path, query);
+    saveAnswer(key, data);
+    return data;
+  } catch (err) {
+    const saved = savedAnswers()[key];
+    if (err instanceof NetworkError && saved) return saved.data;
     throw err;
   }
 }

@@ -67,6 +67,26 @@ export function since(iso) {
   return `${Math.floor(minutes / 60)} h ${minutes % 60} min ago`;
 }
 
+// A relative time that keeps moving ("Started 9s ago" must not freeze): tick() refreshes every one.
+export function sinceText(iso, prefix = "", suffix = "") {
+  return h("span", { class: "since", "data-since": iso || "", "data-prefix": prefix, "data-suffix": suffix,
+    text: `${prefix}${since(iso)}${suffix}` });
+}
+
+export function tick(root = document) {
+  for (const node of root.querySelectorAll("[data-since]")) {
+    if (node.dataset.since) node.textContent = `${node.dataset.prefix || ""}${since(node.dataset.since)}${node.dataset.suffix || ""}`;
+  }
+}
+
+// Screen readers hear what sighted people see arrive: a new alert, an update, the all-clear.
+export function announce(message) {
+  const box = document.getElementById("announcer");
+  if (!box) return;
+  box.textContent = "";
+  setTimeout(() => { box.textContent = message; }, 50);
+}
+
 // A random id for Idempotency-Key; randomUUID needs a secure context, getRandomValues does not.
 export function newKey() {
   if (globalThis.crypto && typeof crypto.randomUUID === "function") return crypto.randomUUID();

@@ -1,10 +1,10 @@
 // The app: a tiny hash router, the connection indicator, the outbox strip and the service worker.
 
-import { isAdmin, isPartner, logout, session } from "./api.js";
-import { h, replace, toast } from "./dom.js";
+import { isAdmin, isPartner, logout, NetworkError, session } from "./api.js";
+import { announce, h, replace, tick, toast } from "./dom.js";
 import * as live from "./live.js";
 import * as outbox from "./outbox.js";
-import { setRunMode } from "./runui.js";
+import { modeLabel, setRunMode } from "./runui.js";
 import * as board from "./screens/board.js";
 import * as checkin from "./screens/checkin.js";
 import * as compliance from "./screens/compliance.js";
@@ -26,6 +26,8 @@ const ROUTES = [
 
 const screen = document.getElementById("screen");
 let cleanup = null;
+// A screen that could not load for want of a network opens again by itself when the network returns.
+let waitingForNetwork = false;
 
 // A run opens where its reader acts: admins watch the board, partners read, staff check in.
 function openRun(main, id) {
@@ -36,6 +38,7 @@ function openRun(main, id) {
 function route() {
   if (typeof cleanup === "function") cleanup();
   cleanup = null;
+  waitingForNetwork = false;
   setRunMode(null);
   const path = (location.hash || "#/").slice(1) || "/";
   for (const [pattern, render, options = {}] of ROUTES) {
@@ -49,6 +52,13 @@ function route() {
     Promise.resolve(render(screen, ...match.slice(1).map(Number)))
       .then((done) => { cleanup = done; })
       .catch((err) => {
+        if (err instanceof NetworkError) {
+          waitingForNetwork = true;
+          replace(screen, h("p", { class: "notice notice-warn", "data-testid": "waiting-for-network",
+            text: "No connection, and this phone has not saved this screen yet. It will open by itself when the connection returns." }),
+          h("a", { class: "button", href: "#/", text: "Home" }));
+          return;
+        }
         replace(screen, h("p", { class: "notice notice-error", text: `Could not load this screen: ${err.message}` }),
           h("a", { class: "button", href: "#/", text: "Home" }));
       });
@@ -96,6 +106,21 @@ session.onChange((saved) => {
 });
 live.onStatus(showNetwork);
 live.onStatus((up) => { if (up) outbox.flush(); });
+live.onStatus((up) => { if (up && waitingForNetwork) route(); });
+window.addEventListener("online", () => { if (waitingForNetwork) route(); });
+setInterval(() => { if (waitingForNetwork && navigator.onLine) route(); }, 5000);
+// Relative times ("started 9s ago") keep moving on every screen.
+setInterval(() => tick(screen), 1000);
+
+// The live region tells screen readers what just arrived, whatever screen is open.
+live.subscribe((name, event) => {
+  const p = event.payload || {};
+  const what = `${p.name || p.action || "Alert"}`;
+  if (name === "run.started") announce(`${modeLabel(p.mode || event.mode)}: ${what}. ${p.directive || ""}`);
+  else if (name === "run.updated") announce(`Update: ${p.message || ""}`);
+  else if (name === "run.action_changed") announce(`Action changed to ${what}. ${p.directive || ""}`);
+  else if (name === "run.ended") announce(p.reason === "all_clear" ? "All clear." : "The alert was cancelled.");
+});
 outbox.onChange(showOutbox);
 window.addEventListener("online", showNetwork);
 window.addEventListener("offline", showNetwork);

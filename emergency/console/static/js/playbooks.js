@@ -1,13 +1,13 @@
 // The playbooks the caller may start, from GET /api/v1/playbooks (each with can_start {drill, real}).
 
-import { optional } from "./api.js";
+import { cachedGet } from "./api.js";
 
 let cached = null;
 
 export async function loadPlaybooks() {
   if (cached) return cached;
   // Partners may not read playbooks (403); nobody without them can start anything.
-  const result = await optional("/playbooks").catch(() => null);
+  const result = await cachedGet("/playbooks").catch(() => null);
   const list = Array.isArray(result) ? result : (result && (result.playbooks || result.items)) || [];
   cached = list;
   return list;

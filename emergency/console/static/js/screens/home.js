@@ -1,5 +1,5 @@
-import { get, isAdmin, isPartner, user } from "../api.js";
-import { h, replace, since } from "../dom.js";
+import { cachedGet, isAdmin, isPartner, user } from "../api.js";
+import { h, replace, sinceText } from "../dom.js";
 import * as live from "../live.js";
 import { canStartAny, loadPlaybooks } from "../playbooks.js";
 import { modeLabel } from "../runui.js";
@@ -11,7 +11,7 @@ function runCard(run, me) {
     h("p", { class: "run-card-mode", text: modeLabel(run.mode) }),
     h("h2", { class: "run-card-action", text: (run.playbook && run.playbook.name) || run.action }),
     h("p", { class: "run-card-directive", text: run.directive || "" }),
-    h("p", { class: "muted", text: `${run.school ? run.school.name : ""} · started ${since(run.started_at)}` }),
+    h("p", { class: "muted" }, `${run.school ? run.school.name : ""} · `, sinceText(run.started_at, "started ")),
     h("a", { class: "button button-primary button-big", href: `#/run/${run.id}/${primary[0]}`, text: primary[1] }),
     isAdmin(me) ? h("a", { class: "button", href: `#/run/${run.id}/checkin`, text: "Check in a room" }) : null);
 }
@@ -22,7 +22,7 @@ export async function render(main) {
   const schoolsBox = h("div", { class: "stack" });
 
   async function refresh() {
-    const page = await get("/runs", { state: "active" });
+    const page = await cachedGet("/runs", { state: "active" });
     const runs = page.runs || [];
     replace(runsBox, runs.length ? runs.map((run) => runCard(run, me))
       : h("p", { class: "calm", "data-testid": "no-active-run", text: "No drill or emergency is active." }));

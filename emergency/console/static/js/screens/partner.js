@@ -1,5 +1,5 @@
-import { get } from "../api.js";
-import { h, replace, since } from "../dom.js";
+import { cachedGet, get } from "../api.js";
+import { h, replace, sinceText } from "../dom.js";
 import * as live from "../live.js";
 import { loadRollup, totals } from "../rollup.js";
 import { runHeader, setRunMode } from "../runui.js";
@@ -7,8 +7,8 @@ import { Timeline } from "../timeline.js";
 
 // Police, fire and EMS: a read-only view of a real run (the API already hides student names and phones).
 export async function render(main, runId) {
-  let run = await get(`/runs/${runId}`);
-  setRunMode(run.mode);
+  let run = await cachedGet(`/runs/${runId}`);
+  setRunMode(run.mode, run);
   const header = h("div");
   const facts = h("section", { class: "stats stats-2", "data-testid": "partner-facts" });
   const timeline = new Timeline(runId);
@@ -16,8 +16,8 @@ export async function render(main, runId) {
   async function refresh() {
     const [fresh, rollup] = await Promise.all([get(`/runs/${runId}`), loadRollup(runId)]);
     run = fresh;
-    setRunMode(run.mode);
-    replace(header, runHeader(run), h("p", { class: "muted", text: `Started ${since(run.started_at)}` }));
+    setRunMode(run.mode, run);
+    replace(header, runHeader(run), h("p", { class: "muted" }, sinceText(run.started_at, "Started ")));
     const t = totals(rollup);
     replace(facts,
       h("div", { class: "stat" }, h("span", { class: "stat-value", text: `${rollup.reported ?? 0}/${rollup.expected ?? 0}` }),

@@ -22,8 +22,9 @@ export async function render(main, schoolId) {
   const others = h("div", { class: "stack" });
   const panel = h("section", { class: "confirm-panel", hidden: true, "data-testid": "confirm-panel" });
 
+  // Nothing has started yet: no DRILL or REAL EMERGENCY banner until a run exists.
   function drawMode() {
-    setRunMode(mode);
+    setRunMode(null);
     replace(modeBox, ["drill", "real"].map((m) => {
       const allowed = m === "drill" ? canDrill : canReal;
       const button = h("button", {
