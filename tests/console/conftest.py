@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.console.a11y import axe_source
 from tests.console.served import CHROMIUM, CHROMIUM_ARGS, PASSWORD, PHONE, browser_missing, serve_demo
 
 
@@ -55,3 +56,12 @@ def log_in(page, email: str) -> None:
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_selector("[data-testid=active-runs]")
+
+
+@pytest.fixture(scope="session")
+def axe():
+    """The axe-core script (from its npm package, installed into a cache folder; never served by the app)."""
+    source, reason = axe_source()
+    if source is None:
+        pytest.skip(reason)
+    return source

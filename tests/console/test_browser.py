@@ -1,19 +1,27 @@
 """The console in headless Chromium against a served demo instance (`emergency serve --demo`).
 
 Two phones at once: the principal's and a teacher's, each a separate browser context with its own
-storage, talking to the same server over HTTP and Socket.IO, exactly as two people would.
+storage, talking to the same server over HTTP and Socket.IO, exactly as two people would. Every
+screen is checked with axe-core (no serious or critical violation).
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
 
+from tests.console.a11y import assert_accessible, serious_violations
 from tests.console.served import PARTNER, PRINCIPAL, TEACHER, browser_missing
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(browser_missing() is not None,
                                                       reason=f"browser tests need {browser_missing()}")]
+
+COUNT_TAPS = """() => {
+    window.__taps = 0;
+    document.addEventListener("pointerdown", () => { window.__taps += 1; }, true);
+}"""
 
 
 def school_id(served, code: str = "PCMS") -> int:
@@ -36,14 +44,26 @@ def end_if_active(served, run_id: int) -> None:
         served.post(PRINCIPAL, f"/runs/{run_id}/all-clear", {"message": "test over"})
 
 
-def test_principal_starts_a_lockdown_drill_teacher_checks_in_and_the_board_turns_green(served, phone):
+def wait_for_service_worker(page) -> None:
+    """The app shell is cached and the worker controls the page (what an offline reload needs)."""
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    page.wait_for_function("navigator.serviceWorker.controller !== null")
+
+
+def test_principal_starts_a_drill_teacher_counts_22_and_1_missing_in_few_taps_principal_sees_the_name(
+        served, phone, axe):
     from playwright.sync_api import expect
 
     principal = phone(PRINCIPAL)
+    assert_accessible(principal, axe, "home (principal)")
     principal.click("[data-testid=start-PCMS]")
-    expect(principal.locator("#mode-banner")).to_have_text("DRILL — THIS IS A DRILL")
+    # Nothing has started: no DRILL or REAL EMERGENCY banner on the start screen.
+    expect(principal.locator("#mode-banner")).to_be_hidden()
     expect(principal.locator("[data-testid=mode-drill]")).to_have_attribute("aria-checked", "true")
+    assert_accessible(principal, axe, "start")
     principal.click("[data-testid=playbook-lockdown]")
+    assert_accessible(principal, axe, "start: confirm a drill")
+    teacher = phone(TEACHER)
     principal.click("[data-testid=confirm-start]")
     principal.wait_for_url("**/#/run/*/board")
     run_id = int(principal.url.split("/run/")[1].split("/")[0])
@@ -52,40 +72,119 @@ def test_principal_starts_a_lockdown_drill_teacher_checks_in_and_the_board_turns
         tile = principal.locator(f"[data-testid=room-tile][data-room-id='{room['id']}']")
         expect(tile).to_have_attribute("data-status", "unreported")
         expect(principal.locator("#mode-banner")).to_have_text("DRILL — THIS IS A DRILL")
+        assert_accessible(principal, axe, "board")
         principal.evaluate("window.__noReload = true")
 
-        teacher = phone(TEACHER)
+        # The teacher's phone was on the home screen: the live region announces the new alert.
+        expect(teacher.locator("[data-testid=announcer]")).to_contain_text("DRILL: Lockdown")
         card = teacher.locator(f"[data-testid=active-run][data-run-id='{run_id}']")
         expect(card).to_contain_text("DRILL")
-        card.get_by_role("link", name="Check in my room").click()
+        teacher.evaluate(COUNT_TAPS)
+        card.get_by_role("link", name="Check in my room").click()                        # tap 1
         expect(teacher.locator("#mode-banner")).to_have_text("DRILL — THIS IS A DRILL")
         expect(teacher.locator("[data-testid=room]")).to_have_value(str(room["id"]))
-        teacher.click("[data-testid=acknowledge]")
-        expect(teacher.locator("[data-testid=acknowledge]")).to_have_text("Alert acknowledged ✓")
-        for _ in range(3):
-            teacher.click("[data-testid=plus-present]")
-        expect(teacher.locator("[data-testid=count-present]")).to_have_text("3")
-        teacher.click("[data-testid=send-checkin]")
+        present = teacher.locator("[data-testid=count-present]")
+        expect(present).to_have_value(str(room["capacity"]))  # pre-filled from the room's expected count
+        assert_accessible(teacher, axe, "check-in")
+        present.click()                                                                 # tap 2
+        present.press_sequentially("22")
+        teacher.click("[data-testid=plus-missing]")                                     # tap 3
+        expect(present).to_have_value("22")
+        teacher.locator("[data-testid=missing-name]").click()                           # tap 4
+        teacher.locator("[data-testid=missing-name]").press_sequentially("Ana Bell")
+        send = teacher.locator("[data-testid=send-checkin]")
+        expect(send).to_have_text("Send: 22 present, 1 missing")
+        send.click()                                                                    # tap 5
         expect(teacher.locator("[data-testid=sent]").first).to_contain_text("Check-in")
+        assert teacher.evaluate("window.__taps") < 6
 
-        # The principal's board changes live, without a reload.
-        expect(tile).to_have_attribute("data-status", "all_accounted")
-        expect(tile).to_have_class("tile tile-green")
-        expect(principal.locator("[data-testid=total-present]")).to_have_text("3")
-        expect(principal.locator("[data-testid=acks]")).to_contain_text("1/")
-        expect(principal.locator("[data-testid=timeline]")).to_contain_text("All accounted")
+        # The principal sees the name within a second, without a reload, on an amber tile at the top.
+        problem = principal.locator("[data-testid=problem-rooms]")
+        expect(problem.locator("[data-testid=tile-names]")).to_contain_text("Ana Bell", timeout=1000)
+        expect(tile).to_have_attribute("data-attention", "missing")
+        expect(tile).to_have_class(re.compile(r"\btile-amber\b"))
+        expect(principal.locator("[data-testid=total-missing]")).to_have_text("1")
+        expect(principal.locator("[data-testid=total-present]")).to_have_text("22")
         assert principal.evaluate("window.__noReload") is True
+        tile.click()
+        panel = principal.locator("[data-testid=room-panel]")
+        expect(panel).to_contain_text("Ana Bell")
+        expect(panel).to_contain_text("Zoë O'Brien-Núñez")  # who reported
+        assert_accessible(principal, axe, "board: room details")
+        panel.get_by_role("button", name="Close").click()
 
+        # "Started 0s ago" moves on its own.
+        started = principal.locator("p.muted .since").first
+        first = started.text_content()
+        principal.wait_for_timeout(2100)
+        assert started.text_content() != first
+
+        # The all-clear shows what is still open first.
         principal.click("[data-testid=all-clear]")
-        principal.click("[data-testid=all-clear]")
+        items = principal.locator("[data-testid=open-items]")
+        expect(items).to_contain_text("1 student missing: Ana Bell")
+        expect(items).to_contain_text("not reported")
+        assert_accessible(principal, axe, "all clear: open items")
+        principal.click("[data-testid=confirm-all-clear]")
         expect(principal.locator("[data-testid=run-ended]")).to_contain_text("ALL CLEAR")
+        expect(principal.locator("#mode-banner")).to_contain_text("ALL CLEAR")
         expect(teacher.locator("[data-testid=run-ended]")).to_contain_text("ALL CLEAR")
+        expect(teacher.locator("[data-testid=announcer]")).to_contain_text("All clear")
+        assert_accessible(teacher, axe, "check-in after the all clear")
         assert served.get(PRINCIPAL, f"/runs/{run_id}")["end_reason"] == "all_clear"
         checkins = served.get(PRINCIPAL, f"/runs/{run_id}/checkins")["checkins"]
-        assert [(c["room_id"], c["status"], c["present"]) for c in checkins] == [(room["id"], "all_accounted", 3)]
+        assert [(c["room_id"], c["status"], c["present"], c["missing"], c["missing_students"]) for c in checkins] == [
+            (room["id"], "students_missing", 22, 1, ["Ana Bell"])]
         assert not principal.js_errors and not teacher.js_errors
     finally:
         end_if_active(served, run_id)
+
+
+def test_an_untouched_check_in_sends_nothing_and_an_empty_room_is_said_on_purpose(served, phone):
+    from playwright.sync_api import expect
+
+    run = start_drill(served)
+    try:
+        teacher = phone(TEACHER)
+        teacher.goto(f"/#/run/{run['id']}/checkin")
+        present = teacher.locator("[data-testid=count-present]")
+        present.fill("0")
+        send = teacher.locator("[data-testid=send-checkin]")
+        expect(send).to_be_disabled()
+        expect(send).to_have_text("Count your students first")
+        teacher.click("[data-testid=room-empty]")
+        expect(send).to_have_text("Send: room empty")
+        send.click()
+        expect(teacher.locator("[data-testid=sent]").first).to_contain_text("room empty")
+        checkins = served.get(PRINCIPAL, f"/runs/{run['id']}/checkins")["checkins"]
+        assert [(c["status"], c["present"]) for c in checkins] == [("all_accounted", 0)]
+    finally:
+        end_if_active(served, run["id"])
+
+
+def test_the_checklist_is_on_screen_and_a_tick_lands_on_the_timeline(served, phone, axe):
+    from playwright.sync_api import expect
+
+    run = start_drill(served)
+    try:
+        principal = phone(PRINCIPAL)
+        principal.goto(f"/#/run/{run['id']}/board")
+        steps = principal.locator("[data-testid=checklist]")
+        expect(steps).to_contain_text("Call 911 if police are not already informed.")
+        principal.get_by_label("Call 911 if police are not already informed.").check()
+        expect(steps).to_contain_text("✓")
+        expect(principal.locator("[data-testid=timeline]")).to_contain_text("Done: Call 911")
+        events = served.get(PRINCIPAL, f"/runs/{run['id']}/timeline")["events"]
+        tick = next(e for e in events if e["type"] == "checklist.ticked")
+        assert tick["actor"]["name"] and tick["at"] and tick["payload"]["done"] is True
+
+        teacher = phone(TEACHER)
+        teacher.goto(f"/#/run/{run['id']}/checkin")
+        expect(teacher.locator("[data-testid=checklist]")).to_contain_text("Lock the door")
+        expect(teacher.locator("[data-testid=checklist]")).not_to_contain_text("Call 911")
+        assert_accessible(teacher, axe, "check-in with its checklist")
+    finally:
+        end_if_active(served, run["id"])
 
 
 def test_an_offline_check_in_is_queued_then_sent_exactly_once(served, phone):
@@ -98,8 +197,7 @@ def test_an_offline_check_in_is_queued_then_sent_exactly_once(served, phone):
         expect(teacher.locator("[data-testid=send-checkin]")).to_be_visible()
         teacher.context.set_offline(True)
         expect(teacher.locator("#net")).to_have_text("Offline")
-        teacher.click("[data-testid=plus-present]")
-        teacher.click("[data-testid=plus-present]")
+        teacher.locator("[data-testid=count-present]").fill("2")
         teacher.click("[data-testid=plus-missing]")
         teacher.locator("[data-testid=missing-name]").fill("Student A")
         teacher.click("[data-testid=send-checkin]")
@@ -124,16 +222,50 @@ def test_an_offline_check_in_is_queued_then_sent_exactly_once(served, phone):
         end_if_active(served, run["id"])
 
 
-def test_a_real_start_needs_press_and_hold_and_looks_real_to_partners(served, phone):
+def test_a_teacher_who_reloads_offline_can_still_check_in_and_the_app_recovers(served, phone, axe):
+    from playwright.sync_api import expect
+
+    run = start_drill(served)
+    try:
+        teacher = phone(TEACHER)
+        teacher.goto(f"/#/run/{run['id']}/checkin")
+        expect(teacher.locator("[data-testid=send-checkin]")).to_be_visible()
+        wait_for_service_worker(teacher)
+
+        teacher.context.set_offline(True)
+        teacher.reload()
+        expect(teacher.locator("#net")).to_have_text("Offline")
+        expect(teacher.locator("#mode-banner")).to_have_text("DRILL — THIS IS A DRILL")
+        expect(teacher.get_by_text("Failed to fetch")).to_have_count(0)
+        teacher.locator("[data-testid=count-present]").fill("20")
+        teacher.click("[data-testid=send-checkin]")
+        expect(teacher.locator("[data-testid=queued]")).to_contain_text("Queued on this phone")
+        assert_accessible(teacher, axe, "check-in, offline")
+
+        # A screen this phone never saved waits for the network, then opens by itself.
+        teacher.goto("/#/compliance")
+        expect(teacher.locator("[data-testid=waiting-for-network]")).to_be_visible()
+        teacher.context.set_offline(False)
+        expect(teacher.locator("[data-testid=waiting-for-network]")).to_have_count(0, timeout=15000)
+        teacher.goto(f"/#/run/{run['id']}/checkin")
+        expect(teacher.locator("[data-testid=sent]").first).to_contain_text("20 present")
+        checkins = served.get(PRINCIPAL, f"/runs/{run['id']}/checkins")["checkins"]
+        assert [(c["status"], c["present"]) for c in checkins] == [("all_accounted", 20)]
+    finally:
+        end_if_active(served, run["id"])
+
+
+def test_a_real_start_needs_press_and_hold_and_partners_see_the_end_first(served, phone, axe):
     from playwright.sync_api import expect
 
     teacher = phone(TEACHER)
     teacher.click("[data-testid=start-PCMS]")
     expect(teacher.locator("[data-testid=mode-real]")).to_have_attribute("aria-checked", "true")
-    expect(teacher.locator("#mode-banner")).to_have_text("REAL EMERGENCY")
+    expect(teacher.locator("#mode-banner")).to_be_hidden()
     teacher.click("[data-testid=playbook-lockdown]")
     hold = teacher.locator("[data-testid=confirm-start]")
     expect(hold).to_contain_text("Hold to start REAL LOCKDOWN")
+    assert_accessible(teacher, axe, "start: confirm a real lockdown")
     hold.click()  # a tap is not enough
     teacher.wait_for_timeout(2500)
     assert served.get(PRINCIPAL, "/runs", state="active")["runs"] == []
@@ -153,12 +285,20 @@ def test_a_real_start_needs_press_and_hold_and_looks_real_to_partners(served, ph
         partner = phone(PARTNER)
         card = partner.locator(f"[data-testid=active-run][data-run-id='{run_id}']")
         expect(card).to_contain_text("REAL EMERGENCY")
+        assert_accessible(partner, axe, "home (partner)")
         card.get_by_role("link", name="Open live view").click()
         expect(partner.locator("#mode-banner")).to_have_text("REAL EMERGENCY")
         expect(partner.locator("[data-testid=run-header]")).to_contain_text("Lockdown")
         expect(partner.locator("[data-testid=send-update]")).to_have_count(0)
         served.post(PRINCIPAL, f"/runs/{run_id}/updates", {"message": "Police on site, north entrance."})
         expect(partner.locator("[data-testid=timeline]")).to_contain_text("Police on site, north entrance.")
+        assert_accessible(partner, axe, "partner view")
+
+        served.post(PRINCIPAL, f"/runs/{run_id}/all-clear", {"message": "Building cleared by police."})
+        expect(partner.locator("#mode-banner")).to_contain_text("ALL CLEAR")
+        expect(partner.locator("[data-testid=run-header] > :first-child")).to_contain_text("ALL CLEAR")
+        expect(partner.locator("body")).not_to_have_class(re.compile(r"\bmode-real\b"))
+        assert_accessible(partner, axe, "partner view after the all clear")
     finally:
         if served.get(PRINCIPAL, f"/runs/{run_id}")["state"] == "active":
             served.post(PRINCIPAL, f"/runs/{run_id}/cancel", {"reason": "browser test"})
@@ -190,10 +330,26 @@ def test_the_board_resynchronises_after_losing_its_connection(served, phone):
         principal.context.set_offline(False)
         expect(principal.locator("#net")).to_have_attribute("data-live", "true")
         expect(tile).to_have_attribute("data-status", "need_help")
-        expect(tile).to_have_class("tile tile-red")
-        expect(principal.locator("[data-testid=need-help]").first).to_be_visible()
+        expect(tile).to_have_class(re.compile(r"\btile-red\b"))
+        expect(principal.locator("[data-testid=problem-rooms]")).to_contain_text("Needs help")
         expect(principal.locator("[data-testid=timeline]")).to_contain_text("Needs help")
         assert any("after_seq=0" not in url for url in fills), fills
         assert principal.evaluate("window.__noReload") is True
     finally:
         end_if_active(served, run["id"])
+
+
+def test_login_and_compliance_screens_pass_axe(served, phone, axe):
+    from playwright.sync_api import expect
+
+    visitor = phone()
+    visitor.wait_for_selector("#email")
+    assert_accessible(visitor, axe, "login")
+    # The check itself works: a button with no name is caught.
+    visitor.evaluate("document.body.append(Object.assign(document.createElement('button'), {id: 'nameless'}))")
+    assert "button-name" in [v["id"] for v in serious_violations(visitor, axe)]
+    visitor.evaluate("document.getElementById('nameless').remove()")
+    principal = phone(PRINCIPAL)
+    principal.goto("/#/compliance")
+    expect(principal.locator("[data-testid=requirements]")).to_be_visible()
+    assert_accessible(principal, axe, "compliance")

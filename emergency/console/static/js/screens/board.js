@@ -36,7 +36,7 @@ function problemRow(room, open) {
   const who = report.reporter && report.reporter.name;
   const button = h("button", { type: "button", class: `tile tile-row ${look.className}`, "data-testid": "room-tile",
     "data-room-id": room.id, "data-status": report.status, "data-attention": room.attention,
-    "aria-label": `Room ${room.name}: ${look.label}. ${counts(report)}. Open details` },
+    "aria-label": `${room.name}: ${look.label}. ${counts(report)}. Open details` },
   h("span", { class: "tile-name", text: room.name }),
   h("span", { class: "tile-status", text: `${look.label} · ${counts(report)}` }),
   names(report).length ? h("span", { class: "tile-names", "data-testid": "tile-names", text: names(report).join(" · ") }) : null,
@@ -49,7 +49,7 @@ function chip(room, open) {
   const look = ATTENTION[room.attention];
   const button = h("button", { type: "button", class: `tile tile-chip ${look.className}`, "data-testid": "room-tile",
     "data-room-id": room.id, "data-status": room.report ? room.report.status : "unreported", "data-attention": room.attention,
-    "aria-label": `Room ${room.name}: ${look.label}${room.report ? `, ${counts(room.report)}` : ""}. Open details` },
+    "aria-label": `${room.name}: ${look.label}${room.report ? `, ${counts(room.report)}` : ""}. Open details` },
   h("span", { class: "tile-name", text: room.number || room.name }),
   room.report ? h("span", { class: "tile-status", text: room.report.present === 0 && !room.report.extra ? "empty"
     : `${room.report.present}` }) : null);
@@ -160,7 +160,7 @@ export async function render(main, runId) {
 
   function openRoom(room) {
     openRoomId = room.id;
-    roomPanel.show(`Room ${room.name}`, roomDetails(room));
+    roomPanel.show(room.name, roomDetails(room));
   }
   roomPanel.box.addEventListener("close", () => { openRoomId = null; });
 
@@ -205,7 +205,7 @@ export async function render(main, runId) {
         text: `Opted out of texts (called instead): ${optedOut.map((p) => p.name).join(", ")}` }) : null);
     if (openRoomId !== null) {
       const room = drawn.find((r) => r.id === openRoomId);
-      if (room) roomPanel.show(`Room ${room.name}`, roomDetails(room));
+      if (room) roomPanel.show(room.name, roomDetails(room));
     }
     drawControls();
   }
