@@ -1,4 +1,4 @@
-"""Phone-size (360x780) screenshots of every console screen, for docs/screenshots/.
+"""Phone-size (390x844) screenshots of every console screen, for docs/screenshots/.
 
 Runs `emergency serve --demo` on a free port with a throwaway database, drives headless Chromium
 (Debian's /usr/bin/chromium, or $CHROMIUM) through a lockdown drill and a real lockdown, and saves
@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+PHONE = {"width": 390, "height": 844}
 sys.path.insert(0, str(REPO))
 
 from tests.console.served import (  # noqa: E402
@@ -20,7 +21,6 @@ from tests.console.served import (  # noqa: E402
     DISTRICT_ADMIN,
     PARTNER,
     PASSWORD,
-    PHONE,
     PRINCIPAL,
     TEACHER,
     browser_missing,
@@ -80,7 +80,9 @@ def main(out: Path) -> None:
             {"status": "all_accounted", "present": 22, "absent": 2},
             {"status": "students_missing", "present": 20, "missing": 1, "missing_students": ["J. Doe"]},
             {"status": "all_accounted", "present": 25, "extra": 2},
-            {"status": "need_help", "present": 19, "injured": 1},
+            {"status": "need_help", "present": 19, "injured": 1, "injured_students": ["K. Lee"]},
+            {"status": "all_accounted", "present": 0, "room_empty": True},
+            {"status": "all_accounted", "present": 21, "injured": 1},
         ]
         for room, report in zip(rooms[1:], reports, strict=False):
             served.post(PRINCIPAL, f"/runs/{run['id']}/checkins", {"room_id": room["id"], **report},
@@ -93,18 +95,30 @@ def main(out: Path) -> None:
         principal.goto(f"/#/run/{run['id']}/board")
         principal.wait_for_selector("[data-testid=room-tile]")
         shot(principal, "board")
-        principal.locator("[data-testid=tiles]").scroll_into_view_if_needed()
-        principal.evaluate("window.scrollBy(0, document.querySelector('[data-testid=tiles]').offsetTop - 60)")
+        principal.evaluate("window.scrollTo(0, document.querySelector('[data-testid=unreported-rooms]').offsetTop - 40)")
         shot(principal, "board-tiles")
+        principal.evaluate("window.scrollTo(0, 0)")
+        principal.locator("[data-testid=problem-rooms] [data-testid=room-tile]").first.click()
+        principal.wait_for_selector("[data-testid=room-panel][open]")
+        shot(principal, "board-room")
+        principal.locator("[data-testid=room-panel]").get_by_role("button", name="Close").click()
+        principal.click("[data-testid=all-clear]")
+        principal.wait_for_selector("[data-testid=open-items]")
+        shot(principal, "board-all-clear")
+        principal.keyboard.press("Escape")
 
         teacher.goto(f"/#/run/{run['id']}/checkin")
         teacher.wait_for_selector("[data-testid=send-checkin]")
-        for _ in range(3):
-            teacher.click("[data-testid=plus-present]")
+        teacher.wait_for_selector("[data-testid=checklist]")
+        teacher.evaluate("document.querySelector('[data-testid=room]').scrollIntoView({block: 'start'})")
+        shot(teacher, "checkin-prefilled")
+        teacher.locator("[data-testid=count-present]").fill("22")
         teacher.click("[data-testid=plus-missing]")
         teacher.locator("[data-testid=missing-name]").fill("A. Student")
-        teacher.evaluate("window.scrollTo(0, 0)")
+        teacher.evaluate("document.querySelector('[data-testid=count-present]').scrollIntoView({block: 'start'})")
         shot(teacher, "checkin")
+        teacher.evaluate("document.querySelector('[data-testid=checklist]').scrollIntoView({block: 'center'})")
+        shot(teacher, "checkin-checklist")
         teacher.context.set_offline(True)
         teacher.click("[data-testid=send-checkin]")
         teacher.wait_for_selector("[data-testid=queued]")
@@ -125,7 +139,9 @@ def main(out: Path) -> None:
         partner.goto(f"/#/run/{real['id']}/view")
         partner.wait_for_selector("[data-testid=timeline] li")
         shot(partner, "partner-view")
-        served.post(DISTRICT_ADMIN, f"/runs/{real['id']}/cancel", {"reason": "Screenshot run."})
+        served.post(DISTRICT_ADMIN, f"/runs/{real['id']}/all-clear", {"message": "Building cleared by police."})
+        partner.wait_for_selector("[data-testid=run-ended]")
+        shot(partner, "partner-view-ended")
 
         principal.goto("/#/compliance")
         principal.wait_for_selector("[data-testid=compliance] .notice, [data-testid=compliance] .muted")

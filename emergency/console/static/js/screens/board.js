@@ -97,7 +97,7 @@ function roomDetails(room) {
 function dialog(testid) {
   const body = h("div", { class: "stack" });
   const close = h("button", { type: "button", class: "button", text: "Close" });
-  const box = h("dialog", { class: "panel", "data-testid": testid, "aria-labelledby": `${testid}-title` },
+  const box = h("dialog", { class: "panel", tabindex: "-1", "data-testid": testid, "aria-labelledby": `${testid}-title` },
     h("h2", { id: `${testid}-title`, class: "panel-title" }), body, close);
   close.addEventListener("click", () => box.close());
   document.body.append(box);
@@ -106,11 +106,21 @@ function dialog(testid) {
     show(title, ...children) {
       box.querySelector(".panel-title").textContent = title;
       replace(body, children);
-      if (!box.open) box.showModal();
+      if (!box.open) {
+        box.showModal();
+        // Start at the top (what is open), not at the first field the browser would focus.
+        box.focus();
+        box.scrollTop = 0;
+      }
     },
     close() { if (box.open) box.close(); },
     remove() { box.remove(); },
   };
+}
+
+// A long list of names is cut to its first few: the count is what decides the all-clear.
+function someOf(names, most = 6) {
+  return names.length > most ? `${names.slice(0, most).join(", ")} and ${names.length - most} more` : names.join(", ");
 }
 
 function openItemsList(items) {
@@ -128,10 +138,10 @@ function openItemsList(items) {
   if (items.injured) lines.push(["warn", `${items.injured} injured (${rooms(items.rooms_with_injured)})`]);
   if (items.unreported_rooms.length) {
     lines.push(["warn", `${items.unreported_rooms.length} room${items.unreported_rooms.length > 1 ? "s" : ""} not reported: `
-      + items.unreported_rooms.map((r) => r.label || r.number).join(", ")]);
+      + someOf(items.unreported_rooms.map((r) => r.number || r.label), 10)]);
   }
   if (items.unacknowledged.length) {
-    lines.push(["warn", `${items.unacknowledged.length} not acknowledged: ${items.unacknowledged.map((p) => p.name).join(", ")}`]);
+    lines.push(["warn", `${items.unacknowledged.length} not acknowledged: ${someOf(items.unacknowledged.map((p) => p.name))}`]);
   }
   return h("ul", { class: "open-items", "data-testid": "open-items" },
     lines.map(([kind, text]) => h("li", { class: `notice notice-${kind === "bad" ? "error" : "warn"}`, text })));
