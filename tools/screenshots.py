@@ -95,7 +95,7 @@ def main(out: Path) -> None:
         principal.goto(f"/#/run/{run['id']}/board")
         principal.wait_for_selector("[data-testid=room-tile]")
         shot(principal, "board")
-        principal.evaluate("window.scrollTo(0, document.querySelector('[data-testid=unreported-rooms]').offsetTop - 40)")
+        principal.evaluate("scrollTo(0, document.querySelector('[data-testid=unreported-rooms]').offsetTop - 40)")
         shot(principal, "board-tiles")
         principal.evaluate("window.scrollTo(0, 0)")
         principal.locator("[data-testid=problem-rooms] [data-testid=room-tile]").first.click()
