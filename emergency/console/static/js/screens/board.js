@@ -6,6 +6,7 @@ import { ApiError, cachedGet, get, post } from "../api.js";
 import { h, replace, sinceText, time, toast } from "../dom.js";
 import { runExtensions } from "../hooks.js";
 import * as live from "../live.js";
+import * as outbox from "../outbox.js";
 import { loadPlaybooks } from "../playbooks.js";
 import { checklistPanel } from "../checklist.js";
 import { loadAlerts, loadRollup, tiles, totals } from "../rollup.js";
@@ -331,8 +332,11 @@ export async function render(main, runId) {
   await Promise.all([refresh(), timeline.fill()]);
 
   const stopFollowing = live.followRun(runId, timeline, refresh, 150);
+  // What this phone sent itself (a checklist tick) shows on its timeline even before the live echo.
+  const offOutbox = outbox.onChange(() => timeline.fill().catch(() => {}));
   return () => {
     stopFollowing();
+    offOutbox();
     checklistDone();
     extended();
     for (const panel of [roomPanel, updatePanel, clearPanel]) panel.remove();
