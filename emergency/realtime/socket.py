@@ -10,6 +10,7 @@ from flask_socketio import SocketIO, join_room
 from emergency.accounts.service import authenticate
 from emergency.db import db
 from emergency.errors import Unauthorized
+from emergency.metrics import instruments as metrics
 from emergency.realtime.push import Push
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class SocketPublisher:
         self.socketio = socketio
 
     def publish(self, push: Push) -> None:
+        metrics.event_pushed(push.name)
         self.socketio.emit(push.name, push.data, to=school_room(push.school_id), namespace="/")
         self.socketio.emit(push.name, push.data, to=DISTRICT_ROOM, namespace="/")
         if push.partner_data is not None:
@@ -79,7 +81,12 @@ def init_socketio(app: Flask) -> SocketIO:
                 join_room(school_room(school_id))
         if not principal.is_partner:
             join_room(person_room(principal.id))
+        metrics.socket_connected()
         return True
+
+    @socketio.on("disconnect")
+    def disconnect(*_reason):
+        metrics.socket_disconnected()
 
     app.extensions["socketio"] = socketio
     return socketio
