@@ -96,8 +96,3 @@ def serve_metrics(app: Flask, port: int, host: str = "0.0.0.0"):
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     return server
 
-
-def mark_process_dead(pid: int) -> None:
-    """gunicorn's child_exit hook: forget a dead worker's live gauges (multiprocess mode only)."""
-    if multiprocess_dir():
-        multiprocess.mark_process_dead(pid)
