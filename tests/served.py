@@ -41,14 +41,14 @@ class ServedThread:
 
 
 class ServedProcess:
-    """`gunicorn emergency.wsgi:app` (as in the Procfile) in a subprocess, with its own environment."""
+    """`gunicorn -k gevent emergency.wsgi:app` (as in the Procfile) in a subprocess, with its own environment."""
 
     def __init__(self, env: dict, *, args: list[str] | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **env}
-        self.args = args or [sys.executable, "-m", "gunicorn", "-w", "1", "-k", "gthread", "--threads", "16",
-                             "-b", f"127.0.0.1:{self.port}", "emergency.wsgi:app"]
+        self.args = args or [sys.executable, "-m", "gunicorn", "-w", "1", "-k", "gevent", "--worker-connections",
+                             "1000", "-b", f"127.0.0.1:{self.port}", "emergency.wsgi:app"]
         self.process: subprocess.Popen | None = None
 
     def __enter__(self):
