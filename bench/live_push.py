@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -204,12 +205,10 @@ async def ladder(model: str, base: str, master_pid: int, steps: list[int], schoo
                          if len(latencies) == len(phones) else float("inf"),
                          "post": post_time, "me": me_time, "rss": worker_rss_mb(master_pid), "idle_rss": idle_rss})
             print_row(rows[-1])
-            if run_id:
-                try:
+            if run_id:  # a starved server (the threaded model) may never answer
+                with contextlib.suppress(TimeoutError, aiohttp.ClientError):
                     await timed(api, "POST", f"{base}/api/v1/runs/{run_id}/cancel", headers=auth,
                                 json={"reason": "benchmark step over"}, timeout=aiohttp.ClientTimeout(total=30))
-                except (TimeoutError, aiohttp.ClientError):
-                    pass  # a starved server (the threaded model) may never answer
         for phone in phones:
             await phone.drop()
     return rows, phones
