@@ -259,7 +259,8 @@ async def storm(base: str, school_id: int, principal: str, teacher: str, count: 
         alive, _ = await timed(api, "GET", base + "/healthz")
         for phone in phones:
             await phone.drop()
-        await timed(api, "POST", f"{base}/api/v1/runs/{run_id}/cancel", headers=auth, json={"reason": "storm over"})
+        with contextlib.suppress(TimeoutError, aiohttp.ClientError):
+            await timed(api, "POST", f"{base}/api/v1/runs/{run_id}/cancel", headers=auth, json={"reason": "storm over"})
     return {"phones": len(phones), "reconnected": sum(b is True for b in back), "seconds": took,
             "complete": complete, "last_seq": last_seq, "up": alive is not None}
 

@@ -170,18 +170,20 @@ def authenticate(session: Session, token: str) -> Principal:
         raise Unauthorized("Log in first: send 'Authorization: Bearer <token>'.")
     # This runs on every request, so it is two plain lookups (the token with its account and owner,
     # then the owner's schools), not an eager-loaded object graph, which costs more Python.
-    row = session.execute(_TOKEN_LOOKUP, {"token_hash": token_hash(token)}).one_or_none()
+    # On the session's Core connection: the ORM's result machinery is most of a lookup's cost.
+    connection = session.connection()
+    row = connection.execute(_TOKEN_LOOKUP, {"token_hash": token_hash(token)}).one_or_none()
     if row is None or row.revoked_at is not None:
         raise Unauthorized("The token is not valid; log in again.")
     if row.expires_at <= utcnow():
         raise Unauthorized("The token has expired; log in again.")
     if row.person_id is not None and row.person_active:
         schools = None if row.person_role == DISTRICT_ADMIN else frozenset(
-            session.scalars(_PERSON_SCHOOLS, {"owner_id": row.person_id}))
+            connection.scalars(_PERSON_SCHOOLS, {"owner_id": row.person_id}))
         return Principal(row.account_id, "person", row.person_id, row.person_name, row.person_role, row.email,
                          schools, row.home_room_id)
     if row.partner_id is not None and row.partner_active:
-        schools = frozenset(session.scalars(_PARTNER_SCHOOLS, {"owner_id": row.partner_id}))
+        schools = frozenset(connection.scalars(_PARTNER_SCHOOLS, {"owner_id": row.partner_id}))
         return Principal(row.account_id, "partner", row.partner_id, row.partner_name, PARTNER, row.email, schools)
     raise Unauthorized("The account is disabled.")
 

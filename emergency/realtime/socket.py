@@ -9,7 +9,7 @@ from flask import Flask, request
 from flask_socketio import ConnectionRefusedError, SocketIO, join_room
 
 from emergency.accounts.service import authenticate, token_hash
-from emergency.db import db
+from emergency.db import db, reading_only
 from emergency.errors import Unauthorized
 from emergency.realtime.push import Push
 from emergency.realtime.sessions import LiveSessions
@@ -83,6 +83,7 @@ def init_socketio(app: Flask) -> SocketIO:
         # Browsers only from the service's own origin; no cookies are involved, so no credentials.
         cors_allowed_origins=origin_check(app.config["PUBLIC_BASE_URL"]),
         cors_credentials=False,
+        manage_session=False,  # no Flask session (cookie) in socket handlers: auth is the token
         logger=False,
         engineio_logger=False,
     )
@@ -94,11 +95,14 @@ def init_socketio(app: Flask) -> SocketIO:
         token = auth.get("token") if isinstance(auth, dict) else None
         if not isinstance(token, str) or not token:
             raise ConnectionRefusedError("Send the token in the Socket.IO auth payload: {\"token\": \"...\"}.")
+        reading = reading_only.set(True)  # on SQLite: a read transaction, not a queued writer's
         try:
             principal = authenticate(db.session, token)
         except Unauthorized as exc:
             log.info("socket connect refused: %s", exc.message)
             raise ConnectionRefusedError(exc.message) from None
+        finally:
+            reading_only.reset(reading)
         if principal.is_partner:
             rooms = [partner_room(school_id) for school_id in principal.school_ids or ()]
         elif principal.school_ids is None:
