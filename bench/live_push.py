@@ -158,12 +158,19 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def timed(http, method: str, url: str, **kwargs) -> tuple[float, dict]:
-    began = time.monotonic()
-    async with http.request(method, url, **kwargs) as response:
-        body = await response.json(content_type=None)
-        if response.status >= 400:
-            raise RuntimeError(f"{method} {url}: {response.status} {body}")
-    return time.monotonic() - began, body
+    """One API call and its duration; retried once when a kept-alive connection turns out closed."""
+    for attempt in (1, 2):
+        began = time.monotonic()
+        try:
+            async with http.request(method, url, **kwargs) as response:
+                body = await response.json(content_type=None)
+                if response.status >= 400:
+                    raise RuntimeError(f"{method} {url}: {response.status} {body}")
+            return time.monotonic() - began, body
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def ladder(model: str, base: str, master_pid: int, steps: list[int], school_id: int, principal: str,
@@ -187,13 +194,11 @@ async def ladder(model: str, base: str, master_pid: int, steps: list[int], schoo
             except (TimeoutError, aiohttp.ClientError):
                 me_time = float("inf")
             try:
-                began = time.monotonic()
-                async with api.post(base + "/api/v1/runs", headers=auth, timeout=aiohttp.ClientTimeout(total=30),
-                                    json={"school_id": school_id, "playbook": "lockdown", "mode": "drill"}) as r:
-                    run = await r.json(content_type=None)
-                returned = time.monotonic()
-                post_time, run_id = returned - began, run["id"]
-            except (TimeoutError, aiohttp.ClientError, KeyError):
+                post_time, run = await timed(api, "POST", base + "/api/v1/runs", headers=auth,
+                                             timeout=aiohttp.ClientTimeout(total=30),
+                                             json={"school_id": school_id, "playbook": "lockdown", "mode": "drill"})
+                returned, run_id = time.monotonic(), run["id"]
+            except (TimeoutError, aiohttp.ClientError):
                 post_time, run_id, returned = float("inf"), None, time.monotonic()
             deadline = returned + 30
             while run_id and time.monotonic() < deadline and sum(run_id in p.started for p in phones) < len(phones):
