@@ -69,6 +69,7 @@ class Config:
     MAX_ATTEMPTS: int = 6
     POLL_AFTER_SECONDS: float = 180.0
     PRIVACY_RETENTION_DAYS: int = 30
+    LIVE_SESSION_CHECK_SECONDS: float = 2.0  # how often live sockets are checked against their token (0: never)
     TESTING: bool = False
     extra: dict = field(default_factory=dict)
 

@@ -41,15 +41,15 @@ class ServedThread:
 
 
 class ServedProcess:
-    """`gunicorn emergency.wsgi:app` (as in the Procfile) in a subprocess, with its own environment."""
+    """`gunicorn -k gevent emergency.wsgi:app` (as in the Procfile) in a subprocess, with its own environment."""
 
     def __init__(self, env: dict, *, args: list[str] | None = None, log_path: Path | None = None):
         self.log_path = log_path  # where its output goes (default: a pipe read only if it fails to start)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **env}
-        self.args = args or [sys.executable, "-m", "gunicorn", "-w", "1", "-k", "gthread", "--threads", "16",
-                             "-b", f"127.0.0.1:{self.port}", "emergency.wsgi:app"]
+        self.args = args or [sys.executable, "-m", "gunicorn", "-w", "1", "-k", "gevent", "--worker-connections",
+                             "1000", "-b", f"127.0.0.1:{self.port}", "emergency.wsgi:app"]
         self.process: subprocess.Popen | None = None
 
     def __enter__(self):
