@@ -37,7 +37,7 @@ class StudentCheckinSchema(ma.Schema):
                                      field_name="exceptions")
 
 
-class RoomRefSchema(ma.Schema):
+class RosterRoomSchema(ma.Schema):
     id = ma.fields.Integer()
     number = ma.fields.String()
     label = ma.fields.String()
@@ -47,19 +47,19 @@ class StudentSchema(ma.Schema):
     id = ma.fields.Integer()
     name = ma.fields.String()
     grade = ma.fields.String()
-    expected_room = ma.fields.Nested(RoomRefSchema, allow_none=True,
+    expected_room = ma.fields.Nested(RosterRoomSchema, allow_none=True,
                                      metadata={"description": "null: expected nowhere known (unknown)"})
 
 
 class RoomStudentSchema(StudentSchema):
     status = ma.fields.String(allow_none=True, metadata={"description": "as this room last reported it"})
-    reported_by_room = ma.fields.Nested(RoomRefSchema, allow_none=True,
+    reported_by_room = ma.fields.Nested(RosterRoomSchema, allow_none=True,
                                         metadata={"description": "the room whose report is the latest"})
 
 
 class RoomRosterSchema(ma.Schema):
     run_id = ma.fields.Integer()
-    room = ma.fields.Nested(RoomRefSchema)
+    room = ma.fields.Nested(RosterRoomSchema)
     period = ma.fields.String(allow_none=True, metadata={"description": "null: outside class time (homerooms)"})
     day_type = ma.fields.String(allow_none=True)
     students = ma.fields.List(ma.fields.Nested(RoomStudentSchema))
@@ -79,7 +79,7 @@ class SearchSchema(ma.Schema):
     students = ma.fields.List(ma.fields.Nested(StudentSchema))
 
 
-class CountsSchema(ma.Schema):
+class StudentCountsSchema(ma.Schema):
     students = ma.fields.Integer()
     present = ma.fields.Integer()
     injured = ma.fields.Integer()
@@ -91,13 +91,13 @@ class CountsSchema(ma.Schema):
 
 
 class ConflictSchema(ma.Schema):
-    room = ma.fields.Nested(RoomRefSchema, allow_none=True)
+    room = ma.fields.Nested(RosterRoomSchema, allow_none=True)
     status = ma.fields.String()
 
 
 class SchoolStudentSchema(StudentSchema):
     status = ma.fields.String(metadata={"description": "accounted, injured, absent, missing or not_reported"})
-    room = ma.fields.Nested(RoomRefSchema, allow_none=True, metadata={"description": "the room that reported"})
+    room = ma.fields.Nested(RosterRoomSchema, allow_none=True, metadata={"description": "the room that reported"})
     reported_at = ma.fields.String(allow_none=True)
     flagged = ma.fields.Boolean(metadata={"description": "reported by two rooms: the latest report is shown"})
     conflict = ma.fields.Nested(ConflictSchema, allow_none=True,
@@ -109,7 +109,7 @@ class SchoolRosterSchema(ma.Schema):
     school_id = ma.fields.Integer()
     period = ma.fields.String(allow_none=True)
     day_type = ma.fields.String(allow_none=True)
-    counts = ma.fields.Nested(CountsSchema)
+    counts = ma.fields.Nested(StudentCountsSchema)
     names_included = ma.fields.Boolean()
     students = ma.fields.List(ma.fields.Nested(SchoolStudentSchema), metadata={"description": "admins only"})
     unaccounted = ma.fields.List(ma.fields.Nested(SchoolStudentSchema), metadata={"description": "admins only"})
@@ -119,10 +119,18 @@ class SchoolRosterSchema(ma.Schema):
                              metadata={"description": "partners, when the playbook allows it"})
 
 
+class ReportCountsSchema(ma.Schema):
+    present = ma.fields.Integer()
+    absent = ma.fields.Integer()
+    missing = ma.fields.Integer()
+    injured = ma.fields.Integer()
+    extra = ma.fields.Integer()
+
+
 class StudentCheckinOutSchema(ma.Schema):
     id = ma.fields.Integer()
     run_id = ma.fields.Integer()
-    room = ma.fields.Nested(RoomRefSchema)
+    room = ma.fields.Nested(RosterRoomSchema)
     status = ma.fields.String()
     present = ma.fields.Integer()
     absent = ma.fields.Integer()
@@ -131,7 +139,7 @@ class StudentCheckinOutSchema(ma.Schema):
     extra = ma.fields.Integer()
     late = ma.fields.Boolean()
     reported_at = ma.fields.String()
-    students = ma.fields.Nested(CountsSchema(only=("present", "absent", "missing", "injured")))
+    students = ma.fields.Nested(ReportCountsSchema)
 
 
 class AccessLogQuerySchema(ma.Schema):
