@@ -180,9 +180,12 @@ class _Import:
         if text not in self.report.notes:
             self.report.notes.append(text)
 
-    def read(self) -> None:
+    def read(self) -> bool:
+        """Read the files the manifest lists; False when the manifest itself is wrong (nothing else is read)."""
         version, modes = _read_manifest(self.folder, self.problems)
         self.report.version, self.report.modes = version, modes
+        if self.problems:
+            return False
         for kind, mode in modes.items():
             if kind == "roles" and version == "1.1":
                 self.problems.add(MANIFEST, 1, "value", "roles.csv is OneRoster 1.2; the manifest says 1.1")
@@ -199,6 +202,7 @@ class _Import:
                 header_has = any(column in row.values for row in self.rows["users"].values())
                 if self.rows["users"] and not header_has:
                     self.problems.add("users.csv", 1, column, "required column is missing (OneRoster 1.1)")
+        return True
 
     # -- orgs -> schools
     def schools(self) -> dict[str, School | None]:
@@ -359,8 +363,7 @@ def import_roster(session: Session, folder: str | Path, *, dry_run: bool = False
         raise RosterImportFailed([f"{folder}: is not a folder"])
     report = RosterReport(dry_run=dry_run)
     job = _Import(session, folder, report)
-    job.read()
-    if job.problems:
+    if not job.read():
         raise RosterImportFailed(job.problems.messages())
     orgs = job.schools()
     students, teachers = job.users(orgs)
