@@ -84,13 +84,13 @@ class ImportReport:
 
 
 class _Problems(Problems):
-    """Problems keyed by kind ("rooms") rather than file name."""
+    """Problems keyed by kind ("rooms"); the shared reader reports by file name ("rooms.csv")."""
 
     def __init__(self):
         super().__init__(FILES.values())
 
     def add(self, kind: str, line: int, column: str, message: str) -> None:
-        super().add(FILES[kind], line, column, message)
+        super().add(FILES.get(kind, kind), line, column, message)
 
 
 _Row = Row
