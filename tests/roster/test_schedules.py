@@ -25,9 +25,11 @@ def test_the_period_current_at_a_moment_in_the_schools_time_zone(session, make_s
                                                "MS,early,fri,1,08:00,08:30\n"))
     tuesday = datetime(2026, 12, 1, 13, 55, tzinfo=UTC)  # 08:55 in New York
     assert moment(session, school, tuesday) == Moment("regular", "2", scheduled=True)
-    assert moment(session, school, tuesday.replace(hour=13, minute=47)) == Moment("regular", None, scheduled=True)  # passing
-    assert moment(session, school, datetime(2026, 12, 4, 13, 10, tzinfo=UTC)) == Moment("early", "1", scheduled=True)  # Friday
-    assert moment(session, school, datetime(2026, 12, 5, 13, 10, tzinfo=UTC)) == Moment(None, None, scheduled=True)  # Saturday
+    passing, friday = tuesday.replace(minute=47), datetime(2026, 12, 4, 13, 10, tzinfo=UTC)
+    saturday = datetime(2026, 12, 5, 13, 10, tzinfo=UTC)
+    assert moment(session, school, passing) == Moment("regular", None, scheduled=True)
+    assert moment(session, school, friday) == Moment("early", "1", scheduled=True)
+    assert moment(session, school, saturday) == Moment(None, None, scheduled=True)
     assert moment(session, make_school(), tuesday) == Moment(None, None, scheduled=False)  # no schedule: homerooms
 
 
