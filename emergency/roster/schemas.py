@@ -90,18 +90,21 @@ class StudentCountsSchema(ma.Schema):
     unaccounted = ma.fields.Integer(metadata={"description": "missing + not reported"})
 
 
-class ConflictSchema(ma.Schema):
-    room = ma.fields.Nested(RosterRoomSchema, allow_none=True)
-    status = ma.fields.String()
+# The school's list is dumped as plain rows (2,000 nested objects through marshmallow cost most of a
+# second); this is their shape, for the OpenAPI description.
+SCHOOL_STUDENT = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "name": {"type": "string"}, "grade": {"type": "string"},
+    "status": {"type": "string", "enum": ["accounted", "injured", "absent", "missing", "not_reported"]},
+    "expected_room_id": {"type": "integer", "nullable": True, "description": "null: expected in an unknown room"},
+    "room_id": {"type": "integer", "nullable": True, "description": "the room whose report is the latest"},
+    "reported_at": {"type": "string", "nullable": True},
+    "flagged": {"type": "boolean", "description": "reported by two rooms; the latest report is shown"},
+    "conflict_room_id": {"type": "integer", "nullable": True, "description": "the other room"},
+    "conflict_status": {"type": "string", "nullable": True, "description": "what the other room said"}}}
 
 
-class SchoolStudentSchema(StudentSchema):
-    status = ma.fields.String(metadata={"description": "accounted, injured, absent, missing or not_reported"})
-    room = ma.fields.Nested(RosterRoomSchema, allow_none=True, metadata={"description": "the room that reported"})
-    reported_at = ma.fields.String(allow_none=True)
-    flagged = ma.fields.Boolean(metadata={"description": "reported by two rooms: the latest report is shown"})
-    conflict = ma.fields.Nested(ConflictSchema, allow_none=True,
-                                metadata={"description": "what the other room said"})
+def _student_rows(description: str) -> ma.fields.List:
+    return ma.fields.List(ma.fields.Raw(metadata=SCHOOL_STUDENT), metadata={"description": description})
 
 
 class SchoolRosterSchema(ma.Schema):
@@ -111,12 +114,14 @@ class SchoolRosterSchema(ma.Schema):
     day_type = ma.fields.String(allow_none=True)
     counts = ma.fields.Nested(StudentCountsSchema)
     names_included = ma.fields.Boolean()
-    students = ma.fields.List(ma.fields.Nested(SchoolStudentSchema), metadata={"description": "admins only"})
-    unaccounted = ma.fields.List(ma.fields.Nested(SchoolStudentSchema), metadata={"description": "admins only"})
-    not_reported = ma.fields.List(ma.fields.Nested(SchoolStudentSchema), metadata={"description": "admins only"})
-    flagged = ma.fields.List(ma.fields.Nested(SchoolStudentSchema), metadata={"description": "admins only"})
-    missing = ma.fields.List(ma.fields.Nested(SchoolStudentSchema),
-                             metadata={"description": "partners, when the playbook allows it"})
+    rooms = ma.fields.List(ma.fields.Nested(RosterRoomSchema), metadata={"description": "the rooms the rows name"})
+    students = _student_rows("admins only: every student of the school, by family name")
+    unaccounted = ma.fields.List(ma.fields.Integer(), metadata={
+        "description": "admins only: ids of the students missing or not reported (status not_reported: nobody "
+                       "reported them), in the order of `students`"})
+    flagged = ma.fields.List(ma.fields.Integer(), metadata={"description": "admins only: ids of the students "
+                                                                           "reported by two rooms"})
+    missing = _student_rows("partners in a real run, when the playbook allows it")
 
 
 class ReportCountsSchema(ma.Schema):

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from emergency.accountability.models import ALL_ACCOUNTED, NEED_HELP, STUDENTS_MISSING
 from emergency.accountability.service import CheckinRequest, checkin_view, record_checkin
 from emergency.accounts.principal import Principal
+from emergency.db import writing
 from emergency.directory.models import Person, Room, School, room_label
 from emergency.errors import Forbidden, NotFound, ValidationFailed
 from emergency.roster.models import (
@@ -110,15 +111,17 @@ def expected_roster(session: Session, run: Run) -> RunRosterBuilt:
     rows = [{"run_id": run.id, "student_id": sid, "room_id": placed.get(sid, (None, None))[0],
              "class_id": placed.get(sid, (None, None))[1]} for sid in everyone]
     built = RunRosterBuilt(run_id=run.id, period=now_at.period, day_type=now_at.day_type, built_at=utcnow())
-    try:
-        session.add(built)
-        session.flush()
-        if rows:
-            session.execute(insert(RunRoster), rows)
-        session.commit()
-    except IntegrityError:
-        session.rollback()  # another request worked it out at the same moment: the same answer
-        built = session.get(RunRosterBuilt, run.id)
+    session.commit()  # ends the read transaction (of a GET): the rows are written in a transaction of their own
+    with writing():
+        try:
+            session.add(built)
+            session.flush()
+            if rows:
+                session.execute(insert(RunRoster), rows)
+            session.commit()
+        except IntegrityError:
+            session.rollback()  # another request worked it out at the same moment: the same answer
+            built = session.get(RunRosterBuilt, run.id)
     return built
 
 
@@ -161,10 +164,12 @@ def _room(session: Session, run: Run, room_id: int | None) -> Room:
 
 def log_read(session: Session, principal: Principal, run: Run, what: str, students: int) -> None:
     """§2-d: record who read a student-level list (never the names); committed with the caller's work."""
-    session.add(StudentDataRead(at=utcnow(), account_id=principal.account_id, actor_kind=principal.kind,
-                                actor_id=principal.id, actor_name=principal.name[:200], role=principal.role,
-                                school_id=run.school_id, run_id=run.id, what=what, students=students))
-    session.commit()
+    session.commit()  # ends the read transaction of a GET; the entry is written in its own
+    with writing():
+        session.add(StudentDataRead(at=utcnow(), account_id=principal.account_id, actor_kind=principal.kind,
+                                    actor_id=principal.id, actor_name=principal.name[:200], role=principal.role,
+                                    school_id=run.school_id, run_id=run.id, what=what, students=students))
+        session.commit()
 
 
 def _student_ref(student, *, expected_room: dict | None = None) -> dict:
@@ -370,23 +375,21 @@ def school_roster(session: Session, principal: Principal, run_id: int) -> dict:
         .outerjoin(StudentStatus, (StudentStatus.run_id == RunRoster.run_id)
                    & (StudentStatus.student_id == RunRoster.student_id))
         .where(RunRoster.run_id == run.id).order_by(Student.family_name, Student.given_name, Student.id)).all()
-    students = []
-    for row in rows:
-        shown = ACCOUNTED if row.status == PRESENT else row.status or NOT_REPORTED
-        students.append({
-            **_student_ref(row, expected_room=rooms.get(row.expected)), "status": shown,
-            "room": rooms.get(row.room_id), "reported_at": iso(row.reported_at),
-            "flagged": row.conflict_room_id is not None,
-            "conflict": ({"room": rooms.get(row.conflict_room_id), "status": row.conflict_status}
-                         if row.conflict_room_id is not None else None)})
+    # Flat rows with room ids, the rooms listed once: 2,000 students must answer in well under 200 ms.
+    students = [{"id": id_, "name": f"{given} {family}", "grade": grade,
+                 "status": ACCOUNTED if status == PRESENT else status or NOT_REPORTED,
+                 "expected_room_id": expected, "room_id": room_id, "reported_at": iso(at) if at else None,
+                 "flagged": other_room is not None, "conflict_room_id": other_room, "conflict_status": other_status}
+                for id_, given, family, grade, expected, status, room_id, at, other_room, other_status in rows]
+    used = {s[k] for s in students for k in ("expected_room_id", "room_id", "conflict_room_id")} - {None}
+    answer["rooms"] = [rooms[room_id] for room_id in sorted(used)]
     if partner_names and not admin:
         answer["missing"] = [s for s in students if s["status"] == MISSING]
         answer["names_included"] = True
         log_read(session, principal, run, "school_missing", len(answer["missing"]))
         return answer
-    answer.update(students=students, flagged=[s for s in students if s["flagged"]],
-                  unaccounted=[s for s in students if s["status"] in (MISSING, NOT_REPORTED)],
-                  not_reported=[s for s in students if s["status"] == NOT_REPORTED])
+    answer.update(students=students, flagged=[s["id"] for s in students if s["flagged"]],
+                  unaccounted=[s["id"] for s in students if s["status"] in (MISSING, NOT_REPORTED)])
     log_read(session, principal, run, "school_roster", len(students))
     return answer
 

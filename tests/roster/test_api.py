@@ -74,7 +74,8 @@ def test_done_when_a_missing_student_found_in_another_room_changes_the_principal
 
     middle = district.get(f"/api/v1/runs/{run}/roster", principal).get_json()
     assert middle["counts"]["missing"] == 1 and middle["counts"]["not_reported"] == 75
-    assert [s["id"] for s in middle["unaccounted"] if s["status"] == "missing"] == [lost["id"]]
+    assert [s["id"] for s in middle["students"] if s["status"] == "missing"] == [lost["id"]]
+    assert lost["id"] in middle["unaccounted"] and len(middle["unaccounted"]) == 76
 
     # The other teacher finds the student in the hallway and reports them as with room 102.
     found = district.get(f"/api/v1/runs/{run}/roster/students", second,
@@ -86,11 +87,13 @@ def test_done_when_a_missing_student_found_in_another_room_changes_the_principal
     after = district.get(f"/api/v1/runs/{run}/roster", principal).get_json()
     assert after["counts"]["missing"] == 0 and after["counts"]["flagged"] == 1
     entry = next(s for s in after["students"] if s["id"] == lost["id"])
-    assert entry["status"] == "accounted" and entry["room"]["number"] == "102" and entry["flagged"]
-    assert entry["conflict"] == {"room": {"id": entry["conflict"]["room"]["id"], "number": "101",
-                                          "label": "101 Room 101"}, "status": "missing"}
-    assert lost["id"] not in [s["id"] for s in after["unaccounted"]]
-    assert {s["id"] for s in after["not_reported"]} == {s["id"] for s in after["unaccounted"]}
+    rooms = {room["id"]: room for room in after["rooms"]}
+    assert entry["status"] == "accounted" and rooms[entry["room_id"]]["number"] == "102" and entry["flagged"]
+    assert rooms[entry["conflict_room_id"]] == {"id": entry["conflict_room_id"], "number": "101",
+                                                "label": "101 Room 101"}
+    assert entry["conflict_status"] == "missing" and after["flagged"] == [lost["id"]]
+    assert lost["id"] not in after["unaccounted"]
+    assert set(after["unaccounted"]) == {s["id"] for s in after["students"] if s["status"] == "not_reported"}
     # Live: each report pushed the new numbers to the school's staff, never to partners, without names.
     updates = [p for p in pushes.pushes if p.name == "roster.updated"]
     assert [u.data["payload"]["missing"] for u in updates] == [1, 0]

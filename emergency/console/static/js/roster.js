@@ -116,14 +116,16 @@ export async function mountSchoolList(box, runId) {
     const c = roster.counts;
     counts.textContent = `${c.unaccounted} unaccounted (${c.missing} missing, ${c.not_reported} not reported) · `
       + `${c.present} here · ${c.injured} injured · ${c.absent} absent · ${c.flagged} reported by two rooms`;
-    const where = (s) => (s.expected_room ? s.expected_room.label : "unknown room");
-    replace(unaccounted, (roster.unaccounted || []).map((s) => h("p", { class: `student student-${s.status}` },
+    const rooms = new Map(roster.rooms.map((r) => [r.id, r.label]));
+    const byId = new Map(roster.students.map((s) => [s.id, s]));
+    const label = (id, otherwise) => (id ? rooms.get(id) : otherwise);
+    replace(unaccounted, roster.unaccounted.map((id) => byId.get(id)).map((s) => h("p", { class: `student student-${s.status}` },
       h("span", { class: "student-name", text: s.name }),
-      h("span", { class: "student-status", text: `${WORDS[s.status]} · expected in ${where(s)}` }))));
-    replace(flagged, (roster.flagged || []).map((s) => h("p", { class: "student student-flagged" },
+      h("span", { class: "student-status", text: `${WORDS[s.status]} · expected in ${label(s.expected_room_id, "unknown room")}` }))));
+    replace(flagged, roster.flagged.map((id) => byId.get(id)).map((s) => h("p", { class: "student student-flagged" },
       h("span", { class: "student-name", text: s.name }),
-      h("span", { class: "student-status", text: `${WORDS[s.status]} in ${s.room ? s.room.label : "?"} (${time(s.reported_at)});`
-        + ` ${s.conflict.room ? s.conflict.room.label : "another room"} said ${WORDS[s.conflict.status]}` }))));
+      h("span", { class: "student-status", text: `${WORDS[s.status]} in ${label(s.room_id, "?")} (${time(s.reported_at)}); `
+        + `${label(s.conflict_room_id, "another room")} said ${WORDS[s.conflict_status]}` }))));
     if (!box.firstChild) {
       replace(box, h("h2", { class: "section-title", text: "Students" }), counts,
         h("h3", { class: "field-title", text: "Unaccounted" }), unaccounted,
