@@ -265,7 +265,8 @@ def main() -> int:
         if args.roster:
             t_first = time.perf_counter()
             http.get(f"{base}/api/v1/runs/{run_id}/roster", timeout=60).raise_for_status()
-            print(f"first student list (works out who is expected where): {(time.perf_counter() - t_first) * 1000:.0f} ms")
+            first_ms = (time.perf_counter() - t_first) * 1000
+            print(f"first student list (works out who is expected where): {first_ms:.0f} ms")
             classes = class_of(http, base, run_id, tokens)
             stop = threading.Event()
 

@@ -348,6 +348,16 @@ def unaccounted_counts(session: Session, run: Run) -> dict:
             "unaccounted": by_status.get(MISSING, 0) + max(total - reported, 0)}
 
 
+def _counts_of(students: list[dict]) -> dict:
+    """unaccounted_counts() from the rows of the school's list, already in hand."""
+    counts = dict.fromkeys((ACCOUNTED, INJURED, ABSENT, MISSING, NOT_REPORTED), 0)
+    for student in students:
+        counts[student["status"]] += 1
+    return {"students": len(students), "present": counts[ACCOUNTED], "injured": counts[INJURED],
+            "absent": counts[ABSENT], "missing": counts[MISSING], "not_reported": counts[NOT_REPORTED],
+            "flagged": sum(s["flagged"] for s in students), "unaccounted": counts[MISSING] + counts[NOT_REPORTED]}
+
+
 # -- the school's list -----------------------------------------------------------------------------
 def school_roster(session: Session, principal: Principal, run_id: int) -> dict:
     """Every student of the school with a status, the flagged and the unaccounted; names for admins only.
@@ -363,8 +373,9 @@ def school_roster(session: Session, principal: Principal, run_id: int) -> dict:
         raise Forbidden("The school's student list is for its admins; teachers see their own room.")
     built = expected_roster(session, run)
     answer = {"run_id": run.id, "school_id": run.school_id, "period": built.period, "day_type": built.day_type,
-              "counts": unaccounted_counts(session, run), "names_included": admin}
+              "names_included": admin}
     if not admin and not partner_names:
+        answer["counts"] = unaccounted_counts(session, run)
         return answer
     rooms = _room_refs(session, run.school_id)
     rows = session.execute(
@@ -381,6 +392,7 @@ def school_roster(session: Session, principal: Principal, run_id: int) -> dict:
                  "expected_room_id": expected, "room_id": room_id, "reported_at": iso(at) if at else None,
                  "flagged": other_room is not None, "conflict_room_id": other_room, "conflict_status": other_status}
                 for id_, given, family, grade, expected, status, room_id, at, other_room, other_status in rows]
+    answer["counts"] = _counts_of(students)
     used = {s[k] for s in students for k in ("expected_room_id", "room_id", "conflict_room_id")} - {None}
     answer["rooms"] = [rooms[room_id] for room_id in sorted(used)]
     if partner_names and not admin:
