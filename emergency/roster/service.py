@@ -22,15 +22,16 @@ import io
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select
+from sqlalchemy import case, delete, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from emergency.accountability.models import ALL_ACCOUNTED, NEED_HELP, STUDENTS_MISSING
 from emergency.accountability.service import CheckinRequest, checkin_view, record_checkin
 from emergency.accounts.principal import Principal
-from emergency.db import writing
+from emergency.db import upsert, writing
 from emergency.directory.models import Person, Room, School, room_label
 from emergency.errors import Forbidden, NotFound, ValidationFailed
 from emergency.roster.models import (
@@ -299,27 +300,12 @@ def record_students(session: Session, run: Run, checkin_id: int, room: Room, per
                     statuses: dict[int, str]) -> None:
     """Keep each student's latest status; a student last reported by another room is flagged. Pushes counts."""
     now = utcnow()
-    current = {row.student_id: row for row in session.execute(
-        select(StudentStatus.student_id, StudentStatus.room_id, StudentStatus.status,
-               StudentStatus.conflict_room_id, StudentStatus.conflict_status)
-        .where(StudentStatus.run_id == run.id, StudentStatus.student_id.in_(list(statuses))))}
-    creates, updates = [], []
-    for sid, status in statuses.items():
-        row = {"run_id": run.id, "student_id": sid, "status": status, "room_id": room.id, "checkin_id": checkin_id,
-               "person_id": person_id, "reported_at": now}
-        old = current.get(sid)
-        if old is None:
-            creates.append({**row, "conflict_room_id": None, "conflict_status": None})
-        else:
-            moved = old.room_id != room.id
-            updates.append({**{k: v for k, v in row.items() if k not in ("run_id", "student_id")},
-                            "b_run": run.id, "b_student": sid,
-                            "conflict_room_id": old.room_id if moved else old.conflict_room_id,
-                            "conflict_status": old.status if moved else old.conflict_status})
-    if creates:
-        session.execute(insert(StudentStatus), creates)
-    if updates:
-        session.execute(_UPDATE_STATUS, updates)
+    # Sorted, so two rooms reporting the same students at once lock their rows in the same order.
+    rows = [{"run_id": run.id, "student_id": sid, "status": statuses[sid], "room_id": room.id,
+             "checkin_id": checkin_id, "person_id": person_id, "reported_at": now,
+             "conflict_room_id": None, "conflict_status": None} for sid in sorted(statuses)]
+    if rows:
+        session.execute(_upsert_statuses(session.get_bind().dialect.name), rows)
     summary = unaccounted_counts(session, run)
     timeline.push_only(session, run, ROSTER_UPDATED, {"room": {"id": room.id, "number": room.number},
                                                       **summary}, partner_visible=False)
@@ -328,10 +314,19 @@ def record_students(session: Session, run: Run, checkin_id: int, room: Room, per
              room.id, len(statuses))
 
 
-_STATUSES = StudentStatus.__table__
-# Built once; executed with one parameter set per student.
-_UPDATE_STATUS = _STATUSES.update().where(_STATUSES.c.run_id == bindparam("b_run"),
-                                          _STATUSES.c.student_id == bindparam("b_student"))
+@cache
+def _upsert_statuses(dialect: str):
+    """INSERT a student's status, or replace it; a report from another room than the last one flags it."""
+    statuses = StudentStatus.__table__
+    statement = upsert(dialect, statuses)
+    new = statement.excluded
+    moved = statuses.c.room_id != new.room_id
+    return statement.on_conflict_do_update(index_elements=[statuses.c.run_id, statuses.c.student_id], set_={
+        **{name: new[name] for name in ("status", "room_id", "checkin_id", "person_id", "reported_at")},
+        # SET reads the row as it was: the previous room and status become the conflict.
+        "conflict_room_id": case((moved, statuses.c.room_id), else_=statuses.c.conflict_room_id),
+        "conflict_status": case((moved, statuses.c.status), else_=statuses.c.conflict_status),
+    })
 
 
 def unaccounted_counts(session: Session, run: Run) -> dict:
