@@ -10,6 +10,7 @@ import * as outbox from "../outbox.js";
 import { loadPlaybooks } from "../playbooks.js";
 import { checklistPanel } from "../checklist.js";
 import { loadAlerts, loadRollup, tiles, totals } from "../rollup.js";
+import { mountSchoolList } from "../roster.js";
 import { ATTENTION, runHeader, setRunMode } from "../runui.js";
 import { Timeline } from "../timeline.js";
 
@@ -324,12 +325,15 @@ export async function render(main, runId) {
     }
   }
 
-  replace(main, header, startedLine, summary, list, help, checklist, extensions, alertsBox, controls,
+  // Student rosters (roster.js): the school's unaccounted list, live; empty without a roster.
+  const rosterBox = h("section", { class: "stack", "data-testid": "school-roster" });
+  replace(main, header, startedLine, summary, list, rosterBox, help, checklist, extensions, alertsBox, controls,
     h("h2", { class: "section-title", text: "Timeline" }), timeline.list,
     h("a", { class: "button", href: "#/", text: "Home" }), actionBar);
   const checklistDone = checklistPanel(checklist, runId, () => run);
   const extended = runExtensions("board", { run, section: extensions, rollup: () => rollup });
-  await Promise.all([refresh(), timeline.fill()]);
+  const [offRoster] = await Promise.all([mountSchoolList(rosterBox, runId).catch(() => () => {}), refresh(),
+    timeline.fill()]);
 
   const stopFollowing = live.followRun(runId, timeline, refresh, 150);
   // What this phone sent itself (a checklist tick) shows on its timeline even before the live echo.
@@ -337,6 +341,7 @@ export async function render(main, runId) {
   return () => {
     stopFollowing();
     offOutbox();
+    offRoster();
     checklistDone();
     extended();
     for (const panel of [roomPanel, updatePanel, clearPanel]) panel.remove();

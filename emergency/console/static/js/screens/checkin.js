@@ -11,6 +11,7 @@ import * as live from "../live.js";
 import * as outbox from "../outbox.js";
 import { loadPlaybooks } from "../playbooks.js";
 import { loadRooms } from "../rollup.js";
+import { mountRoomRoster } from "../roster.js";
 import { runHeader, setRunMode, statusWord } from "../runui.js";
 
 const COUNTS = [
@@ -260,9 +261,16 @@ export async function render(main, runId) {
     replace(ended, run.state !== "active" ? h("a", { class: "button button-big", href: "#/", text: "Home" }) : null);
   }
 
+  // Student rosters (roster.js): the class by name when the school imported one; the counts below stay.
+  const rosterBox = h("section", { class: "stack", "data-testid": "roster" });
+  const mountRoster = () => mountRoomRoster(rosterBox, runId, roomSelect.value ? Number(roomSelect.value) : null)
+    .catch(() => replace(rosterBox));
+  roomSelect.addEventListener("change", mountRoster);
+
   const checklist = h("section", { class: "stack" });
   replace(main, header, ack,
     h("div", { class: "pair" }, safe, help),
+    rosterBox,
     h("h2", { class: "section-title", text: "Report your class" }),
     h("p", { class: "muted", text: "Count only the students you can see." }),
     form, sent, ended, checklist,
@@ -273,6 +281,7 @@ export async function render(main, runId) {
   drawSubmit();
   drawHistory();
   drawState();
+  mountRoster();
 
   const checklistDone = checklistPanel(checklist, runId, () => run);
   const extended = runExtensions("checkin", {
