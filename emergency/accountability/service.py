@@ -10,6 +10,7 @@ check-in), never the check-in history, so it costs the same for the 60th room as
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from dataclasses import dataclass
@@ -20,9 +21,11 @@ from sqlalchemy import Integer, and_, bindparam, case, exists, func, insert, nul
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from emergency.accountability.cache import RollupCache
 from emergency.accountability.models import (
     ALL_ACCOUNTED,
     COUNT_FIELDS,
+    MAX_COUNT,
     NEED_HELP,
     SAFE,
     STUDENTS_MISSING,
@@ -31,6 +34,7 @@ from emergency.accountability.models import (
     RunTally,
     StaffStatus,
 )
+from emergency.accountability.schemas import RollupSchema
 from emergency.accounts.principal import Principal
 from emergency.alerts.models import QUEUED, SKIPPED, UNREACHABLE, Alert, InboundMessage, OptOut
 from emergency.db import upsert
@@ -39,6 +43,7 @@ from emergency.directory.roles import DISTRICT_ADMIN, SCHOOL_ADMIN
 from emergency.directory.service import partners_of, people_of
 from emergency.errors import Conflict, Forbidden, ValidationFailed
 from emergency.playbooks.model import DRILL_BANNER
+from emergency.realtime.push import ADMINS
 from emergency.runs import timeline
 from emergency.runs.models import ACTIVE, Run, RunEvent
 from emergency.runs.service import get_run
@@ -46,7 +51,6 @@ from emergency.timeutil import iso, utcnow
 
 log = logging.getLogger(__name__)
 
-MAX_COUNT = 5000
 EXPECTED_ROOM_RULE = ("rooms of kind 'classroom' with capacity > 0, plus any room that is an active "
                       "person's home room")
 HELP_PRIORITY = 0
@@ -303,12 +307,18 @@ def _checkin_event(run: Run, checkin: Checkin, room: Room, supersedes: int | Non
 
 def _publish(session: Session, run: Run, event: RunEvent | None, tally, expected: int, room: Room,
              status: str) -> None:
-    """Queue the live pushes of a check-in: its timeline entry, then the run's new numbers."""
+    """Queue the live pushes of a check-in: its details, then the run's new numbers.
+
+    The details go to those who act on them (the school's admins, partners in a real run) and to the
+    reporter's own phone; every phone of the school gets the numbers, coalesced to a few a second.
+    """
     if event is None or event.seq is None:
         return  # applied meanwhile by apply_untallied, which pushed it
-    timeline.publish(session, run, event)
+    reporter = event.actor.get("id") if event.actor.get("kind") == "person" else None
+    timeline.publish(session, run, event, audience=ADMINS, person_ids=(reporter,) if reporter else ())
     timeline.push_only(session, run, "accountability.updated",
-                       {**_counts_view(tally, expected), "room": {**_room_ref(room), "status": status}})
+                       {**_counts_view(tally, expected), "room": {**_room_ref(room), "status": status}},
+                       coalesce=True)
 
 
 def _apply(session: Session, run: Run, checkin_id: int, change: dict, event: RunEvent, *, autocommit: bool,
@@ -484,6 +494,7 @@ def _counts_view(tally, expected: int) -> dict:
     }
 
 
+_ROLLUP_SCHEMA = RollupSchema()
 _TALLY_COUNTERS = ("reported", "reported_rooms", *COUNT_FIELDS, "need_help")
 # Built once: constructing a statement costs more Python than running it.
 _TALLY = select(*RunTally.__table__.c).where(RunTally.run_id == bindparam("run_id"))
@@ -498,6 +509,30 @@ def rollup(session: Session, principal: Principal, run_id: int) -> dict:
     """The live roll-up of a run: expected and reported rooms, totals, who needs help, figures."""
     run = get_run(session, principal, run_id)
     names = may_read_names(principal, run)
+    view, names_shown = _rollup_view(session, run, names)
+    _log_name_read(principal, run, names_shown)
+    view["elapsed_seconds"] = _seconds(run, run.ended_at or utcnow())
+    return view
+
+
+def rollup_json(session: Session, principal: Principal, run_id: int, cache: RollupCache) -> bytes:
+    """The roll-up as its JSON body, built once per run version and audience (see accountability.cache)."""
+    run = get_run(session, principal, run_id)
+    names = may_read_names(principal, run)
+    entry = cache.get((run.id, run.last_seq, names), lambda: _serialised_rollup(session, run, names))
+    _log_name_read(principal, run, entry.meta)
+    # The one field that moves with the clock, not with the run: spliced in, never cached.
+    elapsed = json.dumps(_seconds(run, run.ended_at or utcnow())).encode()
+    return b'{"elapsed_seconds": ' + elapsed + b", " + entry.body[1:]
+
+
+def _serialised_rollup(session: Session, run: Run, names: bool) -> tuple[bytes, bool]:
+    view, names_shown = _rollup_view(session, run, names)
+    return json.dumps(_ROLLUP_SCHEMA.dump(view), separators=(",", ":")).encode(), names_shown
+
+
+def _rollup_view(session: Session, run: Run, names: bool) -> tuple[dict, bool]:
+    """The roll-up without elapsed_seconds, and whether it shows any student name."""
     expected_rooms = session.execute(select(Room.id, Room.number, Room.name).where(_expected(run.school_id))
                                      .order_by(Room.number)).all()
     expected_ids = {room.id for room in expected_rooms}
@@ -518,8 +553,7 @@ def rollup(session: Session, principal: Principal, run_id: int) -> dict:
         view.update(expected=row.room_id in expected_ids, reports=row.reports,
                     first_reported_at=iso(row.first_reported_at))
         rooms.append(view)
-    _log_name_read(principal, run, names and any(r.get("missing_students") or r.get("injured_students")
-                                                 for r in rooms))
+    names_shown = names and any(r.get("missing_students") or r.get("injured_students") for r in rooms)
     figures = _figures(run, len(expected_ids),
                        sorted(row.first_reported_at for row in rows if row.room_id in expected_ids),
                        min((row.first_reported_at for row in rows), default=None))
@@ -533,11 +567,10 @@ def rollup(session: Session, principal: Principal, run_id: int) -> dict:
         "need_help": [r for r in rooms if r["status"] == NEED_HELP],
         "staff_needing_help": [s for s in staff_views(session, run) if s["status"] == NEED_HELP],
         "rooms": rooms, "started_at": iso(run.started_at), "ended_at": iso(run.ended_at),
-        "elapsed_seconds": _seconds(run, run.ended_at or utcnow()),
         "fully_accounted_at": counts["fully_accounted_at"],
         "seconds_to_fully_accounted": figures["seconds_to_100_percent"],
         "figures": figures, "names_included": names,
-    }
+    }, bool(names_shown)
 
 
 def accountability_figures(session: Session, run: Run) -> dict:

@@ -10,13 +10,17 @@ from flask_socketio import SocketIO, join_room
 from emergency.accounts.service import authenticate
 from emergency.db import db
 from emergency.errors import Unauthorized
-from emergency.realtime.push import Push
+from emergency.realtime.push import ADMINS, Push
 
 log = logging.getLogger(__name__)
 
 
 def school_room(school_id: int) -> str:
     return f"school:{school_id}"
+
+
+def admin_room(school_id: int) -> str:
+    return f"admins:{school_id}"
 
 
 def partner_room(school_id: int) -> str:
@@ -37,7 +41,8 @@ class SocketPublisher:
         self.socketio = socketio
 
     def publish(self, push: Push) -> None:
-        self.socketio.emit(push.name, push.data, to=school_room(push.school_id), namespace="/")
+        staff = admin_room(push.school_id) if push.audience == ADMINS else school_room(push.school_id)
+        self.socketio.emit(push.name, push.data, to=staff, namespace="/")
         self.socketio.emit(push.name, push.data, to=DISTRICT_ROOM, namespace="/")
         if push.partner_data is not None:
             self.socketio.emit(push.name, push.partner_data, to=partner_room(push.school_id), namespace="/")
@@ -77,6 +82,8 @@ def init_socketio(app: Flask) -> SocketIO:
         else:
             for school_id in principal.school_ids:
                 join_room(school_room(school_id))
+                if principal.is_admin_of(school_id):
+                    join_room(admin_room(school_id))
         if not principal.is_partner:
             join_room(person_room(principal.id))
         return True
