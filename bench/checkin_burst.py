@@ -341,7 +341,11 @@ def main() -> int:
             if not ours.poll(min(120, deadline - time.monotonic())):
                 raise SystemExit("the watching phones did not connect in time")
             connected = ours.recv()[1]
-            print(f"watching phones: {connected} of {args.watchers} connected")
+            print(f"watching phones: {connected} of {args.watchers} connected", flush=True)
+            if connected < args.watchers:
+                # gthread holds a thread per socket: with every thread held, the API itself stops answering.
+                print("not every watching phone could connect: the serving model holds too few sockets")
+                return 1
         started = http.post(f"{base}/api/v1/runs", json={"school_id": school_id, "playbook": "lockdown",
                                                          "mode": "drill"}, timeout=60)
         started.raise_for_status()

@@ -17,7 +17,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import Integer, and_, bindparam, case, exists, func, insert, null, or_, select, true, update
+from sqlalchemy import (
+    Integer,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -237,30 +251,40 @@ def _record(session: Session, run: Run, person: Reporter, room: Room, request: C
             location: str | None, channel: str, idempotency_key: str | None) -> Checkin:
     # A whole school reports at once, so this path runs plain statements built once (below) rather
     # than ORM units of work: on one web process, Python time is what limits the check-in rate.
-    _lock_room(session, run, room)
     now = utcnow()
     postgres = session.get_bind().dialect.name == "postgresql"
     counts = {name: getattr(request, name) for name in COUNT_FIELDS}
-    # Not added to the session: it is inserted by _INSERT_CHECKIN and returned to the caller as it was sent.
+    # Not added to the session: it is inserted by a plain statement and returned to the caller as it was sent.
     checkin = Checkin(run_id=run.id, room_id=room.id, room=room, person_id=person.id, reporter_name=person.name,
                       channel=channel, status=request.status, location=location,
                       missing_students=request.missing_students or None,
                       injured_students=request.injured_students or None, note=request.note,
                       late=run.state != ACTIVE, idempotency_key=idempotency_key, created_at=now,
                       tallied_at=None if postgres else now, **counts)
-    checkin.id = session.execute(_INSERT_CHECKIN, {name: getattr(checkin, name) for name in _CHECKIN_INSERTED}
-                                 ).scalar_one()
-    latest = session.execute(_ROOM_STATUS, {"this_run": run.id, "this_room": room.id}).one_or_none()
-    room_key = {"run_id": run.id, "room_id": room.id, "checkin_id": checkin.id, "status": checkin.status,
-                "reported_at": now, **counts}
-    if latest is None:
-        session.execute(_INSERT_ROOM_STATUS, {**room_key, "first_reported_at": now})
+    room_key = {"run_id": run.id, "room_id": room.id, "status": checkin.status, "reported_at": now, **counts}
+    if postgres:
+        # The room's lock, then one round trip: insert the report, read the room's previous one,
+        # link it and replace it, count the expected rooms (the summary shows it).
+        _lock_room(session, run, room)
+        stored = session.execute(_store_statement(), {
+            **{f"new_{name}": getattr(checkin, name) for name in _CHECKIN_INSERTED},
+            **{f"status_{name}": value for name, value in room_key.items()},
+            "this_run": run.id, "this_room": room.id, "school_id": run.school_id}).one()
+        checkin.id, expected = stored.id, stored.expected
+        latest = stored if stored.checkin_id is not None else None
     else:
-        session.execute(_SUPERSEDE, {"old_id": latest.checkin_id, "new_id": checkin.id})
-        session.execute(_UPDATE_ROOM_STATUS, {**room_key, "this_run": run.id, "this_room": room.id})
+        checkin.id = session.execute(_INSERT_CHECKIN, {name: getattr(checkin, name) for name in _CHECKIN_INSERTED}
+                                     ).scalar_one()
+        latest = session.execute(_ROOM_STATUS, {"this_run": run.id, "this_room": room.id}).one_or_none()
+        room_key["checkin_id"] = checkin.id
+        if latest is None:
+            session.execute(_INSERT_ROOM_STATUS, {**room_key, "first_reported_at": now})
+        else:
+            session.execute(_SUPERSEDE, {"old_id": latest.checkin_id, "new_id": checkin.id})
+            session.execute(_UPDATE_ROOM_STATUS, {**room_key, "this_run": run.id, "this_room": room.id})
+        expected = expected_room_count(session, run.school_id)
     change = _change(session, checkin, room, latest)
     event = _checkin_event(run, checkin, room, latest.checkin_id if latest else None, actor_of(person))
-    expected = expected_room_count(session, run.school_id)
     urgent = checkin.status == NEED_HELP and (latest is None or latest.status != NEED_HELP)
     if not postgres:
         # SQLite writes one transaction at a time anyway: everything goes in this one.
@@ -399,6 +423,36 @@ _INSERT_ROOM_STATUS = _ROOM_STATUSES.insert().values(reports=1)
 _UPDATE_ROOM_STATUS = _ROOM_STATUSES.update().where(_THIS_ROOM).values(reports=_ROOM_STATUSES.c.reports + 1)
 _SUPERSEDE = _CHECKINS.update().where(_CHECKINS.c.id == bindparam("old_id")).values(
     superseded_by_id=bindparam("new_id"))
+
+
+@cache
+def _store_statement():
+    """PostgreSQL: WITH new (the report), prev (the room's latest), superseded, latest (upsert): built once.
+
+    Returns the new report's id, the previous latest report's columns (NULL for a room's first
+    report) and the school's expected room count. Every part sees the snapshot taken before it, so
+    `prev` is the room's state before this report; the room's advisory lock orders its reports.
+    """
+    new = _CHECKINS.insert().values({name: bindparam(f"new_{name}", type_=_CHECKINS.c[name].type)
+                                     for name in _CHECKIN_INSERTED}).returning(_CHECKINS.c.id).cte("new")
+    prev = select(_ROOM_STATUSES).where(_THIS_ROOM).cte("prev")
+    superseded = (_CHECKINS.update().where(_CHECKINS.c.id == select(prev.c.checkin_id).scalar_subquery())
+                  .values(superseded_by_id=select(new.c.id).scalar_subquery()).returning(_CHECKINS.c.id)
+                  .cte("superseded"))
+    replaced = ["status", "reported_at", *COUNT_FIELDS]
+    values = {name: bindparam(f"status_{name}", type_=_ROOM_STATUSES.c[name].type)
+              for name in ("run_id", "room_id", *replaced)}
+    insert_latest = upsert("postgresql", _ROOM_STATUSES).from_select(
+        [*values, "checkin_id", "first_reported_at", "reports"],
+        select(*values.values(), new.c.id, values["reported_at"], literal(1)).select_from(new))
+    latest = insert_latest.on_conflict_do_update(
+        index_elements=[_ROOM_STATUSES.c.run_id, _ROOM_STATUSES.c.room_id],
+        set_={"checkin_id": insert_latest.excluded.checkin_id, "reports": _ROOM_STATUSES.c.reports + 1,
+              **{name: insert_latest.excluded[name] for name in replaced}},
+    ).returning(_ROOM_STATUSES.c.room_id).cte("latest")
+    return (select(new.c.id, prev.c.checkin_id, prev.c.status, *(prev.c[name] for name in COUNT_FIELDS),
+                   _EXPECTED_COUNT.scalar_subquery().label("expected"))
+            .select_from(new.outerjoin(prev, true())).add_cte(superseded, latest))
 
 
 def list_checkins(session: Session, principal: Principal, run_id: int, room_id: int | None = None) -> list[dict]:
