@@ -156,11 +156,18 @@ def _check_counts(request: CheckinRequest) -> None:
 
 
 def _resolve_room(session: Session, run: Run, room_id: int | None, person: Reporter) -> Room:
+    """The room reported for, a room of the run's school; on PostgreSQL, with its lock (see _lock_room) taken."""
     room_id = room_id if room_id is not None else person.home_room_id
     if room_id is None:
         raise ValidationFailed("Say which room you report for: you have no home room.",
                                errors={"room_id": ["required: you have no home room"]})
-    room = session.get(Room, room_id)
+    if session.get_bind().dialect.name == "postgresql":
+        # The lookup takes the lock too: one round trip less on the path every room of the school takes.
+        found = session.execute(_ROOM_LOCKED, {"room_id": room_id, "school_id": run.school_id,
+                                               "run_id": run.id}).first()
+        room = found[0] if found else None
+    else:
+        room = session.get(Room, room_id)
     if room is None or room.school_id != run.school_id:
         raise ValidationFailed(f"Room {room_id} is not a room of {run.school.name}.",
                                errors={"room_id": [f"not a room of {run.school.name}"]})
@@ -193,12 +200,13 @@ def _lock_run(session: Session, run: Run) -> None:
         session.execute(select(Run.id).where(Run.id == run.id).with_for_update())
 
 
-def _lock_room(session: Session, run: Run, room: Room) -> None:
-    # Reports of one room are serialised so its latest row and the supersede link are written in
-    # order. Only the room, not the run: the run's row is locked later, by the timeline's sequence
-    # number, for as short a time as possible, since every room of the school queues on it.
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(run.id, room.id)))
+# PostgreSQL: the room of the school, locking its reports in this run until the commit. Reports of
+# one room are serialised so its latest row and the supersede link are written in order. Only the
+# room, not the run: the run's row is locked later, by the timeline's sequence number, for as short
+# a time as possible, since every room of the school queues on it. (The function runs only for the
+# row found: a room of another school is neither returned nor locked.)
+_ROOM_LOCKED = select(Room, func.pg_advisory_xact_lock(bindparam("run_id"), Room.id)).where(
+    Room.id == bindparam("room_id"), Room.school_id == bindparam("school_id"))
 
 
 # -- check-ins -----------------------------------------------------------------------------------
@@ -263,9 +271,8 @@ def _record(session: Session, run: Run, person: Reporter, room: Room, request: C
                       tallied_at=None if postgres else now, **counts)
     room_key = {"run_id": run.id, "room_id": room.id, "status": checkin.status, "reported_at": now, **counts}
     if postgres:
-        # The room's lock, then one round trip: insert the report, read the room's previous one,
-        # link it and replace it, count the expected rooms (the summary shows it).
-        _lock_room(session, run, room)
+        # Under the room's lock (_resolve_room), one round trip: insert the report, read the room's
+        # previous one, link it and replace it, count the expected rooms (the summary shows it).
         stored = session.execute(_store_statement(), {
             **{f"new_{name}": getattr(checkin, name) for name in _CHECKIN_INSERTED},
             **{f"status_{name}": value for name, value in room_key.items()},
