@@ -16,18 +16,14 @@ from emergency.alerts.setup import init_alerts
 from emergency.config import Config
 from emergency.db import db
 from emergency.errors import register_error_handlers
+from emergency.logs import configure_logging
+from emergency.logs import init_app as init_request_logging
+from emergency.metrics.exposition import init_app as init_metrics
 from emergency.realtime.push import RecordingPublisher, TeePublisher
 from emergency.realtime.socket import SocketPublisher, init_socketio, start_session_sweeper
 from emergency.web import EmergencyApi
 
 log = logging.getLogger(__name__)
-
-
-def configure_logging(level: str) -> None:
-    root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("emergency").setLevel(level.upper())
 
 
 def create_app(config: Config | None = None) -> Flask:
@@ -48,7 +44,7 @@ def create_app(config: Config | None = None) -> Flask:
         JSON_SORT_KEYS=False,
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
-    configure_logging(config.LOG_LEVEL)
+    configure_logging(config.LOG_LEVEL, config.LOG_FORMAT, mask=config.ENV == "production")
     if config.DATABASE_URL.startswith("sqlite:///"):
         Path(config.DATABASE_URL[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
 
@@ -75,6 +71,8 @@ def create_app(config: Config | None = None) -> Flask:
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     _health(app)
+    init_request_logging(app)
+    init_metrics(app)
     return app
 
 

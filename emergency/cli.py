@@ -108,6 +108,17 @@ def db_upgrade(revision: str) -> None:
     click.echo(f"Database is at {revision}.")
 
 
+@main.command("demo")
+@with_app
+def demo(app) -> None:
+    """Load the demo district into a database with no schools yet, and print its logins (compose: DEMO=1)."""
+    from emergency.db import db
+    from emergency.demo import ensure_demo
+
+    for line in ensure_demo(db.session, app):
+        click.echo(line)
+
+
 @main.group("users")
 def users_group() -> None:
     """Accounts of people and partners."""

@@ -11,6 +11,7 @@ from flask_socketio import ConnectionRefusedError, SocketIO, join_room
 from emergency.accounts.service import authenticate, token_hash
 from emergency.db import db, reading_only
 from emergency.errors import Unauthorized
+from emergency.metrics import instruments as metrics
 from emergency.realtime.push import Push
 from emergency.realtime.sessions import LiveSessions
 from emergency.serving import async_mode
@@ -45,6 +46,7 @@ class SocketPublisher:
         self.socketio = socketio
 
     def publish(self, push: Push) -> None:
+        metrics.event_pushed(push.name)
         staff = [school_room(push.school_id), DISTRICT_ROOM, *(person_room(p) for p in push.person_ids)]
         self.socketio.emit(push.name, push.data, to=staff, namespace="/")
         if push.partner_data is not None:
@@ -112,11 +114,13 @@ def init_socketio(app: Flask) -> SocketIO:
         for room in rooms:
             join_room(room)
         live.add(request.sid, token_hash(token))
+        metrics.socket_connected()
         return True
 
     @socketio.on("disconnect")
     def disconnect(*_reason):
         live.discard(request.sid)
+        metrics.socket_disconnected()
 
     app.extensions["socketio"] = socketio
     app.extensions["live_sessions"] = live
