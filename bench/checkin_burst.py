@@ -9,6 +9,12 @@ serves the app with gunicorn (or `emergency serve`) on a free port, logs the pri
 a lockdown drill, fires the check-ins paced over --spread seconds, then polls the roll-up until it
 shows every room. It prints p50/p99 latency, errors, and how long after the last check-in returned
 the roll-up was complete. Everything is bounded by --deadline; the server is always stopped.
+
+Roster mode (`--roster 2000 --rooms 100`): the school also has that many students, one homeroom
+class per room (docs/roster.md), and each teacher reports by student (POST .../roster/checkins,
+every 17th room with one student missing, every 5th with one extra from the next room). While the
+teachers report, the principal polls the school's student list (GET .../roster, every student with
+a status) and its latency is printed: the goal is p99 under 200 ms.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from emergency.accounts.models import Account, AuthToken  # noqa: E402
 from emergency.accounts.service import set_password  # noqa: E402
 from emergency.directory.models import Person, Room, School, person_schools  # noqa: E402
 from emergency.migrate import upgrade  # noqa: E402
+from emergency.roster.models import Enrollment, RosterClass, Student  # noqa: E402
 from emergency.timeutil import utcnow  # noqa: E402
 
 PASSWORD = "bench password 123"
@@ -49,7 +56,32 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def seed(url: str, rooms: int, tag: str) -> tuple[int, str, list[str]]:
+def _seed_roster(session, school_id: int, tag: str, room_ids: list[int], teachers: list[int], students: int,
+                 now) -> None:
+    """`students` students spread over one homeroom class per room, each class with its teacher."""
+    session.execute(insert(RosterClass), [
+        {"sourced_id": f"hr-{tag}-{n}", "school_id": school_id, "title": f"Homeroom {n}", "homeroom": True,
+         "room_id": room_id, "periods": [], "active": True, "updated_at": now} for n, room_id in enumerate(room_ids)])
+    classes = list(session.scalars(select(RosterClass.id).where(RosterClass.school_id == school_id)
+                                   .order_by(RosterClass.id)))
+    session.execute(insert(Student), [
+        {"sourced_id": f"s-{tag}-{n}", "school_id": school_id, "given_name": f"Student{n}", "family_name": f"B{n}",
+         "identifier": str(n), "grade": "07", "active": True, "updated_at": now} for n in range(students)])
+    ids = list(session.scalars(select(Student.id).where(Student.school_id == school_id).order_by(Student.id)))
+    rows = [{"sourced_id": f"e-{tag}-t{n}", "class_id": c, "role": "teacher", "person_id": p, "student_id": None,
+             "active": True, "updated_at": now} for n, (c, p) in enumerate(zip(classes, teachers, strict=True))]
+    rows += [{"sourced_id": f"e-{tag}-s{n}", "class_id": classes[n % len(classes)], "role": "student",
+              "student_id": sid, "person_id": None, "active": True, "updated_at": now} for n, sid in enumerate(ids)]
+    session.execute(insert(Enrollment), rows)
+
+
+def class_of(http, base: str, run_id: int, tokens: list[str]) -> list[dict]:
+    """Each teacher's expected students (read once, before the burst, as a teacher's phone would)."""
+    return [http.get(f"{base}/api/v1/runs/{run_id}/roster/room", headers={"Authorization": f"Bearer {t}"},
+                     timeout=30).json()["students"] for t in tokens]
+
+
+def seed(url: str, rooms: int, tag: str, students: int = 0) -> tuple[int, str, list[str]]:
     """Create the school, its classrooms, teachers with tokens and a principal; returns (school, email, tokens)."""
     from sqlalchemy.orm import Session
 
@@ -84,6 +116,8 @@ def seed(url: str, rooms: int, tag: str) -> tuple[int, str, list[str]]:
         session.execute(insert(AuthToken), [{"account_id": a, "token_hash": hashlib.sha256(t.encode()).hexdigest(),
                                              "created_at": now, "expires_at": now + timedelta(hours=2)}
                                             for a, t in zip(accounts, tokens, strict=True)])
+        if students:
+            _seed_roster(session, school.id, tag, room_ids, people, students, now)
         session.commit()
         set_password(session, principal.email, PASSWORD)
         school_id, email = school.id, principal.email
@@ -116,7 +150,19 @@ def wait_ready(base: str, deadline: float) -> None:
     raise SystemExit("the server did not become ready in time")
 
 
-def burst(base: str, run_id: int, tokens: list[str], clients: int, spread: float, deadline: float):
+def roster_body(i: int, classes: list[list[dict]]) -> dict:
+    """Room i's report by student: every 17th has one missing, every 5th one extra from the next room."""
+    mine, theirs = classes[i], classes[(i + 1) % len(classes)]
+    body = {"exceptions": [], "extras": []}
+    if i % 17 == 0 and mine:
+        body["exceptions"].append({"student_id": mine[0]["id"], "status": "missing"})
+    if i % 5 == 0 and len(theirs) > 1:
+        body["extras"].append({"student_id": theirs[-1]["id"], "status": "present"})
+    return body
+
+
+def burst(base: str, run_id: int, tokens: list[str], clients: int, spread: float, deadline: float,
+          classes: list[list[dict]] | None = None):
     """Fire one check-in per token, paced over `spread` seconds; returns (latencies, errors, last_return)."""
     local = threading.local()
     latencies: list[float] = []
@@ -137,9 +183,12 @@ def burst(base: str, run_id: int, tokens: list[str], clients: int, spread: float
             local.session = requests.Session()
         body = {"status": "students_missing" if i % 17 == 0 else "all_accounted", "present": 20 + i % 7,
                 "missing": 1 if i % 17 == 0 else 0, "injured": 1 if i % 50 == 0 else 0, "extra": i % 3}
+        path = "checkins"
+        if classes is not None:
+            body, path = roster_body(i, classes), "roster/checkins"
         t0 = time.perf_counter()
         try:
-            response = local.session.post(f"{base}/api/v1/runs/{run_id}/checkins", json=body, timeout=15,
+            response = local.session.post(f"{base}/api/v1/runs/{run_id}/{path}", json=body, timeout=15,
                                           headers={"Authorization": f"Bearer {tokens[i]}",
                                                    "Idempotency-Key": f"bench-{i}"})
             ok = response.status_code == 201
@@ -175,6 +224,9 @@ def main() -> int:
     parser.add_argument("--dispatcher", choices=("off", "thread"), default="off",
                         help="thread: also send the drill's alerts (console provider) during the burst")
     parser.add_argument("--deadline", type=float, default=240.0, help="give up after this many seconds")
+    parser.add_argument("--roster", type=int, default=0, metavar="STUDENTS",
+                        help="roster mode: this many students; teachers report by student while the principal "
+                             "polls the school's student list")
     args = parser.parse_args()
     deadline = time.monotonic() + args.deadline
 
@@ -190,7 +242,7 @@ def main() -> int:
     upgrade(url)
     tag = secrets.token_hex(4)
     t0 = time.monotonic()
-    school_id, principal_email, tokens = seed(url, args.rooms, tag)
+    school_id, principal_email, tokens = seed(url, args.rooms, tag, args.roster)
     print(f"database: {url.split('@')[-1] if '@' in url else url}")
     print(f"seeded {args.rooms} classrooms and teachers in {time.monotonic() - t0:.1f}s")
 
@@ -209,9 +261,33 @@ def main() -> int:
         started.raise_for_status()
         run_id = started.json()["id"]
 
+        classes, poller, roster_ms = None, None, []
+        if args.roster:
+            t_first = time.perf_counter()
+            http.get(f"{base}/api/v1/runs/{run_id}/roster", timeout=60).raise_for_status()
+            first_ms = (time.perf_counter() - t_first) * 1000
+            print(f"first student list (works out who is expected where): {first_ms:.0f} ms")
+            classes = class_of(http, base, run_id, tokens)
+            stop = threading.Event()
+
+            def poll_roster() -> None:
+                watcher = requests.Session()
+                watcher.headers["Authorization"] = http.headers["Authorization"]
+                while not stop.is_set():
+                    t_read = time.perf_counter()
+                    watcher.get(f"{base}/api/v1/runs/{run_id}/roster", timeout=30).raise_for_status()
+                    roster_ms.append((time.perf_counter() - t_read) * 1000)
+                    time.sleep(0.1)
+
+            poller = threading.Thread(target=poll_roster, daemon=True)
+            poller.start()
+
         t_burst = time.monotonic()
-        latencies, errors, last_return = burst(base, run_id, tokens, args.clients, args.spread, deadline)
+        latencies, errors, last_return = burst(base, run_id, tokens, args.clients, args.spread, deadline, classes)
         burst_seconds = last_return - t_burst
+        if poller is not None:
+            stop.set()
+            poller.join(30)
 
         complete_after = None
         polls = 0
@@ -241,6 +317,14 @@ def main() -> int:
                   f"{rollup['figures']['seconds_to_100_percent']}s to 100%)")
         goal = not errors and percentile(ms, 99) < 250 and complete_after is not None and complete_after < 1
         print("goal (no errors, p99 < 250 ms, roll-up within 1 s):", "met" if goal else "NOT met")
+        if args.roster:
+            counts = http.get(f"{base}/api/v1/runs/{run_id}/roster", timeout=30).json()["counts"]
+            print(f"student list during the burst: {len(roster_ms)} reads of {args.roster} students, "
+                  f"p50={statistics.median(roster_ms):.1f} p99={percentile(roster_ms, 99):.1f} "
+                  f"max={max(roster_ms):.1f} ms; after: {counts}")
+            roster_goal = not errors and percentile(roster_ms, 99) < 200
+            print("goal (student list p99 < 200 ms):", "met" if roster_goal else "NOT met")
+            goal = goal and roster_goal
         return 0 if goal else 1
     finally:
         server.terminate()

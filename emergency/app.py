@@ -83,9 +83,10 @@ def _blueprints():
     from emergency.compliance.api import blp as compliance
     from emergency.directory.api import blp as directory
     from emergency.playbooks.api import blp as playbooks
+    from emergency.roster.api import blp as roster
     from emergency.runs.api import blp as runs
 
-    return [auth, directory, playbooks, runs, alerts, accountability, compliance]
+    return [auth, directory, playbooks, runs, alerts, accountability, compliance, roster]
 
 
 def _plain_blueprints():

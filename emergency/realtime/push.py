@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 EVENT_NAMES = (
     "run.started", "run.updated", "run.action_changed", "run.ended",
-    "checkin.recorded", "accountability.updated", "alert.delivery", "ack.recorded", "staff.status",
+    "checkin.recorded", "accountability.updated", "alert.delivery", "ack.recorded", "staff.status", "roster.updated",
 )
 
 
