@@ -3,8 +3,12 @@
 `acquire(key, rate)` blocks until one more send under `key` (a sender number, or calls) keeps
 every dispatcher together at or below `rate` per second:
 
-- RedisBudget (REDIS_URL set): the `limits` package's moving window on Redis. If Redis cannot
-  be reached it falls back to the budget below for a few seconds, then tries Redis again.
+- RedisBudget (REDIS_URL set): the `limits` package's moving window on Redis holds the cap: no
+  one-second window ever has more than the rate. A window alone lets a whole second's sends go
+  at once, which the provider sees as a burst; so each process also spaces its own sends at the
+  rate divided by the live dispatchers (they all claim from one queue, so all have work when
+  there is a backlog). If Redis cannot be reached it falls back to the budget below for a few
+  seconds, then tries Redis again.
 - DatabaseBudget (PostgreSQL without Redis): the next free slot per key in one row, moved on
   by a single UPDATE on the database's clock (a GCRA), so sends are evenly spaced.
 - LocalBudget (SQLite, the documented one-process case, and the fallback): spaces sends within
@@ -122,13 +126,14 @@ class RedisBudget:
 
     name = "redis"
 
-    def __init__(self, redis_url: str, fallback: Budget, *, namespace: str = "emergency-send",
-                 storage: RedisStorage | None = None, clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, redis_url: str, fallback: Budget, *, pacer: Budget | None = None,
+                 namespace: str = "emergency-send", storage: RedisStorage | None = None,
+                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep):
         self.storage = storage or RedisStorage(redis_url, socket_timeout=REDIS_TIMEOUT_SECONDS,
                                                socket_connect_timeout=REDIS_TIMEOUT_SECONDS)
         self.limiter = MovingWindowRateLimiter(self.storage)
         self.fallback, self.namespace, self.clock, self.sleep = fallback, namespace, clock, sleep
+        self.pacer = pacer
         self._down_until = 0.0
         # One thread per process and key asks Redis at a time; the others queue behind it in order.
         self._locks: dict[str, threading.Lock] = {}
@@ -145,6 +150,8 @@ class RedisBudget:
             self.fallback.acquire(key, rate)
             return
         item = window(rate)
+        if self.pacer is not None:
+            self.pacer.acquire(key, rate)
         try:
             with self._lock(key):
                 while not self.limiter.hit(item, self.namespace, key):

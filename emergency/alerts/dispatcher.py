@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 
 UNSUBSCRIBED = 21610
 PACING_WINDOW = 5.0  # seconds of sending a claim covers at the configured rate
+# A paced dispatcher claims only what it will send within this long: a real run that starts now
+# waits behind at most that many already-claimed drill texts.
+CLAIM_AHEAD_SECONDS = 0.5
 
 
 @dataclass
@@ -236,7 +239,12 @@ class Dispatcher:
 
     def in_flight_limit(self, channel: str) -> int:
         """How many alerts of a channel may be claimed and not yet recorded at once."""
-        return max(self.settings.concurrency * 2, 1) if channel == "sms" else max(self.batch_size(channel), 1)
+        most = max(self.settings.concurrency * 2, 1)
+        rate = self.settings.rate(channel)
+        if rate and rate > 0:
+            # This process's share of the rate, for CLAIM_AHEAD_SECONDS, plus the ones at the provider now.
+            return max(1, min(most, math.ceil(rate / self.live_dispatchers() * CLAIM_AHEAD_SECONDS) + 1))
+        return most if channel == "sms" else max(self.batch_size(channel), 1)
 
     def run_forever(self, idle_sleep: float = 0.5) -> None:
         """Keep the pool busy: claim more as sends finish, rather than waiting for whole batches."""

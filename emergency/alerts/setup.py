@@ -51,7 +51,7 @@ def build_budget(config, engine, live_dispatchers) -> Budget:
     without_redis = (DatabaseBudget(engine) if engine.dialect.name == "postgresql"
                      else LocalBudget(live_dispatchers))
     if config.get("REDIS_URL"):
-        return RedisBudget(config["REDIS_URL"], fallback=without_redis)
+        return RedisBudget(config["REDIS_URL"], fallback=without_redis, pacer=LocalBudget(live_dispatchers))
     return without_redis
 
 
