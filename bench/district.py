@@ -52,14 +52,14 @@ def seed(app, schools: int, staff: int) -> list[dict]:
         for s in range(schools + 1):
             school = School(code=f"D{tag}{s:02d}", name=f"School {s:02d}", timezone="America/New_York")
             people = [Person(name=f"Staff {s:02d}-{n:04d}", role="school_admin" if n < 3 else "teacher",
-                             email=f"s{s}.{n}.{tag}@bench.example.org", mobile=f"+1{tag}{s:02d}{n:05d}",
+                             email=f"s{s}.{n}.{tag}@bench.example.org", mobile=f"+1{tag}5{s:02d}{n:04d}",
                              schools=[school]) for n in range(staff)]
             session.add(school)
             session.add_all(people)
             session.add(Partner(agency="Bench PD", name=f"Officer {s}", role="police", schools=[school],
-                                email=f"officer{s}.{tag}@pd.example.org", mobile=f"+1{tag}{s:02d}99999"))
+                                email=f"officer{s}.{tag}@pd.example.org", mobile=f"+1{tag}5{s:02d}9999"))
             session.flush()
-            made.append({"id": school.id, "numbers": {p.mobile for p in people} | {f"+1{tag}{s:02d}99999"}})
+            made.append({"id": school.id, "numbers": {p.mobile for p in people} | {f"+1{tag}5{s:02d}9999"}})
         session.commit()
         made[0]["district_admin"] = district_admin.id
     return made
@@ -73,6 +73,21 @@ def start(app, school_id: int, admin_id: int, mode: str) -> tuple[int, float]:
                                                                confirm=True), app.extensions["playbooks"])
         db.session.commit()
         return run.id, time.monotonic()
+
+
+def queued_texts(database_url: str, run_ids: list[int], cancel: bool = False) -> int:
+    """The runs' texts to send (their calls are paced apart); with `cancel`, drop whatever is still queued."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        if cancel:
+            connection.execute(text("UPDATE alerts SET status = 'cancelled' WHERE run_id = ANY(:ids) "
+                                    "AND status IN ('queued', 'sending')"), {"ids": run_ids})
+        count = connection.execute(text("SELECT count(*) FROM alerts WHERE run_id = ANY(:ids) AND channel = 'sms' "
+                                        "AND status IN ('queued', 'sending', 'sent')"), {"ids": run_ids}).scalar()
+    engine.dispose()
+    return count
 
 
 def wait_for_workers(database_url: str, count: int) -> None:
@@ -139,11 +154,13 @@ def main() -> None:
             time.sleep(1.0)
             real_school = schools[-1]
             started[real_school["id"]] = start(app, real_school["id"], admin_id, "real")
-            expected = sum(len(s["numbers"]) - 1 for s in schools[:-1]) + len(real_school["numbers"])
+            expected = queued_texts(args.database_url, [run_id for run_id, _ in started.values()])
             deadline = time.monotonic() + 60 + 3 * expected / args.rate
             while time.monotonic() < deadline and len(fake.messages) < expected:
                 time.sleep(0.1)
             messages = sorted(fake.messages, key=lambda m: m["accepted_at"])
+            # What is left (calls at 5/s, say) must not be sent ahead of the next run's texts.
+            queued_texts(args.database_url, [run_id for run_id, _ in started.values()], cancel=True)
         finally:
             for worker in workers:
                 worker.send_signal(signal.SIGTERM)
