@@ -13,7 +13,8 @@ through the PostgreSQL budget. Prints, from the fake Twilio's own acceptance tim
     python bench/district.py --database-url postgresql+psycopg://... [--redis-url redis://...]
         [--schools 10] [--staff 200] [--rate 100] [--latency 0.05] [--workers 3]
 
-Runs on PostgreSQL only (several processes on SQLite is not a supported deployment).
+Runs on PostgreSQL only (several processes on SQLite is not a supported deployment). Use a fresh
+database: active runs left by other programs keep the dispatchers busy with their escalations.
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ def queued_texts(database_url: str, run_ids: list[int], cancel: bool = False) ->
         if cancel:
             connection.execute(text("UPDATE alerts SET status = 'cancelled' WHERE run_id = ANY(:ids) "
                                     "AND status IN ('queued', 'sending')"), {"ids": run_ids})
+            # Nobody acknowledges in a benchmark: escalations left due would load the next run's dispatchers.
+            connection.execute(text("UPDATE alerts SET escalate_at = NULL WHERE run_id = ANY(:ids)"), {"ids": run_ids})
         count = connection.execute(text("SELECT count(*) FROM alerts WHERE run_id = ANY(:ids) AND channel = 'sms' "
                                         "AND status IN ('queued', 'sending', 'sent')"), {"ids": run_ids}).scalar()
     engine.dispose()
