@@ -7,6 +7,7 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
+import redis
 from flask import Flask, jsonify
 from sqlalchemy import text
 
@@ -15,18 +16,14 @@ from emergency.alerts.setup import init_alerts
 from emergency.config import Config
 from emergency.db import db
 from emergency.errors import register_error_handlers
+from emergency.logs import configure_logging
+from emergency.logs import init_app as init_request_logging
+from emergency.metrics.exposition import init_app as init_metrics
 from emergency.realtime.push import RecordingPublisher, TeePublisher
-from emergency.realtime.socket import SocketPublisher, init_socketio
+from emergency.realtime.socket import SocketPublisher, init_socketio, start_session_sweeper
 from emergency.web import EmergencyApi
 
 log = logging.getLogger(__name__)
-
-
-def configure_logging(level: str) -> None:
-    root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("emergency").setLevel(level.upper())
 
 
 def create_app(config: Config | None = None) -> Flask:
@@ -47,7 +44,7 @@ def create_app(config: Config | None = None) -> Flask:
         JSON_SORT_KEYS=False,
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
-    configure_logging(config.LOG_LEVEL)
+    configure_logging(config.LOG_LEVEL, config.LOG_FORMAT, mask=config.ENV == "production")
     if config.DATABASE_URL.startswith("sqlite:///"):
         Path(config.DATABASE_URL[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
 
@@ -74,6 +71,8 @@ def create_app(config: Config | None = None) -> Flask:
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     _health(app)
+    init_request_logging(app)
+    init_metrics(app)
     return app
 
 
@@ -114,6 +113,37 @@ def start_background(app: Flask) -> None:
     gc.freeze()
     if app.config["DISPATCHER"] == "thread":
         start_dispatcher(app)
+    start_session_sweeper(app)
+
+
+REDIS_TIMEOUT = 2.0
+
+
+def redis_problem(url: str) -> str | None:
+    """Why the Redis at `url` cannot be used right now, or None when it answers."""
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except redis.RedisError as exc:
+        return str(exc)[:200] or type(exc).__name__
+    return None
+
+
+def require_redis(app: Flask) -> None:
+    """With REDIS_URL set, refuse to start without it: live events would silently stay on this instance."""
+    url = app.config.get("REDIS_URL")
+    if url and (problem := redis_problem(url)):
+        raise RuntimeError(f"Redis at REDIS_URL ({_without_password(url)}) is unreachable: {problem}. "
+                           "Start Redis or fix REDIS_URL; without it live events cannot reach other instances.")
+
+
+def _without_password(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    return f"{scheme}{sep}***@{host}" if at else url
 
 
 def require_migrated(app: Flask) -> None:
@@ -143,4 +173,10 @@ def _health(app: Flask) -> None:
         if not current:
             return jsonify({"status": "unavailable", "database": "not migrated",
                             "detail": "run `emergency db upgrade`"}), 503
-        return jsonify({"status": "ok", "database": "ok", "migrations": "current"})
+        body = {"status": "ok", "database": "ok", "migrations": "current"}
+        if app.config.get("REDIS_URL"):
+            problem = redis_problem(app.config["REDIS_URL"])
+            if problem:
+                return jsonify({**body, "status": "unavailable", "redis": "unreachable", "detail": problem}), 503
+            body["redis"] = "ok"
+        return jsonify(body)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import click
@@ -23,9 +24,11 @@ def main() -> None:
 @click.option("--demo", is_flag=True, help="Migrate, load the demo district if empty, print demo logins.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-def serve(demo: bool, host: str, port: int) -> None:
-    """Serve HTTP and Socket.IO (development server; use gunicorn in production)."""
-    from emergency.app import create_app, require_migrated, start_background
+@click.option("--connections", default=10000, show_default=True, type=int,
+              help="Live connections (and requests) one process holds at once.")
+def serve(demo: bool, host: str, port: int, connections: int) -> None:
+    """Serve HTTP and Socket.IO as the Procfile does: gunicorn, one gevent worker."""
+    from emergency.app import create_app, require_migrated, require_redis
     from emergency.db import db
     from emergency.migrate import upgrade
 
@@ -43,6 +46,7 @@ def serve(demo: bool, host: str, port: int) -> None:
         raise click.ClickException(str(exc)) from None
     try:
         require_migrated(app)
+        require_redis(app)
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from None
     with app.app_context():
@@ -51,18 +55,37 @@ def serve(demo: bool, host: str, port: int) -> None:
 
             for line in ensure_demo(db.session, app):
                 click.echo(line)
-    start_background(app)
+    app.extensions["db"]["engine"].dispose()
     click.echo(f"Serving on http://{host}:{port}  (API docs: http://{host}:{port}/api/docs)")
-    app.extensions["socketio"].run(app, host=host, port=port, allow_unsafe_werkzeug=True,
-                                   use_reloader=False, log_output=False)
+    # The checks ran here; the server is a fresh process, so gevent patches the standard library
+    # before anything of the app is imported (emergency.serving). Same command as the Procfile.
+    env = {**os.environ, "ENV": config.ENV, "PUBLIC_BASE_URL": config.PUBLIC_BASE_URL,
+           "DATABASE_URL": config.DATABASE_URL}
+    exec_server(gunicorn_command(host, port, connections), env)
+
+
+def gunicorn_command(host: str, port: int, connections: int) -> list[str]:
+    return [sys.executable, "-m", "gunicorn", "-w", "1", "-k", "gevent", "--worker-connections", str(connections),
+            "--timeout", "120", "-b", f"{host}:{port}", "emergency.wsgi:app"]
+
+
+def exec_server(command: list[str], env: dict) -> None:
+    """Replace this process with the server (a seam for tests)."""
+    sys.stdout.flush()
+    os.execve(command[0], command, env)
 
 
 @main.command()
 def worker() -> None:
     """Run the alert dispatcher as its own process (with DISPATCHER=off in the web processes)."""
     from emergency.alerts.setup import run_worker
+    from emergency.app import require_redis
 
     app = build_app()
+    try:
+        require_redis(app)
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
     run_worker(app)
 
 
@@ -83,6 +106,17 @@ def db_upgrade(revision: str) -> None:
         raise click.ClickException(str(exc)) from None
     upgrade(config.DATABASE_URL, revision)
     click.echo(f"Database is at {revision}.")
+
+
+@main.command("demo")
+@with_app
+def demo(app) -> None:
+    """Load the demo district into a database with no schools yet, and print its logins (compose: DEMO=1)."""
+    from emergency.db import db
+    from emergency.demo import ensure_demo
+
+    for line in ensure_demo(db.session, app):
+        click.echo(line)
 
 
 @main.group("users")

@@ -58,6 +58,9 @@ class Config:
     TWILIO_MESSAGING_SERVICE_SID: str = ""
     TWILIO_API_BASE: str = ""
     LOG_LEVEL: str = "INFO"
+    LOG_FORMAT: str = "text"  # text | json (one JSON object per line)
+    METRICS_TOKEN: str = ""  # /metrics answers only with this bearer token; unset: /metrics is off
+    METRICS_PORT: int = 0  # `emergency worker` serves its metrics on this port (0: not at all)
     ENV: str = "production"  # production | development | demo | test
     INSTANCE_PATH: str = "instance"
     DEFAULT_REGION: str = "US"
@@ -72,6 +75,7 @@ class Config:
     DISPATCHER_LIVENESS_SECONDS: float = 5.0  # a dispatcher silent this long is dead: its claims are taken over
     POLL_AFTER_SECONDS: float = 180.0
     PRIVACY_RETENTION_DAYS: int = 30
+    LIVE_SESSION_CHECK_SECONDS: float = 2.0  # how often live sockets are checked against their token (0: never)
     TESTING: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -154,5 +158,14 @@ class Config:
             raise ConfigError(f"DISPATCHER must be 'thread' or 'off', got {self.DISPATCHER!r}.")
         if self.LOG_LEVEL.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {self.LOG_LEVEL!r}.")
+        if self.LOG_FORMAT not in {"text", "json"}:
+            raise ConfigError(f"LOG_FORMAT must be 'text' or 'json', got {self.LOG_FORMAT!r}.")
+        if self.METRICS_TOKEN and len(self.METRICS_TOKEN) < 16 and not self.dev_like:
+            raise ConfigError("METRICS_TOKEN is too short; use at least 16 random characters.")
+        if self.METRICS_PORT and not self.METRICS_TOKEN:
+            raise ConfigError("METRICS_PORT is set but METRICS_TOKEN is not: set a token so the metrics are "
+                              "not open to anyone who reaches the port.")
+        if self.METRICS_PORT > 65535:
+            raise ConfigError(f"METRICS_PORT must be a port number (1-65535), got {self.METRICS_PORT}.")
         self.PUBLIC_BASE_URL = self.PUBLIC_BASE_URL.rstrip("/")
         return self

@@ -7,13 +7,17 @@ them) and emptied between tests.
 
 from __future__ import annotations
 
+import io
 import itertools
+import json
+import logging
 import os
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
+from emergency import logs
 from emergency.app import create_app
 from emergency.config import Config
 from emergency.db import Base, db
@@ -216,3 +220,19 @@ def login(client, session):
         return {"Authorization": f"Bearer {response.get_json()['token']}"}
 
     return do
+
+
+@pytest.fixture
+def json_lines():
+    """Everything `emergency.*` logs during the test, formatted as LOG_FORMAT=json formats it (unmasked)."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.formatter("json", mask=False))
+    handler.addFilter(logs.ContextFilter())
+    logger = logging.getLogger("emergency")
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    logger.removeHandler(handler)
+    logger.setLevel(old_level)

@@ -41,23 +41,26 @@ class ServedThread:
 
 
 class ServedProcess:
-    """`gunicorn emergency.wsgi:app` (as in the Procfile) in a subprocess, with its own environment."""
+    """`gunicorn -k gevent emergency.wsgi:app` (as in the Procfile) in a subprocess, with its own environment."""
 
-    def __init__(self, env: dict, *, args: list[str] | None = None):
+    def __init__(self, env: dict, *, args: list[str] | None = None, log_path: Path | None = None):
+        self.log_path = log_path  # where its output goes (default: a pipe read only if it fails to start)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **env}
-        self.args = args or [sys.executable, "-m", "gunicorn", "-w", "1", "-k", "gthread", "--threads", "16",
-                             "-b", f"127.0.0.1:{self.port}", "emergency.wsgi:app"]
+        self.args = args or [sys.executable, "-m", "gunicorn", "-w", "1", "-k", "gevent", "--worker-connections",
+                             "1000", "-b", f"127.0.0.1:{self.port}", "emergency.wsgi:app"]
         self.process: subprocess.Popen | None = None
 
     def __enter__(self):
-        self.process = subprocess.Popen(self.args, env=self.env, cwd=REPO, stdout=subprocess.PIPE,
+        output = open(self.log_path, "w") if self.log_path else subprocess.PIPE  # noqa: SIM115 (the process owns it)
+        self.process = subprocess.Popen(self.args, env=self.env, cwd=REPO, stdout=output,
                                         stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.process.stdout.read()}")
+                text = self.log_path.read_text() if self.log_path else self.process.stdout.read()
+                raise RuntimeError(f"server exited: {text}")
             try:
                 if requests.get(self.url + "/healthz", timeout=1).ok:
                     return self
@@ -78,13 +81,15 @@ class ServedProcess:
 class WorkerProcess:
     """`python -m emergency worker` in a subprocess, stopped with SIGTERM."""
 
-    def __init__(self, env: dict):
+    def __init__(self, env: dict, *, log_path: Path | None = None):
         self.env = {**os.environ, **env}
+        self.log_path = log_path
         self.process: subprocess.Popen | None = None
 
     def __enter__(self):
+        output = open(self.log_path, "w") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen([sys.executable, "-m", "emergency", "worker"], env=self.env, cwd=REPO,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                        stdout=output, stderr=subprocess.STDOUT)
         return self
 
     def __exit__(self, *exc):

@@ -117,12 +117,10 @@ def test_set_password_on_an_unmigrated_database_says_to_upgrade(run):
 
 
 def test_serve_refuses_an_unmigrated_database(run, monkeypatch):
-    import flask_socketio
-
     def must_not_serve(*args, **kwargs):
         raise AssertionError("serve started on an unmigrated database")
 
-    monkeypatch.setattr(flask_socketio.SocketIO, "run", must_not_serve)
+    monkeypatch.setattr(emergency.cli, "exec_server", must_not_serve)
 
     result = run("serve")
 
@@ -144,3 +142,33 @@ def test_commands_that_serve_nothing_need_no_secret_key(run):
 
     assert result.exit_code == 0, result.output
     assert "SECRET_KEY" not in result.output
+
+
+DEAD_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+
+
+def test_serve_runs_the_procfiles_server_gunicorn_with_one_gevent_worker(run, monkeypatch, tmp_path):
+    started = {}
+    monkeypatch.setattr(emergency.cli, "exec_server", lambda command, env: started.update(command=command, env=env))
+
+    result = run("serve", "--demo", "--port", "5123", "--connections", "12000", PLAYBOOKS_DIR=None)
+
+    assert result.exit_code == 0, result.output
+    command = started["command"]
+    assert command[1:3] == ["-m", "gunicorn"]
+    assert command[command.index("-k") + 1] == "gevent" and command[command.index("-w") + 1] == "1"
+    assert command[command.index("--worker-connections") + 1] == "12000"
+    assert command[-1] == "emergency.wsgi:app" and "127.0.0.1:5123" in command
+    assert started["env"]["PUBLIC_BASE_URL"] == "http://127.0.0.1:5123"
+    assert started["env"]["DATABASE_URL"].startswith("sqlite:///")
+
+
+@pytest.mark.parametrize("command", [["serve"], ["worker"]])
+def test_a_dead_redis_at_start_up_is_one_clear_line(run, db_url, monkeypatch, command):
+    upgrade(db_url)
+    monkeypatch.setattr(emergency.cli, "exec_server", lambda *a: pytest.fail("served without Redis"))
+
+    result = run(*command, REDIS_URL=DEAD_REDIS)
+
+    line = assert_one_clear_line(result)
+    assert "Redis at REDIS_URL (redis://127.0.0.1:1/0) is unreachable" in line

@@ -243,3 +243,21 @@ def test_a_sender_pool_with_a_bad_number_or_another_sender_is_refused(settings):
 def test_dispatcher_liveness_below_a_second_is_refused():
     with pytest.raises(ConfigError, match="DISPATCHER_LIVENESS_SECONDS"):
         make(DISPATCHER_LIVENESS_SECONDS=0.5).resolved()
+
+
+@pytest.mark.parametrize("values, match", [
+    ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be"),
+    ({"METRICS_PORT": 9100}, "METRICS_PORT is set but METRICS_TOKEN is not"),
+    ({"METRICS_TOKEN": "short"}, "METRICS_TOKEN is too short"),
+    ({"METRICS_PORT": 70000, "METRICS_TOKEN": "x" * 32}, "METRICS_PORT must be a port number"),
+])
+def test_operations_settings_are_checked(values, match):
+    with pytest.raises(ConfigError, match=match) as caught:
+        make(**values).resolved()
+    assert_one_sentence(str(caught.value))
+
+
+def test_operations_settings_are_read_from_the_environment():
+    config = Config.from_env({"LOG_FORMAT": "json", "METRICS_TOKEN": "t" * 20, "METRICS_PORT": "9100"})
+
+    assert (config.LOG_FORMAT, config.METRICS_TOKEN, config.METRICS_PORT) == ("json", "t" * 20, 9100)

@@ -111,3 +111,13 @@ def test_healthz_is_200_without_touching_the_database(client):
 
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok"}
+
+
+def test_readyz_is_503_when_redis_is_unreachable(make_config):
+    app = create_app(make_config(REDIS_URL="redis://:hunter2hunter2@127.0.0.1:1/0"))
+    with app.app_context():
+        response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["redis"] == "unreachable" and body["database"] == "ok"
+    assert "hunter2" not in response.get_data(as_text=True)

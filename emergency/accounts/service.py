@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from emergency.accounts.models import Account, AuthToken
@@ -19,6 +19,7 @@ from emergency.accounts.principal import Principal
 from emergency.directory.models import Partner, Person, partner_schools, person_schools
 from emergency.directory.roles import DISTRICT_ADMIN, PARTNER
 from emergency.errors import NotFound, TooManyRequests, Unauthorized, ValidationFailed
+from emergency.serving import run_blocking
 from emergency.timeutil import utcnow
 
 _hasher = PasswordHasher()
@@ -69,7 +70,8 @@ class LoginThrottle:
             self._failures.pop("e:" + email, None)
 
 
-def _hash_token(token: str) -> str:
+def token_hash(token: str) -> str:
+    """How a bearer token is stored and looked up (never the token itself)."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -127,7 +129,7 @@ def login(session: Session, email: str, password: str, *, ttl_hours: float,
         raise Unauthorized(BAD_LOGIN)
     throttle.succeeded(email)
     token = secrets.token_urlsafe(32)
-    row = AuthToken(account_id=account.id, token_hash=_hash_token(token), created_at=now,
+    row = AuthToken(account_id=account.id, token_hash=token_hash(token), created_at=now,
                     expires_at=now + timedelta(hours=ttl_hours))
     account.failed_logins = 0
     account.locked_until = None
@@ -138,6 +140,11 @@ def login(session: Session, email: str, password: str, *, ttl_hours: float,
 
 
 def _verify(hash_: str, password: str) -> bool:
+    # argon2 costs ~150 ms of CPU with the GIL released: off the event loop when served by gevent.
+    return run_blocking(_verify_now, hash_, password)
+
+
+def _verify_now(hash_: str, password: str) -> bool:
     try:
         return _hasher.verify(hash_, password or "")
     except (VerificationError, InvalidHashError):
@@ -151,7 +158,7 @@ def _owner_active(account: Account) -> bool:
 
 def logout(session: Session, token: str) -> None:
     """Revoke the token; a second logout is harmless."""
-    row = session.scalar(select(AuthToken).where(AuthToken.token_hash == _hash_token(token)))
+    row = session.scalar(select(AuthToken).where(AuthToken.token_hash == token_hash(token)))
     if row is not None and row.revoked_at is None:
         row.revoked_at = utcnow()
         session.commit()
@@ -163,20 +170,31 @@ def authenticate(session: Session, token: str) -> Principal:
         raise Unauthorized("Log in first: send 'Authorization: Bearer <token>'.")
     # This runs on every request, so it is two plain lookups (the token with its account and owner,
     # then the owner's schools), not an eager-loaded object graph, which costs more Python.
-    row = session.execute(_TOKEN_LOOKUP, {"token_hash": _hash_token(token)}).one_or_none()
+    # On the session's Core connection: the ORM's result machinery is most of a lookup's cost.
+    connection = session.connection()
+    row = connection.execute(_TOKEN_LOOKUP, {"token_hash": token_hash(token)}).one_or_none()
     if row is None or row.revoked_at is not None:
         raise Unauthorized("The token is not valid; log in again.")
     if row.expires_at <= utcnow():
         raise Unauthorized("The token has expired; log in again.")
     if row.person_id is not None and row.person_active:
         schools = None if row.person_role == DISTRICT_ADMIN else frozenset(
-            session.scalars(_PERSON_SCHOOLS, {"owner_id": row.person_id}))
+            connection.scalars(_PERSON_SCHOOLS, {"owner_id": row.person_id}))
         return Principal(row.account_id, "person", row.person_id, row.person_name, row.person_role, row.email,
                          schools, row.home_room_id)
     if row.partner_id is not None and row.partner_active:
-        schools = frozenset(session.scalars(_PARTNER_SCHOOLS, {"owner_id": row.partner_id}))
+        schools = frozenset(connection.scalars(_PARTNER_SCHOOLS, {"owner_id": row.partner_id}))
         return Principal(row.account_id, "partner", row.partner_id, row.partner_name, PARTNER, row.email, schools)
     raise Unauthorized("The account is disabled.")
+
+
+def live_token_hashes(session: Session, hashes: list[str]) -> set[str]:
+    """Which of these token hashes still authenticate: not revoked, not expired, owner active."""
+    live: set[str] = set()
+    now = utcnow()
+    for start in range(0, len(hashes), 500):
+        live.update(session.scalars(_LIVE_TOKENS, {"hashes": hashes[start:start + 500], "now": now}))
+    return live
 
 
 # Built once: constructing a statement costs more Python than running it.
@@ -189,6 +207,13 @@ _TOKEN_LOOKUP = (select(AuthToken.expires_at, AuthToken.revoked_at, Account.id.l
                  .outerjoin(Person, Person.id == Account.person_id)
                  .outerjoin(Partner, Partner.id == Account.partner_id)
                  .where(AuthToken.token_hash == bindparam("token_hash")))
+_LIVE_TOKENS = (select(AuthToken.token_hash)
+                .join(Account, Account.id == AuthToken.account_id)
+                .outerjoin(Person, Person.id == Account.person_id)
+                .outerjoin(Partner, Partner.id == Account.partner_id)
+                .where(AuthToken.token_hash.in_(bindparam("hashes", expanding=True)),
+                       AuthToken.revoked_at.is_(None), AuthToken.expires_at > bindparam("now"),
+                       or_(Person.active.is_(True), Partner.active.is_(True))))
 _PERSON_SCHOOLS = select(person_schools.c.school_id).where(person_schools.c.person_id == bindparam("owner_id"))
 _PARTNER_SCHOOLS = select(partner_schools.c.school_id).where(partner_schools.c.partner_id == bindparam("owner_id"))
 

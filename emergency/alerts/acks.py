@@ -19,6 +19,7 @@ from emergency.alerts.delivery import summary
 from emergency.alerts.models import Acknowledgement, Alert
 from emergency.directory.models import Partner, Person
 from emergency.errors import Conflict
+from emergency.metrics import instruments as metrics
 from emergency.runs import timeline
 from emergency.runs.models import Run
 from emergency.timeutil import iso, utcnow
@@ -99,6 +100,7 @@ def acknowledge(session: Session, run: Run, *, person_id: int | None = None, par
                     actor={k: who[k] for k in ("kind", "id", "name", "role")})
     timeline.push_only(session, run, "alert.delivery", summary(session, run.id))
     session.commit()
+    metrics.acknowledged(run.mode, seconds)
     return ack, True
 
 

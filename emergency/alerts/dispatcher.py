@@ -35,11 +35,13 @@ from datetime import timedelta
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from emergency import logs
 from emergency.alerts.budgets import Budget, LocalBudget
 from emergency.alerts.delivery import apply_provider_status, record_failure, summary
 from emergency.alerts.models import FAILED, QUEUED, RANK, SENDING, SENT, Alert, DispatcherHeartbeat
 from emergency.alerts.providers.base import Provider, ProviderError
 from emergency.alerts.queue import place, queue_position
+from emergency.metrics import instruments as metrics
 from emergency.runs import timeline
 from emergency.runs.models import Run
 from emergency.timeutil import utcnow
@@ -212,6 +214,7 @@ class Dispatcher:
     def run_once(self) -> int:
         """Claim one batch per channel, send it all, run the periodic jobs; returns alerts handled."""
         # Each channel is claimed separately, so slow-paced calls never hold up SMS.
+        metrics.dispatcher_pass()
         claimed = self.claim("sms") + self.claim("voice")
         if claimed:
             runs = set(self.pool.map(self._send_one, claimed))
@@ -221,6 +224,7 @@ class Dispatcher:
 
     def run_periodic(self) -> None:
         for job in self.periodic:
+            logs.set_context()
             try:
                 with self.sessions() as session:
                     job(session)
@@ -256,6 +260,7 @@ class Dispatcher:
         touched: set[int] = set()
         last_summary = last_periodic = last_poll = 0.0
         while not self.stop_event.is_set():
+            metrics.dispatcher_pass()
             try:
                 claimed_any = False
                 for channel, futures in in_flight.items():
@@ -307,6 +312,7 @@ class Dispatcher:
     def _send_one(self, claimed) -> int:
         alert_id, run_id, channel, to, body = claimed.id, claimed.run_id, claimed.channel, claimed.to_number, \
             claimed.body
+        logs.set_context(run_id=run_id, alert_id=alert_id)
         sender = self.settings.sender_for(to)
         # Each number of the pool has its own SMS rate; calls share the account's rate.
         if channel == "sms":
@@ -353,6 +359,7 @@ class Dispatcher:
             if error.temporary and alert.attempts < self.settings.max_attempts:
                 delay = min(self.settings.backoff_base * 2 ** (alert.attempts - 1), self.settings.backoff_max)
                 alert.status = QUEUED
+                metrics.alert_retried(alert.channel)
                 alert.next_attempt_at = utcnow() + timedelta(seconds=delay * random.uniform(0.5, 1.5))
                 log.warning("alert %s: temporary failure (%s), retry %s in %.1fs", alert_id,
                             alert.error_message, alert.attempts, delay)

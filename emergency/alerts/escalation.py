@@ -26,6 +26,7 @@ from emergency.alerts.models import CANCELLED, QUEUED, SKIPPED, UNREACHABLE, Ale
 from emergency.alerts.queue import place
 from emergency.directory.roles import SCHOOL_ADMIN
 from emergency.directory.service import people_of
+from emergency.metrics import instruments as metrics
 from emergency.playbooks.model import DRILL_BANNER
 from emergency.runs import timeline
 from emergency.runs.models import ACTIVE, Run
@@ -64,6 +65,7 @@ def run_due_escalations(session: Session) -> int:
         if find_ack(session, run.id, person_id=alert.person_id, partner_id=alert.partner_id) is None:
             _escalate(session, run, alert, now)
             escalated += 1
+            metrics.escalated()
         session.commit()
     return escalated
 

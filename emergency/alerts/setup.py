@@ -11,6 +11,8 @@ from flask import Flask
 from emergency.alerts.budgets import Budget, DatabaseBudget, LocalBudget, RedisBudget
 from emergency.alerts.dispatcher import Dispatcher, Settings, sender_pool
 from emergency.alerts.providers import ConsoleProvider, Provider, TwilioProvider
+from emergency.metrics.exposition import serve_metrics
+from emergency.metrics.instruments import instrument
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +42,8 @@ def init_alerts(app: Flask) -> None:
     """Attach the provider and a dispatcher (not yet running) to the app."""
     provider = app.extensions.get("alert_provider") or build_provider(app.config)
     app.extensions["alert_provider"] = provider
-    dispatcher = Dispatcher(app.extensions["db"]["sessionmaker"], provider, Settings.from_config(app.config),
-                            periodic_jobs())
+    dispatcher = Dispatcher(app.extensions["db"]["sessionmaker"], instrument(provider),
+                            Settings.from_config(app.config), periodic_jobs())
     dispatcher.budget = build_budget(app.config, app.extensions["db"]["engine"], dispatcher.live_dispatchers)
     app.extensions["dispatcher"] = dispatcher
 
@@ -73,6 +75,8 @@ def run_worker(app: Flask) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    if app.config.get("METRICS_PORT"):
+        serve_metrics(app, app.config["METRICS_PORT"])
     if not app.config.get("REDIS_URL"):
         log.warning("REDIS_URL is not set: this worker cannot push live delivery events to web instances")
     dispatcher.run_forever()

@@ -9,6 +9,7 @@ from sqlalchemy import and_, bindparam, exists, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from emergency import logs
 from emergency.realtime.push import Push, queue
 from emergency.runs.models import Run, RunEvent
 from emergency.timeutil import iso, utcnow
@@ -52,6 +53,7 @@ def record(session: Session, run: Run, type_: str, payload: dict | None = None, 
            actor: dict | None = None, push: bool = True, partner_visible: bool = True,
            push_name: str | None = None) -> RunEvent:
     """Append an event to the run's timeline (in the caller's transaction) and queue its live push."""
+    logs.bind_run(run)
     event = append(session, run, RunEvent(run_id=run.id, type=type_, actor=actor or SYSTEM, payload=payload or {},
                                           created_at=utcnow()))
     if push:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-01 09:10:57.232284
+Create Date: 2026-12-01 10:17:11.047402
 """
 from alembic import op
 import sqlalchemy as sa

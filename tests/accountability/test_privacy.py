@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 
@@ -105,7 +106,7 @@ def test_negative_days_are_refused(purge):
     assert result.exit_code != 0
 
 
-def test_no_names_in_logs_sms_or_partner_events(world, session, pushes, caplog):
+def test_no_names_in_logs_sms_or_partner_events(world, session, pushes, caplog, json_lines):
     caplog.set_level(logging.DEBUG)
     from emergency.accountability.sms_inbound import handle
     from emergency.alerts.models import Alert
@@ -119,6 +120,9 @@ def test_no_names_in_logs_sms_or_partner_events(world, session, pushes, caplog):
     reply = handle(session, world.teacher, classify_reply("IN ZED P3"), session.get(Run, run_id))
 
     logged = "\n".join(r.getMessage() for r in caplog.records)
+    json_logged = json.dumps(json_lines())  # LOG_FORMAT=json: every line parsed, then searched
+    assert "Zed" not in json_logged and "Yan" not in json_logged and run_id in {
+        line.get("run_id") for line in json_lines()}
     bodies = "\n".join(session.scalars(select(Alert.body).where(Alert.run_id == run_id)))
     partner_events = repr([p.partner_data for p in pushes.pushes])
     for text in (logged, bodies, partner_events, reply):

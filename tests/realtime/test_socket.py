@@ -1,6 +1,7 @@
 """Live push: token auth at connect, scoping by school, partners only for real runs, no contacts or names."""
 
 import threading
+import time
 
 import pytest
 import socketio as socketio_client
@@ -149,3 +150,41 @@ def test_real_client_with_a_bad_token_is_refused(app):
         sio = socketio_client.Client(reconnection=False)
         with pytest.raises(socketio_client.exceptions.ConnectionError):
             sio.connect(served.url, auth={"token": "bad"}, transports=["websocket"], wait_timeout=5)
+
+
+def test_an_event_is_encoded_once_for_all_the_phones_of_a_school(app, people, make_person, login, monkeypatch):
+    """Served for real: the server encodes run.started once, and each socket gets it once."""
+    import requests
+    from socketio import packet
+
+    tokens = [_token(people["teacher"])] * 3 + [_token(login(make_person("teacher", [people["school"]])))]
+    tokens.append(_token(people["district"]))  # in the district room and its person room
+    encoded = []
+    original = packet.Packet.encode
+
+    def counting(self):
+        if self.packet_type == packet.EVENT and self.data and self.data[0] == "run.started":
+            encoded.append(threading.current_thread().name)
+        return original(self)
+
+    monkeypatch.setattr(packet.Packet, "encode", counting)
+    with ServedThread(app) as served:
+        got = [[] for _ in tokens]
+        phones = []
+        for token, box in zip(tokens, got, strict=True):
+            sio = socketio_client.Client(reconnection=False)
+            sio.on("run.started", box.append)
+            sio.connect(served.url, auth={"token": token}, transports=["websocket"], wait_timeout=10)
+            phones.append(sio)
+        try:
+            response = requests.post(served.url + "/api/v1/runs", headers=people["principal"], timeout=10,
+                                     json={"school_id": people["school"].id, "playbook": "lockdown", "mode": "drill"})
+            assert response.status_code == 201
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not all(got):
+                time.sleep(0.05)
+        finally:
+            for sio in phones:
+                sio.disconnect()
+    assert [len(box) for box in got] == [1] * len(tokens)  # each socket once, even in several rooms
+    assert len(encoded) == 1  # one encoding for the school, the district and the people together
