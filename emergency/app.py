@@ -11,6 +11,7 @@ import redis
 from flask import Flask, jsonify
 from sqlalchemy import text
 
+from emergency.accountability.cache import RollupCache
 from emergency.accounts.service import LoginThrottle
 from emergency.alerts.setup import init_alerts
 from emergency.config import Config
@@ -19,6 +20,7 @@ from emergency.errors import register_error_handlers
 from emergency.logs import configure_logging
 from emergency.logs import init_app as init_request_logging
 from emergency.metrics.exposition import init_app as init_metrics
+from emergency.realtime.coalesce import CoalescingPublisher
 from emergency.realtime.push import RecordingPublisher, TeePublisher
 from emergency.realtime.socket import SocketPublisher, init_socketio, start_session_sweeper
 from emergency.web import EmergencyApi
@@ -50,11 +52,13 @@ def create_app(config: Config | None = None) -> Flask:
 
     db.init_app(app)
     app.extensions["login_throttle"] = LoginThrottle()
+    app.extensions["rollup_cache"] = RollupCache(config.ROLLUP_CACHE_SECONDS)
     _init_playbooks(app)
     init_alerts(app)
 
     socketio = init_socketio(app)
-    publisher = SocketPublisher(socketio)
+    # Summaries are coalesced in every process that publishes (web, worker): see realtime.coalesce.
+    publisher = CoalescingPublisher(SocketPublisher(socketio), config.LIVE_SUMMARY_INTERVAL)
     if app.config["TESTING"]:
         app.extensions["recorded_pushes"] = RecordingPublisher()
         publisher = TeePublisher(publisher, app.extensions["recorded_pushes"])
@@ -83,9 +87,10 @@ def _blueprints():
     from emergency.compliance.api import blp as compliance
     from emergency.directory.api import blp as directory
     from emergency.playbooks.api import blp as playbooks
+    from emergency.roster.api import blp as roster
     from emergency.runs.api import blp as runs
 
-    return [auth, directory, playbooks, runs, alerts, accountability, compliance]
+    return [auth, directory, playbooks, runs, alerts, accountability, compliance, roster]
 
 
 def _plain_blueprints():

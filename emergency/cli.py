@@ -154,8 +154,9 @@ def _register_domain_groups() -> None:
     from emergency.compliance.cli import compliance
     from emergency.directory.cli import directory
     from emergency.playbooks.cli import playbooks
+    from emergency.roster.cli import roster
 
-    for group in (directory, playbooks, sms, privacy, compliance):
+    for group in (directory, playbooks, sms, privacy, compliance, roster):
         main.add_command(group)
 
 

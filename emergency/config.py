@@ -75,6 +75,8 @@ class Config:
     DISPATCHER_LIVENESS_SECONDS: float = 5.0  # a dispatcher silent this long is dead: its claims are taken over
     POLL_AFTER_SECONDS: float = 180.0
     PRIVACY_RETENTION_DAYS: int = 30
+    LIVE_SUMMARY_INTERVAL: float = 0.25  # seconds between a run's live roll-up summaries; 0 = every change
+    ROLLUP_CACHE_SECONDS: float = 5.0  # longest reuse of a cached roll-up; 0 = no cache
     LIVE_SESSION_CHECK_SECONDS: float = 2.0  # how often live sockets are checked against their token (0: never)
     TESTING: bool = False
     extra: dict = field(default_factory=dict)

@@ -119,6 +119,19 @@ def make_engine(url: str) -> Engine:
 reading_only: ContextVar[bool] = ContextVar("reading_only", default=False)
 
 
+@contextmanager
+def writing() -> Iterator[None]:
+    """Inside a GET request, a transaction that writes (an access log entry): it takes the write lock at BEGIN.
+
+    The caller ends its read transaction first (commit or rollback), then begins this one.
+    """
+    token = reading_only.set(False)
+    try:
+        yield
+    finally:
+        reading_only.reset(token)
+
+
 class Database:
     """The app's engine and session factory, stored on app.extensions['db']."""
 

@@ -14,6 +14,8 @@ from emergency.accounts.models import Account
 from emergency.accounts.service import find_owner, set_password
 from emergency.directory.csv_io import import_directory
 from emergency.directory.models import School
+from emergency.roster.oneroster import import_roster
+from emergency.roster.schedules import import_schedules
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "examples" / "demo-district"
 DEMO_PASSWORD = "demo-password"
@@ -32,6 +34,10 @@ def ensure_demo(session: Session, app: Flask) -> list[str]:
     if not session.scalar(select(func.count()).select_from(School)):
         report = import_directory(session, DEMO_DIR, region=app.config.get("DEFAULT_REGION", "US"))
         loaded = "Loaded the demo district (" + ", ".join(f"{n} {kind}" for kind, n in report.created.items()) + "). "
+        # The fictional student roster and the middle school's bell schedule (docs/roster.md).
+        import_schedules(session, DEMO_DIR / "bell_schedules.csv")
+        students = import_roster(session, DEMO_DIR / "oneroster").created["students"]
+        loaded += f"Loaded its fictional roster ({students} students). "
     base = app.config.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
     lines = [f"{loaded}Demo logins (password for all, unless you changed it: {DEMO_PASSWORD}):"]
     for role, email in DEMO_LOGINS:

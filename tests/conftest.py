@@ -61,7 +61,9 @@ def make_config(database_url, tmp_path):
         values = dict(ENV="test", TESTING=True, DATABASE_URL=database_url, DISPATCHER="off",
                       PLAYBOOKS_DIR=str(REPO / "playbooks"), INSTANCE_PATH=str(tmp_path / "instance"),
                       COMPLIANCE_RULES=str(REPO / "rules" / "new-york.yaml"),
-                      PUBLIC_BASE_URL="http://testserver", SECRET_KEY="test-secret-key-0123456789")
+                      PUBLIC_BASE_URL="http://testserver", SECRET_KEY="test-secret-key-0123456789",
+                      # Every summary as it happens: coalescing has its own tests, with their own clock.
+                      LIVE_SUMMARY_INTERVAL=0.0)
         values.update(overrides)
         return Config(**values)
 

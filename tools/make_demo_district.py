@@ -108,7 +108,8 @@ def build_rows() -> dict[str, list[list[str]]]:
     phones = iter(f"(914) 555-{n:04d}" for n in range(100, 200))
     names = iter(f"{FIRST[i % len(FIRST)]} {LAST[(i * 7) % len(LAST)]}" for i in range(1000))
     taken: set[str] = set()
-    schools = [[code, name, address, "America/New_York", dismissal] for code, name, address, dismissal in SCHOOLS]
+    schools = [[code, name, address, "America/New_York", dismissal, f"org-{code.lower()}"]
+               for code, name, address, dismissal in SCHOOLS]
     rooms: list[list[str]] = []
     classrooms: dict[str, list[str]] = {}
     labs: dict[str, list[str]] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import Response, current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -50,7 +51,8 @@ class Accountability(MethodView):
     @blp.response(200, RollupSchema)
     def get(self, run_id: int):
         """The roll-up: expected, reported and unreported rooms, totals, who needs help, the figures."""
-        return service.rollup(db.session, current_principal(), run_id)
+        body = service.rollup_json(db.session, current_principal(), run_id, current_app.extensions["rollup_cache"])
+        return Response(body, mimetype="application/json")
 
 
 @blp.route("/runs/<int:run_id>/accountability/curve")

@@ -20,6 +20,7 @@ SAFE = "safe"
 STAFF_STATUSES = (SAFE, NEED_HELP)
 
 COUNT_FIELDS = ("present", "absent", "missing", "injured", "extra")
+MAX_COUNT = 5000  # the largest count a report may give
 
 # SQL NULL (not JSON 'null') on every backend, so "names purged" is a plain IS NULL.
 Names = JSON(none_as_null=True)

@@ -2,8 +2,7 @@
 
 import marshmallow as ma
 
-from emergency.accountability.models import CHECKIN_STATUSES, STAFF_STATUSES
-from emergency.accountability.service import MAX_COUNT
+from emergency.accountability.models import CHECKIN_STATUSES, MAX_COUNT, STAFF_STATUSES
 
 MAX_NAMES = 200
 

@@ -10,19 +10,36 @@ check-in), never the check-in history, so it costs the same for the 60th room as
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import Integer, and_, bindparam, case, exists, func, insert, null, or_, select, true, update
+from sqlalchemy import (
+    Integer,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from emergency.accountability.cache import RollupCache
 from emergency.accountability.models import (
     ALL_ACCOUNTED,
     COUNT_FIELDS,
+    MAX_COUNT,
     NEED_HELP,
     SAFE,
     STUDENTS_MISSING,
@@ -31,6 +48,7 @@ from emergency.accountability.models import (
     RunTally,
     StaffStatus,
 )
+from emergency.accountability.schemas import RollupSchema
 from emergency.accounts.principal import Principal
 from emergency.alerts.models import QUEUED, SKIPPED, UNREACHABLE, Alert, InboundMessage, OptOut
 from emergency.alerts.queue import place
@@ -40,6 +58,7 @@ from emergency.directory.roles import DISTRICT_ADMIN, SCHOOL_ADMIN
 from emergency.directory.service import partners_of, people_of
 from emergency.errors import Conflict, Forbidden, ValidationFailed
 from emergency.playbooks.model import DRILL_BANNER
+from emergency.realtime.push import ADMINS
 from emergency.runs import timeline
 from emergency.runs.models import ACTIVE, Run, RunEvent
 from emergency.runs.service import get_run
@@ -47,7 +66,6 @@ from emergency.timeutil import iso, utcnow
 
 log = logging.getLogger(__name__)
 
-MAX_COUNT = 5000
 EXPECTED_ROOM_RULE = ("rooms of kind 'classroom' with capacity > 0, plus any room that is an active "
                       "person's home room")
 HELP_PRIORITY = 0
@@ -139,11 +157,18 @@ def _check_counts(request: CheckinRequest) -> None:
 
 
 def _resolve_room(session: Session, run: Run, room_id: int | None, person: Reporter) -> Room:
+    """The room reported for, a room of the run's school; on PostgreSQL, with its lock (see _lock_room) taken."""
     room_id = room_id if room_id is not None else person.home_room_id
     if room_id is None:
         raise ValidationFailed("Say which room you report for: you have no home room.",
                                errors={"room_id": ["required: you have no home room"]})
-    room = session.get(Room, room_id)
+    if session.get_bind().dialect.name == "postgresql":
+        # The lookup takes the lock too: one round trip less on the path every room of the school takes.
+        found = session.execute(_ROOM_LOCKED, {"room_id": room_id, "school_id": run.school_id,
+                                               "run_id": run.id}).first()
+        room = found[0] if found else None
+    else:
+        room = session.get(Room, room_id)
     if room is None or room.school_id != run.school_id:
         raise ValidationFailed(f"Room {room_id} is not a room of {run.school.name}.",
                                errors={"room_id": [f"not a room of {run.school.name}"]})
@@ -176,12 +201,13 @@ def _lock_run(session: Session, run: Run) -> None:
         session.execute(select(Run.id).where(Run.id == run.id).with_for_update())
 
 
-def _lock_room(session: Session, run: Run, room: Room) -> None:
-    # Reports of one room are serialised so its latest row and the supersede link are written in
-    # order. Only the room, not the run: the run's row is locked later, by the timeline's sequence
-    # number, for as short a time as possible, since every room of the school queues on it.
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(run.id, room.id)))
+# PostgreSQL: the room of the school, locking its reports in this run until the commit. Reports of
+# one room are serialised so its latest row and the supersede link are written in order. Only the
+# room, not the run: the run's row is locked later, by the timeline's sequence number, for as short
+# a time as possible, since every room of the school queues on it. (The function runs only for the
+# row found: a room of another school is neither returned nor locked.)
+_ROOM_LOCKED = select(Room, func.pg_advisory_xact_lock(bindparam("run_id"), Room.id)).where(
+    Room.id == bindparam("room_id"), Room.school_id == bindparam("school_id"))
 
 
 # -- check-ins -----------------------------------------------------------------------------------
@@ -234,30 +260,39 @@ def _record(session: Session, run: Run, person: Reporter, room: Room, request: C
             location: str | None, channel: str, idempotency_key: str | None) -> Checkin:
     # A whole school reports at once, so this path runs plain statements built once (below) rather
     # than ORM units of work: on one web process, Python time is what limits the check-in rate.
-    _lock_room(session, run, room)
     now = utcnow()
     postgres = session.get_bind().dialect.name == "postgresql"
     counts = {name: getattr(request, name) for name in COUNT_FIELDS}
-    # Not added to the session: it is inserted by _INSERT_CHECKIN and returned to the caller as it was sent.
+    # Not added to the session: it is inserted by a plain statement and returned to the caller as it was sent.
     checkin = Checkin(run_id=run.id, room_id=room.id, room=room, person_id=person.id, reporter_name=person.name,
                       channel=channel, status=request.status, location=location,
                       missing_students=request.missing_students or None,
                       injured_students=request.injured_students or None, note=request.note,
                       late=run.state != ACTIVE, idempotency_key=idempotency_key, created_at=now,
                       tallied_at=None if postgres else now, **counts)
-    checkin.id = session.execute(_INSERT_CHECKIN, {name: getattr(checkin, name) for name in _CHECKIN_INSERTED}
-                                 ).scalar_one()
-    latest = session.execute(_ROOM_STATUS, {"this_run": run.id, "this_room": room.id}).one_or_none()
-    room_key = {"run_id": run.id, "room_id": room.id, "checkin_id": checkin.id, "status": checkin.status,
-                "reported_at": now, **counts}
-    if latest is None:
-        session.execute(_INSERT_ROOM_STATUS, {**room_key, "first_reported_at": now})
+    room_key = {"run_id": run.id, "room_id": room.id, "status": checkin.status, "reported_at": now, **counts}
+    if postgres:
+        # Under the room's lock (_resolve_room), one round trip: insert the report, read the room's
+        # previous one, link it and replace it, count the expected rooms (the summary shows it).
+        stored = session.execute(_store_statement(), {
+            **{f"new_{name}": getattr(checkin, name) for name in _CHECKIN_INSERTED},
+            **{f"status_{name}": value for name, value in room_key.items()},
+            "this_run": run.id, "this_room": room.id, "school_id": run.school_id}).one()
+        checkin.id, expected = stored.id, stored.expected
+        latest = stored if stored.checkin_id is not None else None
     else:
-        session.execute(_SUPERSEDE, {"old_id": latest.checkin_id, "new_id": checkin.id})
-        session.execute(_UPDATE_ROOM_STATUS, {**room_key, "this_run": run.id, "this_room": room.id})
+        checkin.id = session.execute(_INSERT_CHECKIN, {name: getattr(checkin, name) for name in _CHECKIN_INSERTED}
+                                     ).scalar_one()
+        latest = session.execute(_ROOM_STATUS, {"this_run": run.id, "this_room": room.id}).one_or_none()
+        room_key["checkin_id"] = checkin.id
+        if latest is None:
+            session.execute(_INSERT_ROOM_STATUS, {**room_key, "first_reported_at": now})
+        else:
+            session.execute(_SUPERSEDE, {"old_id": latest.checkin_id, "new_id": checkin.id})
+            session.execute(_UPDATE_ROOM_STATUS, {**room_key, "this_run": run.id, "this_room": room.id})
+        expected = expected_room_count(session, run.school_id)
     change = _change(session, checkin, room, latest)
     event = _checkin_event(run, checkin, room, latest.checkin_id if latest else None, actor_of(person))
-    expected = expected_room_count(session, run.school_id)
     urgent = checkin.status == NEED_HELP and (latest is None or latest.status != NEED_HELP)
     if not postgres:
         # SQLite writes one transaction at a time anyway: everything goes in this one.
@@ -304,12 +339,18 @@ def _checkin_event(run: Run, checkin: Checkin, room: Room, supersedes: int | Non
 
 def _publish(session: Session, run: Run, event: RunEvent | None, tally, expected: int, room: Room,
              status: str) -> None:
-    """Queue the live pushes of a check-in: its timeline entry, then the run's new numbers."""
+    """Queue the live pushes of a check-in: its details, then the run's new numbers.
+
+    The details go to those who act on them (the school's admins, partners in a real run) and to the
+    reporter's own phone; every phone of the school gets the numbers, coalesced to a few a second.
+    """
     if event is None or event.seq is None:
         return  # applied meanwhile by apply_untallied, which pushed it
-    timeline.publish(session, run, event)
+    reporter = event.actor.get("id") if event.actor.get("kind") == "person" else None
+    timeline.publish(session, run, event, audience=ADMINS, person_ids=(reporter,) if reporter else ())
     timeline.push_only(session, run, "accountability.updated",
-                       {**_counts_view(tally, expected), "room": {**_room_ref(room), "status": status}})
+                       {**_counts_view(tally, expected), "room": {**_room_ref(room), "status": status}},
+                       coalesce=True)
 
 
 def _apply(session: Session, run: Run, checkin_id: int, change: dict, event: RunEvent, *, autocommit: bool,
@@ -390,6 +431,36 @@ _INSERT_ROOM_STATUS = _ROOM_STATUSES.insert().values(reports=1)
 _UPDATE_ROOM_STATUS = _ROOM_STATUSES.update().where(_THIS_ROOM).values(reports=_ROOM_STATUSES.c.reports + 1)
 _SUPERSEDE = _CHECKINS.update().where(_CHECKINS.c.id == bindparam("old_id")).values(
     superseded_by_id=bindparam("new_id"))
+
+
+@cache
+def _store_statement():
+    """PostgreSQL: WITH new (the report), prev (the room's latest), superseded, latest (upsert): built once.
+
+    Returns the new report's id, the previous latest report's columns (NULL for a room's first
+    report) and the school's expected room count. Every part sees the snapshot taken before it, so
+    `prev` is the room's state before this report; the room's advisory lock orders its reports.
+    """
+    new = _CHECKINS.insert().values({name: bindparam(f"new_{name}", type_=_CHECKINS.c[name].type)
+                                     for name in _CHECKIN_INSERTED}).returning(_CHECKINS.c.id).cte("new")
+    prev = select(_ROOM_STATUSES).where(_THIS_ROOM).cte("prev")
+    superseded = (_CHECKINS.update().where(_CHECKINS.c.id == select(prev.c.checkin_id).scalar_subquery())
+                  .values(superseded_by_id=select(new.c.id).scalar_subquery()).returning(_CHECKINS.c.id)
+                  .cte("superseded"))
+    replaced = ["status", "reported_at", *COUNT_FIELDS]
+    values = {name: bindparam(f"status_{name}", type_=_ROOM_STATUSES.c[name].type)
+              for name in ("run_id", "room_id", *replaced)}
+    insert_latest = upsert("postgresql", _ROOM_STATUSES).from_select(
+        [*values, "checkin_id", "first_reported_at", "reports"],
+        select(*values.values(), new.c.id, values["reported_at"], literal(1)).select_from(new))
+    latest = insert_latest.on_conflict_do_update(
+        index_elements=[_ROOM_STATUSES.c.run_id, _ROOM_STATUSES.c.room_id],
+        set_={"checkin_id": insert_latest.excluded.checkin_id, "reports": _ROOM_STATUSES.c.reports + 1,
+              **{name: insert_latest.excluded[name] for name in replaced}},
+    ).returning(_ROOM_STATUSES.c.room_id).cte("latest")
+    return (select(new.c.id, prev.c.checkin_id, prev.c.status, *(prev.c[name] for name in COUNT_FIELDS),
+                   _EXPECTED_COUNT.scalar_subquery().label("expected"))
+            .select_from(new.outerjoin(prev, true())).add_cte(superseded, latest))
 
 
 def list_checkins(session: Session, principal: Principal, run_id: int, room_id: int | None = None) -> list[dict]:
@@ -485,6 +556,7 @@ def _counts_view(tally, expected: int) -> dict:
     }
 
 
+_ROLLUP_SCHEMA = RollupSchema()
 _TALLY_COUNTERS = ("reported", "reported_rooms", *COUNT_FIELDS, "need_help")
 # Built once: constructing a statement costs more Python than running it.
 _TALLY = select(*RunTally.__table__.c).where(RunTally.run_id == bindparam("run_id"))
@@ -499,6 +571,30 @@ def rollup(session: Session, principal: Principal, run_id: int) -> dict:
     """The live roll-up of a run: expected and reported rooms, totals, who needs help, figures."""
     run = get_run(session, principal, run_id)
     names = may_read_names(principal, run)
+    view, names_shown = _rollup_view(session, run, names)
+    _log_name_read(principal, run, names_shown)
+    view["elapsed_seconds"] = _seconds(run, run.ended_at or utcnow())
+    return view
+
+
+def rollup_json(session: Session, principal: Principal, run_id: int, cache: RollupCache) -> bytes:
+    """The roll-up as its JSON body, built once per run version and audience (see accountability.cache)."""
+    run = get_run(session, principal, run_id)
+    names = may_read_names(principal, run)
+    entry = cache.get((run.id, run.last_seq, names), lambda: _serialised_rollup(session, run, names))
+    _log_name_read(principal, run, entry.meta)
+    # The one field that moves with the clock, not with the run: spliced in, never cached.
+    elapsed = json.dumps(_seconds(run, run.ended_at or utcnow())).encode()
+    return b'{"elapsed_seconds": ' + elapsed + b", " + entry.body[1:]
+
+
+def _serialised_rollup(session: Session, run: Run, names: bool) -> tuple[bytes, bool]:
+    view, names_shown = _rollup_view(session, run, names)
+    return json.dumps(_ROLLUP_SCHEMA.dump(view), separators=(",", ":")).encode(), names_shown
+
+
+def _rollup_view(session: Session, run: Run, names: bool) -> tuple[dict, bool]:
+    """The roll-up without elapsed_seconds, and whether it shows any student name."""
     expected_rooms = session.execute(select(Room.id, Room.number, Room.name).where(_expected(run.school_id))
                                      .order_by(Room.number)).all()
     expected_ids = {room.id for room in expected_rooms}
@@ -519,8 +615,7 @@ def rollup(session: Session, principal: Principal, run_id: int) -> dict:
         view.update(expected=row.room_id in expected_ids, reports=row.reports,
                     first_reported_at=iso(row.first_reported_at))
         rooms.append(view)
-    _log_name_read(principal, run, names and any(r.get("missing_students") or r.get("injured_students")
-                                                 for r in rooms))
+    names_shown = names and any(r.get("missing_students") or r.get("injured_students") for r in rooms)
     figures = _figures(run, len(expected_ids),
                        sorted(row.first_reported_at for row in rows if row.room_id in expected_ids),
                        min((row.first_reported_at for row in rows), default=None))
@@ -534,11 +629,10 @@ def rollup(session: Session, principal: Principal, run_id: int) -> dict:
         "need_help": [r for r in rooms if r["status"] == NEED_HELP],
         "staff_needing_help": [s for s in staff_views(session, run) if s["status"] == NEED_HELP],
         "rooms": rooms, "started_at": iso(run.started_at), "ended_at": iso(run.ended_at),
-        "elapsed_seconds": _seconds(run, run.ended_at or utcnow()),
         "fully_accounted_at": counts["fully_accounted_at"],
         "seconds_to_fully_accounted": figures["seconds_to_100_percent"],
         "figures": figures, "names_included": names,
-    }
+    }, bool(names_shown)
 
 
 def accountability_figures(session: Session, run: Run) -> dict:

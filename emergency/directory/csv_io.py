@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
+from emergency.csvfiles import Problems, Row, read_rows
 from emergency.directory.models import Partner, Person, Room, School
 from emergency.directory.phones import InvalidPhone, mask_phone, normalise_phone
 from emergency.directory.roles import DISTRICT_ADMIN, PARTNER_KINDS, PERSON_ROLES
@@ -30,7 +31,7 @@ FILES = {kind: f"{kind}.csv" for kind in KINDS}
 
 # Export order of the columns, and the columns an import cannot do without.
 COLUMNS = {
-    "schools": ("code", "name", "address", "timezone", "dismissal_time"),
+    "schools": ("code", "name", "address", "timezone", "dismissal_time", "sourced_id"),
     "rooms": ("school_code", "number", "name", "floor", "kind", "capacity"),
     "people": ("name", "role", "mobile", "email", "schools", "home_room", "active"),
     "partners": ("agency", "name", "role", "mobile", "email", "schools", "active"),
@@ -82,86 +83,22 @@ class ImportReport:
         return out
 
 
-class _Problems(list):
+class _Problems(Problems):
+    """Problems keyed by kind ("rooms"); the shared reader reports by file name ("rooms.csv")."""
+
+    def __init__(self):
+        super().__init__(FILES.values())
+
     def add(self, kind: str, line: int, column: str, message: str) -> None:
-        self.append((KINDS.index(kind), line, len(self), f"{FILES[kind]}:{line}: {column}: {message}"))
-
-    def messages(self) -> list[str]:
-        """File by file, line by line: the order someone fixing the files works in."""
-        return [message for *_order, message in sorted(self)]
+        super().add(FILES.get(kind, kind), line, column, message)
 
 
-@dataclass
-class _Row:
-    line: int
-    values: dict[str, str]  # only the columns the file has, stripped
+_Row = Row
 
-
-# ---------------------------------------------------------------------------------------------- reading
 
 def _read(folder: Path, kind: str, problems: _Problems) -> list[_Row] | None:
     """The rows of one file, or None when the file is absent."""
-    path = folder / FILES[kind]
-    if not path.is_file():
-        return None
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        problems.add(kind, line, "(file)", f"is not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
-                                           "save it as 'CSV UTF-8'")
-        # Keep going with replacement characters: the other problems are still worth reporting,
-        # and nothing is imported anyway.
-        text = raw.decode("utf-8-sig", errors="replace")
-    reader = csv.reader(io.StringIO(text, newline=""))
-    rows: list[_Row] = []
-    header: list[str] | None = None
-    end = 0  # physical line the previous record ended on
-    try:
-        for record in reader:
-            start, end = end + 1, reader.line_num
-            if header is None:
-                if any(value.strip() for value in record):
-                    header = _header(kind, record, start, problems)
-                continue
-            if not any(value.strip() for value in record):
-                continue  # blank lines and the ",,,," rows spreadsheets leave at the end
-            if len(record) > len(header) and any(v.strip() for v in record[len(header):]):
-                problems.add(kind, start, "(row)", f"has {len(record)} values but the header names "
-                                                   f"{len(header)} columns")
-            values = {name: (record[i].strip() if i < len(record) else "")
-                      for i, name in enumerate(header) if name}
-            rows.append(_Row(start, values))
-    except csv.Error as exc:
-        problems.add(kind, end + 1, "(file)", f"is not valid CSV ({exc})")
-    if header is None:
-        problems.add(kind, 1, "(file)", "is empty; the first line must name the columns")
-    return rows
-
-
-def _header(kind: str, record: list[str], line: int, problems: _Problems) -> list[str]:
-    """Column names, lower-cased; '' for the columns the rows must not use."""
-    names = [name.strip().lower() for name in record]
-    known = COLUMNS[kind]
-    seen: set[str] = set()
-    header = []
-    for position, name in enumerate(names, start=1):
-        if not name:
-            problems.add(kind, line, f"(column {position})", "has no name")
-        elif name not in known:
-            problems.add(kind, line, name, f"unknown column (expected: {', '.join(known)})")
-        elif name in seen:
-            problems.add(kind, line, name, "column appears twice")
-        else:
-            seen.add(name)
-            header.append(name)
-            continue
-        header.append("")
-    for name in REQUIRED[kind]:
-        if name not in seen:
-            problems.add(kind, line, name, "required column is missing")
-    return header
+    return read_rows(folder / FILES[kind], problems, COLUMNS[kind], REQUIRED[kind])
 
 
 # ------------------------------------------------------------------------------------------- checking
@@ -270,6 +207,9 @@ def _check_schools(rows: list[_Row], problems: _Problems, region: str) -> list[_
         fields["timezone"] = timezone
         if c.has("dismissal_time"):
             fields["dismissal_time"] = _dismissal(c)
+        if c.has("sourced_id"):
+            # The school's sourcedId in the district's OneRoster export (roster import matches on it).
+            fields["sourced_id"] = c.text("sourced_id") or None
         if code in seen:
             c.problem("code", f"duplicate school code '{code}' (also on line {seen[code]})")
         elif code:
@@ -603,7 +543,8 @@ def export_directory(session: Session, folder: str | Path) -> dict[str, int]:
     partners = sorted(session.scalars(select(Partner).options(selectinload(Partner.schools))),
                       key=lambda p: (p.agency.casefold(), *_contact_order(p)))
     rows = {
-        "schools": [[s.code, s.name, s.address or "", s.timezone, s.dismissal_time or ""] for s in schools],
+        "schools": [[s.code, s.name, s.address or "", s.timezone, s.dismissal_time or "",
+                     s.sourced_id or ""] for s in schools],
         "rooms": [[r.school.code, r.number, r.name or "", r.floor or "", r.kind,
                    "" if r.capacity is None else str(r.capacity)] for r in rooms],
         "people": [[p.name, p.role, p.mobile or "", p.email or "", _school_list(p),

@@ -34,6 +34,8 @@ class School(Base):
     address: Mapped[str] = mapped_column(String(300), default="")
     timezone: Mapped[str] = mapped_column(String(64), default="America/New_York")
     dismissal_time: Mapped[str | None] = mapped_column(String(5))  # "15:10", local time
+    # The school's org sourcedId in the district's OneRoster export (see docs/roster.md).
+    sourced_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     rooms: Mapped[list[Room]] = relationship(back_populates="school", order_by="Room.number")

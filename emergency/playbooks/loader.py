@@ -95,7 +95,7 @@ RULE_FIELDS = (
     "audience", "modes", "channels", "templates", "require_ack", "escalate_after_seconds", "priority",
 )
 RULE_REQUIRED = ("audience", "channels")
-ACCOUNTABILITY_FIELDS = ("required", "reminder_minutes", "deadline_minutes", "locations")
+ACCOUNTABILITY_FIELDS = ("required", "reminder_minutes", "deadline_minutes", "locations", "partner_missing_names")
 LOCATION_FIELDS = ("rooms", "assembly_points")
 STEP_FIELDS = ("step", "role")
 
@@ -580,6 +580,8 @@ class _Checker:
             self.error(path + (blame,), f"reminder_minutes ({reminder}) must be less than "
                                         f"deadline_minutes ({deadline})")
             reminder = None
+        partner_names = (self.boolean(path + ("partner_missing_names",), item["partner_missing_names"])
+                         if "partner_missing_names" in item else False)
         rooms: bool | None = True
         points: tuple[str, ...] | None = ()
         if "locations" in item:
@@ -600,10 +602,10 @@ class _Checker:
             self.error(path + ("locations",), "accountability is required but no location is allowed: "
                                               "set rooms: true or list assembly_points")
             rooms = None
-        if None in (required, reminder, deadline, rooms, points):
+        if None in (required, reminder, deadline, rooms, points, partner_names):
             return None
         return Accountability(required=required, reminder_minutes=reminder, deadline_minutes=deadline,
-                              rooms=rooms, assembly_points=points)
+                              rooms=rooms, assembly_points=points, partner_missing_names=partner_names)
 
     def assembly_points(self, path: Path_, value: Any) -> tuple[str, ...] | None:
         if not isinstance(value, list):

@@ -83,6 +83,8 @@ class Accountability:
     deadline_minutes: int = 10
     rooms: bool = True
     assembly_points: tuple[str, ...] = ()
+    # Real runs only: partners see the names of missing students (student rosters, docs/roster.md).
+    partner_missing_names: bool = False
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,7 @@ class Playbook:
                 "deadline_minutes": self.accountability.deadline_minutes,
                 "rooms": self.accountability.rooms,
                 "assembly_points": list(self.accountability.assembly_points),
+                "partner_missing_names": self.accountability.partner_missing_names,
             },
             "checklist": [{"step": step.step, "role": step.role} for step in self.checklist],
             "compliance_category": self.compliance_category,
@@ -217,6 +220,7 @@ class Playbook:
                 deadline_minutes=int(account["deadline_minutes"]),
                 rooms=bool(account["rooms"]),
                 assembly_points=tuple(account["assembly_points"]),
+                partner_missing_names=bool(account.get("partner_missing_names", False)),
             ),
             checklist=tuple(ChecklistStep(step["step"], step["role"]) for step in d["checklist"]),
             compliance_category=d.get("compliance_category"),

@@ -13,19 +13,31 @@ log = logging.getLogger(__name__)
 
 EVENT_NAMES = (
     "run.started", "run.updated", "run.action_changed", "run.ended",
-    "checkin.recorded", "accountability.updated", "alert.delivery", "ack.recorded", "staff.status",
+    "checkin.recorded", "accountability.updated", "alert.delivery", "ack.recorded", "staff.status", "roster.updated",
 )
+
+
+# Who of the school's staff receives a push: everyone, or only its admins (district admins included).
+SCHOOL = "school"
+ADMINS = "admins"
 
 
 @dataclass(frozen=True)
 class Push:
-    """One live event: staff of the school get `data`; partners get `partner_data` (real runs only)."""
+    """One live event: staff of the school (`audience`) get `data`; partners get `partner_data` (real runs only).
+
+    A push with a `coalesce_key` is a summary: the latest `version` of each key replaces the earlier
+    ones not sent yet (see realtime.coalesce).
+    """
 
     name: str
     school_id: int
     data: dict
     partner_data: dict | None = None
     person_ids: tuple[int, ...] = field(default=())  # also to these people directly (e.g. push alerts)
+    audience: str = SCHOOL
+    coalesce_key: str | None = None
+    version: int = 0
 
 
 class Publisher(Protocol):

@@ -12,7 +12,7 @@ from emergency.accounts.service import authenticate, token_hash
 from emergency.db import db, reading_only
 from emergency.errors import Unauthorized
 from emergency.metrics import instruments as metrics
-from emergency.realtime.push import Push
+from emergency.realtime.push import ADMINS, Push
 from emergency.realtime.sessions import LiveSessions
 from emergency.serving import async_mode
 
@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 
 def school_room(school_id: int) -> str:
     return f"school:{school_id}"
+
+
+def admin_room(school_id: int) -> str:
+    return f"admins:{school_id}"
 
 
 def partner_room(school_id: int) -> str:
@@ -47,7 +51,8 @@ class SocketPublisher:
 
     def publish(self, push: Push) -> None:
         metrics.event_pushed(push.name)
-        staff = [school_room(push.school_id), DISTRICT_ROOM, *(person_room(p) for p in push.person_ids)]
+        audience = admin_room(push.school_id) if push.audience == ADMINS else school_room(push.school_id)
+        staff = [audience, DISTRICT_ROOM, *(person_room(p) for p in push.person_ids)]
         self.socketio.emit(push.name, push.data, to=staff, namespace="/")
         if push.partner_data is not None:
             self.socketio.emit(push.name, push.partner_data, to=partner_room(push.school_id), namespace="/")
@@ -110,7 +115,8 @@ def init_socketio(app: Flask) -> SocketIO:
         elif principal.school_ids is None:
             rooms = [DISTRICT_ROOM, person_room(principal.id)]
         else:
-            rooms = [*(school_room(school_id) for school_id in principal.school_ids), person_room(principal.id)]
+            rooms = [*(school_room(school_id) for school_id in principal.school_ids), person_room(principal.id),
+                     *(admin_room(school_id) for school_id in principal.school_ids if principal.is_admin_of(school_id))]
         for room in rooms:
             join_room(room)
         live.add(request.sid, token_hash(token))

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from emergency import logs
-from emergency.realtime.push import Push, queue
+from emergency.realtime.push import SCHOOL, Push, queue
 from emergency.runs.models import Run, RunEvent
 from emergency.timeutil import iso, utcnow
 
@@ -62,11 +62,12 @@ def record(session: Session, run: Run, type_: str, payload: dict | None = None, 
 
 
 def publish(session: Session, run: Run, event: RunEvent, *, partner_visible: bool = True,
-            push_name: str | None = None) -> None:
-    """Queue the live push of a timeline entry (sent when the session commits)."""
+            push_name: str | None = None, audience: str = SCHOOL, person_ids: tuple[int, ...] = ()) -> None:
+    """Queue the live push of a timeline entry (sent when the session commits) to `audience` and `person_ids`."""
     data = envelope(run, event)
     partner_data = redact_for_partner(data) if partner_visible and run.mode == "real" else None
-    queue(session, Push(push_name or event.type, run.school_id, data, partner_data))
+    queue(session, Push(push_name or event.type, run.school_id, data, partner_data, person_ids=person_ids,
+                        audience=audience))
 
 
 def append(session: Session, run: Run, event: RunEvent) -> RunEvent:
@@ -115,12 +116,17 @@ def append_params(event: RunEvent) -> dict:
             "event_payload": event.payload, "event_created_at": event.created_at}
 
 
-def push_only(session: Session, run: Run, name: str, payload: dict, *, partner_visible: bool = True) -> None:
-    """A live event that is not a timeline entry (summaries such as accountability.updated)."""
+def push_only(session: Session, run: Run, name: str, payload: dict, *, partner_visible: bool = True,
+              coalesce: bool = False) -> None:
+    """A live event that is not a timeline entry (summaries such as accountability.updated).
+
+    With `coalesce`, it is a summary of the run as of its `seq`: a later one replaces it (realtime.coalesce).
+    """
     data = {"run_id": run.id, "school_id": run.school_id, "mode": run.mode, "seq": run.last_seq,
             "type": name, "at": iso(utcnow()), "payload": payload}
     partner_data = redact_for_partner(data) if partner_visible and run.mode == "real" else None
-    queue(session, Push(name, run.school_id, data, partner_data))
+    queue(session, Push(name, run.school_id, data, partner_data, coalesce_key=f"{name}:{run.id}" if coalesce else None,
+                        version=run.last_seq or 0))
 
 
 def events_after(session: Session, run_id: int, after_seq: int = 0, limit: int = 1000) -> list[RunEvent]:

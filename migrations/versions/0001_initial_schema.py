@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-01 10:17:11.047402
+Create Date: 2026-12-01 10:29:16.692755
 """
 from alembic import op
 import sqlalchemy as sa
@@ -47,9 +47,11 @@ def upgrade() -> None:
     sa.Column('address', sa.String(length=300), nullable=False),
     sa.Column('timezone', sa.String(length=64), nullable=False),
     sa.Column('dismissal_time', sa.String(length=5), nullable=True),
+    sa.Column('sourced_id', sa.String(length=255), nullable=True),
     sa.Column('created_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_schools')),
-    sa.UniqueConstraint('code', name=op.f('uq_schools_code'))
+    sa.UniqueConstraint('code', name=op.f('uq_schools_code')),
+    sa.UniqueConstraint('sourced_id', name=op.f('uq_schools_sourced_id'))
     )
     op.create_table('send_budgets',
     sa.Column('key', sa.String(length=64), nullable=False),
@@ -63,6 +65,18 @@ def upgrade() -> None:
     sa.Column('opted_out_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sms_opt_outs')),
     sa.UniqueConstraint('number', name=op.f('uq_sms_opt_outs_number'))
+    )
+    op.create_table('bell_periods',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('school_id', sa.Integer(), nullable=False),
+    sa.Column('day_type', sa.String(length=32), nullable=False),
+    sa.Column('days', sa.String(length=32), nullable=False),
+    sa.Column('period', sa.String(length=32), nullable=False),
+    sa.Column('starts', sa.String(length=5), nullable=False),
+    sa.Column('ends', sa.String(length=5), nullable=False),
+    sa.ForeignKeyConstraint(['school_id'], ['schools.id'], name=op.f('fk_bell_periods_school_id_schools'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_bell_periods')),
+    sa.UniqueConstraint('school_id', 'day_type', 'period', name=op.f('uq_bell_periods_school_id'))
     )
     op.create_table('partner_schools',
     sa.Column('partner_id', sa.Integer(), nullable=False),
@@ -89,6 +103,23 @@ def upgrade() -> None:
     with op.batch_alter_table('rooms', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_rooms_school_id'), ['school_id'], unique=False)
 
+    op.create_table('students',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('sourced_id', sa.String(length=255), nullable=False),
+    sa.Column('school_id', sa.Integer(), nullable=False),
+    sa.Column('given_name', sa.String(length=100), nullable=False),
+    sa.Column('family_name', sa.String(length=100), nullable=False),
+    sa.Column('identifier', sa.String(length=64), nullable=False),
+    sa.Column('grade', sa.String(length=16), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('updated_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['school_id'], ['schools.id'], name=op.f('fk_students_school_id_schools'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_students')),
+    sa.UniqueConstraint('sourced_id', name=op.f('uq_students_sourced_id'))
+    )
+    with op.batch_alter_table('students', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_students_school_id'), ['school_id'], unique=False)
+
     op.create_table('people',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -105,6 +136,24 @@ def upgrade() -> None:
     with op.batch_alter_table('people', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_people_home_room_id'), ['home_room_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_people_role'), ['role'], unique=False)
+
+    op.create_table('roster_classes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('sourced_id', sa.String(length=255), nullable=False),
+    sa.Column('school_id', sa.Integer(), nullable=False),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('homeroom', sa.Boolean(), nullable=False),
+    sa.Column('room_id', sa.Integer(), nullable=True),
+    sa.Column('periods', sa.JSON(), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('updated_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['room_id'], ['rooms.id'], name=op.f('fk_roster_classes_room_id_rooms'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['school_id'], ['schools.id'], name=op.f('fk_roster_classes_school_id_schools'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_roster_classes')),
+    sa.UniqueConstraint('sourced_id', name=op.f('uq_roster_classes_sourced_id'))
+    )
+    with op.batch_alter_table('roster_classes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_roster_classes_school_id'), ['school_id'], unique=False)
 
     op.create_table('accounts',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -124,6 +173,26 @@ def upgrade() -> None:
     sa.UniqueConstraint('partner_id', name=op.f('uq_accounts_partner_id')),
     sa.UniqueConstraint('person_id', name=op.f('uq_accounts_person_id'))
     )
+    op.create_table('enrollments',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('sourced_id', sa.String(length=255), nullable=False),
+    sa.Column('class_id', sa.Integer(), nullable=False),
+    sa.Column('role', sa.String(length=16), nullable=False),
+    sa.Column('student_id', sa.Integer(), nullable=True),
+    sa.Column('person_id', sa.Integer(), nullable=True),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('updated_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['class_id'], ['roster_classes.id'], name=op.f('fk_enrollments_class_id_roster_classes'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_enrollments_person_id_people'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['student_id'], ['students.id'], name=op.f('fk_enrollments_student_id_students'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_enrollments')),
+    sa.UniqueConstraint('sourced_id', name=op.f('uq_enrollments_sourced_id'))
+    )
+    with op.batch_alter_table('enrollments', schema=None) as batch_op:
+        batch_op.create_index('ix_enrollments_class_role', ['class_id', 'role'], unique=False)
+        batch_op.create_index(batch_op.f('ix_enrollments_person_id'), ['person_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_enrollments_student_id'), ['student_id'], unique=False)
+
     op.create_table('manual_drills',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('school_id', sa.Integer(), nullable=False),
@@ -153,6 +222,15 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('person_schools', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_person_schools_school_id'), ['school_id'], unique=False)
+
+    op.create_table('roster_teachers',
+    sa.Column('sourced_id', sa.String(length=255), nullable=False),
+    sa.Column('person_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_roster_teachers_person_id_people'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('sourced_id', name=op.f('pk_roster_teachers'))
+    )
+    with op.batch_alter_table('roster_teachers', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_roster_teachers_person_id'), ['person_id'], unique=False)
 
     op.create_table('runs',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -348,6 +426,28 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_run_events')),
     sa.UniqueConstraint('run_id', 'seq', name=op.f('uq_run_events_run_id'))
     )
+    op.create_table('run_roster_builds',
+    sa.Column('run_id', sa.Integer(), nullable=False),
+    sa.Column('period', sa.String(length=32), nullable=True),
+    sa.Column('day_type', sa.String(length=32), nullable=True),
+    sa.Column('built_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_run_roster_builds_run_id_runs'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('run_id', name=op.f('pk_run_roster_builds'))
+    )
+    op.create_table('run_rosters',
+    sa.Column('run_id', sa.Integer(), nullable=False),
+    sa.Column('student_id', sa.Integer(), nullable=False),
+    sa.Column('room_id', sa.Integer(), nullable=True),
+    sa.Column('class_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['class_id'], ['roster_classes.id'], name=op.f('fk_run_rosters_class_id_roster_classes'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['room_id'], ['rooms.id'], name=op.f('fk_run_rosters_room_id_rooms'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_run_rosters_run_id_runs'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['student_id'], ['students.id'], name=op.f('fk_run_rosters_student_id_students'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('run_id', 'student_id', name=op.f('pk_run_rosters'))
+    )
+    with op.batch_alter_table('run_rosters', schema=None) as batch_op:
+        batch_op.create_index('ix_run_rosters_run_room', ['run_id', 'room_id'], unique=False)
+
     op.create_table('staff_statuses',
     sa.Column('run_id', sa.Integer(), nullable=False),
     sa.Column('person_id', sa.Integer(), nullable=False),
@@ -362,6 +462,26 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_staff_statuses_run_id_runs')),
     sa.PrimaryKeyConstraint('run_id', 'person_id', name=op.f('pk_staff_statuses'))
     )
+    op.create_table('student_data_reads',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('at', emergency.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('actor_kind', sa.String(length=16), nullable=False),
+    sa.Column('actor_id', sa.Integer(), nullable=False),
+    sa.Column('actor_name', sa.String(length=200), nullable=False),
+    sa.Column('role', sa.String(length=32), nullable=False),
+    sa.Column('school_id', sa.Integer(), nullable=False),
+    sa.Column('run_id', sa.Integer(), nullable=True),
+    sa.Column('what', sa.String(length=32), nullable=False),
+    sa.Column('students', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_student_data_reads_run_id_runs'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['school_id'], ['schools.id'], name=op.f('fk_student_data_reads_school_id_schools'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_student_data_reads'))
+    )
+    with op.batch_alter_table('student_data_reads', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_student_data_reads_at'), ['at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_student_data_reads_school_id'), ['school_id'], unique=False)
+
     op.create_table('acknowledgements',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('run_id', sa.Integer(), nullable=False),
@@ -399,11 +519,30 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_room_statuses_run_id_runs')),
     sa.PrimaryKeyConstraint('run_id', 'room_id', name=op.f('pk_room_statuses'))
     )
+    op.create_table('student_statuses',
+    sa.Column('run_id', sa.Integer(), nullable=False),
+    sa.Column('student_id', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('room_id', sa.Integer(), nullable=False),
+    sa.Column('checkin_id', sa.Integer(), nullable=True),
+    sa.Column('person_id', sa.Integer(), nullable=True),
+    sa.Column('reported_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('conflict_room_id', sa.Integer(), nullable=True),
+    sa.Column('conflict_status', sa.String(length=16), nullable=True),
+    sa.ForeignKeyConstraint(['checkin_id'], ['checkins.id'], name=op.f('fk_student_statuses_checkin_id_checkins'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['conflict_room_id'], ['rooms.id'], name=op.f('fk_student_statuses_conflict_room_id_rooms')),
+    sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_student_statuses_person_id_people'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['room_id'], ['rooms.id'], name=op.f('fk_student_statuses_room_id_rooms')),
+    sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_student_statuses_run_id_runs'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['student_id'], ['students.id'], name=op.f('fk_student_statuses_student_id_students'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('run_id', 'student_id', name=op.f('pk_student_statuses'))
+    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_table('student_statuses')
     op.drop_table('room_statuses')
     with op.batch_alter_table('acknowledgements', schema=None) as batch_op:
         batch_op.drop_index('uq_acknowledgements_person', sqlite_where=sa.text('person_id IS NOT NULL'), postgresql_where=sa.text('person_id IS NOT NULL'))
@@ -411,7 +550,17 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_acknowledgements_run_id'))
 
     op.drop_table('acknowledgements')
+    with op.batch_alter_table('student_data_reads', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_student_data_reads_school_id'))
+        batch_op.drop_index(batch_op.f('ix_student_data_reads_at'))
+
+    op.drop_table('student_data_reads')
     op.drop_table('staff_statuses')
+    with op.batch_alter_table('run_rosters', schema=None) as batch_op:
+        batch_op.drop_index('ix_run_rosters_run_room')
+
+    op.drop_table('run_rosters')
+    op.drop_table('run_roster_builds')
     op.drop_table('run_events')
     with op.batch_alter_table('inbound_messages', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_inbound_messages_received_at'))
@@ -447,6 +596,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_runs_school_started')
 
     op.drop_table('runs')
+    with op.batch_alter_table('roster_teachers', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_roster_teachers_person_id'))
+
+    op.drop_table('roster_teachers')
     with op.batch_alter_table('person_schools', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_person_schools_school_id'))
 
@@ -455,12 +608,26 @@ def downgrade() -> None:
         batch_op.drop_index('ix_manual_drills_school_held')
 
     op.drop_table('manual_drills')
+    with op.batch_alter_table('enrollments', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_enrollments_student_id'))
+        batch_op.drop_index(batch_op.f('ix_enrollments_person_id'))
+        batch_op.drop_index('ix_enrollments_class_role')
+
+    op.drop_table('enrollments')
     op.drop_table('accounts')
+    with op.batch_alter_table('roster_classes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_roster_classes_school_id'))
+
+    op.drop_table('roster_classes')
     with op.batch_alter_table('people', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_people_role'))
         batch_op.drop_index(batch_op.f('ix_people_home_room_id'))
 
     op.drop_table('people')
+    with op.batch_alter_table('students', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_students_school_id'))
+
+    op.drop_table('students')
     with op.batch_alter_table('rooms', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_rooms_school_id'))
 
@@ -469,6 +636,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_partner_schools_school_id'))
 
     op.drop_table('partner_schools')
+    op.drop_table('bell_periods')
     op.drop_table('sms_opt_outs')
     op.drop_table('send_budgets')
     op.drop_table('schools')

@@ -243,7 +243,7 @@ PARTNER_HEAD = "agency,name,role,mobile,email,schools\n"
 @pytest.mark.parametrize(("files", "expected"), [
     ({"schools": "code,name\nX,Y\n"}, "schools.csv:1: timezone: required column is missing"),
     ({"schools": "code,name,timezone,colour\nX,Y,UTC,red\n"},
-     "schools.csv:1: colour: unknown column (expected: code, name, address, timezone, dismissal_time)"),
+     "schools.csv:1: colour: unknown column (expected: code, name, address, timezone, dismissal_time, sourced_id)"),
     ({"schools": "code,name,timezone,name\nX,Y,UTC,Z\n"}, "schools.csv:1: name: column appears twice"),
     ({"schools": "code,name,timezone\nX,,UTC\n"}, "schools.csv:2: name: is empty"),
     ({"schools": "code,name,timezone\nX,Y,Mars/Olympus\n"},
@@ -333,7 +333,7 @@ def test_every_problem_in_every_file_is_reported(session, tmp_path):
                                           partners=partners))
 
     assert problems == [
-        "schools.csv:1: colour: unknown column (expected: code, name, address, timezone, dismissal_time)",
+        "schools.csv:1: colour: unknown column (expected: code, name, address, timezone, dismissal_time, sourced_id)",
         "schools.csv:2: timezone: unknown time zone 'Europe/Nowhere'; use an IANA name such as America/New_York",
         "rooms.csv:2: capacity: must be a whole number of 0 or more, got 'x'",
         "rooms.csv:3: school_code: unknown school code 'Q'",

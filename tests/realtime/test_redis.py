@@ -66,7 +66,8 @@ def test_event_from_one_instance_reaches_a_client_of_another(app, session, datab
 
             # A separate worker process sends the alerts and publishes delivery counts through Redis.
             with WorkerProcess(env):
-                assert _wait(lambda: teacher_got["alert.delivery"]), "alert.delivery from the worker did not arrive"
+                assert _wait(lambda: teacher_got["alert.delivery"], timeout=45), \
+                    "alert.delivery from the worker did not arrive"  # the worker process starts first
 
             requests.post(two.url + f"/api/v1/runs/{run_id}/all-clear", headers=principal, json={}, timeout=10)
             assert _wait(lambda: teacher_got["run.ended"])

@@ -152,6 +152,42 @@ def test_real_client_with_a_bad_token_is_refused(app):
             sio.connect(served.url, auth={"token": "bad"}, transports=["websocket"], wait_timeout=5)
 
 
+def test_check_in_details_go_to_admins_partners_and_the_reporter_and_the_summary_to_everyone(
+        app, client, people, make_person, make_room, login):
+    school = people["school"]
+    room = make_room(school, number="204")
+    reporter = login(make_person("teacher", [school], name="Rita Reporter", home_room_id=room.id))
+    phones = {who: _client(app, people[who]) for who in ("principal", "teacher", "district", "partner")}
+    phones["reporter"] = _client(app, reporter)
+    run = _start(client, people["principal"], school, mode="real")
+    for phone in phones.values():
+        phone.get_received()
+
+    response = client.post(f"/api/v1/runs/{run['id']}/checkins", json={"status": "all_accounted", "present": 22},
+                           headers=reporter)
+    assert response.status_code == 201
+
+    received = {who: phone.get_received() for who, phone in phones.items()}
+    details = {who: [m["args"][0] for m in got if m["name"] == "checkin.recorded"] for who, got in received.items()}
+    summaries = {who: [m["args"][0] for m in got if m["name"] == "accountability.updated"]
+                 for who, got in received.items()}
+    assert {who for who, got in details.items() if got} == {"principal", "district", "partner", "reporter"}
+    assert details["teacher"] == []
+    assert all(len(got) == 1 and got[0]["payload"]["reported"] == 1 for got in summaries.values())
+    assert summaries["teacher"][0]["seq"] == details["principal"][0]["seq"]
+
+
+def test_a_drill_check_in_reaches_no_partner(app, client, people, make_room):
+    room = make_room(people["school"], number="204")
+    partner = _client(app, people["partner"])
+    run = _start(client, people["principal"], people["school"])
+    response = client.post(f"/api/v1/runs/{run['id']}/checkins",
+                           json={"status": "all_accounted", "present": 22, "room_id": room.id},
+                           headers=people["teacher"])
+    assert response.status_code == 201
+    assert partner.get_received() == []
+
+
 def test_an_event_is_encoded_once_for_all_the_phones_of_a_school(app, people, make_person, login, monkeypatch):
     """Served for real: the server encodes run.started once, and each socket gets it once."""
     import requests

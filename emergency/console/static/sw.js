@@ -16,6 +16,7 @@ const SHELL = [
   "/console/js/outbox.js",
   "/console/js/playbooks.js",
   "/console/js/rollup.js",
+  "/console/js/roster.js",
   "/console/js/runui.js",
   "/console/js/timeline.js",
   "/console/js/screens/board.js",

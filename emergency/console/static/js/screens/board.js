@@ -3,6 +3,7 @@ import { h, replace, since, toast } from "../dom.js";
 import * as live from "../live.js";
 import { loadPlaybooks } from "../playbooks.js";
 import { loadAlerts, loadRollup, tiles, totals } from "../rollup.js";
+import { mountSchoolList } from "../roster.js";
 import { ROOM_STATUS, runHeader, setRunMode } from "../runui.js";
 import { Timeline } from "../timeline.js";
 
@@ -148,10 +149,14 @@ export async function render(main, runId) {
     }
   }
 
-  replace(main, header, summary, grid, help, alertsBox, controls,
+  // Student rosters (roster.js): the school's unaccounted list, live; empty without a roster.
+  const rosterBox = h("section", { class: "stack", "data-testid": "school-roster" });
+  replace(main, header, summary, grid, rosterBox, help, alertsBox, controls,
     h("h2", { class: "section-title", text: "Timeline" }), timeline.list,
     h("a", { class: "button", href: "#/", text: "Home" }));
-  await Promise.all([refresh(), timeline.fill()]);
+  const [offRoster] = await Promise.all([mountSchoolList(rosterBox, runId).catch(() => () => {}), refresh(),
+    timeline.fill()]);
 
-  return live.followRun(runId, timeline, refresh, 150);
+  const offRun = live.followRun(runId, timeline, refresh, 150);
+  return () => { offRoster(); if (typeof offRun === "function") offRun(); };
 }

@@ -4,6 +4,7 @@ import * as live from "../live.js";
 import * as outbox from "../outbox.js";
 import { loadPlaybooks } from "../playbooks.js";
 import { loadRooms } from "../rollup.js";
+import { mountRoomRoster } from "../roster.js";
 import { runHeader, setRunMode, statusWord } from "../runui.js";
 
 const COUNTS = [
@@ -180,8 +181,15 @@ export async function render(main, runId) {
     replace(ended, run.state !== "active" ? h("a", { class: "button button-big", href: "#/", text: "Home" }) : null);
   }
 
+  // Student rosters (roster.js): the class by name when the school imported one; the counts below stay.
+  const rosterBox = h("section", { class: "stack", "data-testid": "roster" });
+  const mountRoster = () => mountRoomRoster(rosterBox, runId, roomSelect.value ? Number(roomSelect.value) : null)
+    .catch(() => replace(rosterBox));
+  roomSelect.addEventListener("change", mountRoster);
+
   replace(main, header, ack,
     h("div", { class: "pair" }, safe, help),
+    rosterBox,
     h("h2", { class: "section-title", text: "Report your class" }),
     h("p", { class: "muted", text: "Count only the students you can see." }),
     form, sent, ended,
@@ -190,6 +198,7 @@ export async function render(main, runId) {
   drawSubmit();
   drawHistory();
   drawState();
+  mountRoster();
 
   const offOutbox = outbox.onChange(drawHistory);
   const offLive = live.subscribe(async (name, event) => {
