@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -12,6 +13,9 @@ KNOWN_DEFAULT_SECRETS = {
     "dev-secret-key-not-for-production", "your-secret-key", "please-change-me",
 }
 DEV_SECRET = "dev-secret-key-not-for-production"
+
+
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 
 class ConfigError(Exception):
@@ -50,6 +54,7 @@ class Config:
     TWILIO_ACCOUNT_SID: str = ""
     TWILIO_AUTH_TOKEN: str = ""
     TWILIO_FROM_NUMBER: str = ""
+    TWILIO_FROM_NUMBERS: str = ""  # a sender pool, comma separated; SMS_PER_SECOND is each number's rate
     TWILIO_MESSAGING_SERVICE_SID: str = ""
     TWILIO_API_BASE: str = ""
     LOG_LEVEL: str = "INFO"
@@ -67,6 +72,7 @@ class Config:
     CALLS_PER_SECOND: float = 1.0
     SEND_TIMEOUT_SECONDS: float = 15.0
     MAX_ATTEMPTS: int = 6
+    DISPATCHER_LIVENESS_SECONDS: float = 5.0  # a dispatcher silent this long is dead: its claims are taken over
     POLL_AFTER_SECONDS: float = 180.0
     PRIVACY_RETENTION_DAYS: int = 30
     LIVE_SUMMARY_INTERVAL: float = 0.25  # seconds between a run's live roll-up summaries; 0 = every change
@@ -126,9 +132,16 @@ class Config:
             missing = [n for n in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN") if not getattr(self, n)]
             if missing:
                 raise ConfigError(f"ALERT_PROVIDER=twilio needs {' and '.join(missing)}.")
-            if not self.TWILIO_FROM_NUMBER and not self.TWILIO_MESSAGING_SERVICE_SID:
-                raise ConfigError("ALERT_PROVIDER=twilio needs TWILIO_FROM_NUMBER or "
+            if not (self.TWILIO_FROM_NUMBER or self.TWILIO_FROM_NUMBERS or self.TWILIO_MESSAGING_SERVICE_SID):
+                raise ConfigError("ALERT_PROVIDER=twilio needs TWILIO_FROM_NUMBER, TWILIO_FROM_NUMBERS or "
                                   "TWILIO_MESSAGING_SERVICE_SID.")
+            if self.TWILIO_FROM_NUMBERS and (self.TWILIO_FROM_NUMBER or self.TWILIO_MESSAGING_SERVICE_SID):
+                raise ConfigError("Set only one of TWILIO_FROM_NUMBERS, TWILIO_FROM_NUMBER and "
+                                  "TWILIO_MESSAGING_SERVICE_SID, not several.")
+            pool = [n.strip() for n in self.TWILIO_FROM_NUMBERS.split(",")]
+            if self.TWILIO_FROM_NUMBERS and not all(_E164.match(n) for n in pool):
+                raise ConfigError("TWILIO_FROM_NUMBERS must be E.164 numbers separated by commas, "
+                                  "e.g. +12125550100,+12125550101.")
             if self.TWILIO_FROM_NUMBER and self.TWILIO_MESSAGING_SERVICE_SID:
                 raise ConfigError("Set only one of TWILIO_FROM_NUMBER and TWILIO_MESSAGING_SERVICE_SID, "
                                   "not both.")
@@ -141,6 +154,8 @@ class Config:
             raise ConfigError("TWILIO_API_BASE must start with http:// or https://.")
         if self.REDIS_URL and not self.REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError("REDIS_URL must start with redis://, rediss:// or unix://.")
+        if self.DISPATCHER_LIVENESS_SECONDS < 1:
+            raise ConfigError("DISPATCHER_LIVENESS_SECONDS must be at least 1: dispatchers beat every fifth of it.")
         if self.DISPATCHER not in {"thread", "off"}:
             raise ConfigError(f"DISPATCHER must be 'thread' or 'off', got {self.DISPATCHER!r}.")
         if self.LOG_LEVEL.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:

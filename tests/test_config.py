@@ -220,6 +220,31 @@ def test_negative_or_infinite_number_is_refused(name, value):
     assert_one_sentence(str(caught.value))
 
 
+def test_a_sender_pool_is_accepted_and_split_into_numbers():
+    from emergency.alerts.dispatcher import sender_pool
+
+    config = twilio(TWILIO_FROM_NUMBER="", TWILIO_FROM_NUMBERS="+19145550100, +19145550101").resolved()
+    assert sender_pool({"ALERT_PROVIDER": "twilio", "TWILIO_FROM_NUMBERS": config.TWILIO_FROM_NUMBERS}) == \
+        ["+19145550100", "+19145550101"]
+
+
+@pytest.mark.parametrize("settings", [
+    {"TWILIO_FROM_NUMBERS": "+19145550100,+19145550101"},  # and TWILIO_FROM_NUMBER
+    {"TWILIO_FROM_NUMBER": "", "TWILIO_FROM_NUMBERS": "+19145550100,9145550101"},
+    {"TWILIO_FROM_NUMBER": "", "TWILIO_FROM_NUMBERS": "+19145550100", "TWILIO_MESSAGING_SERVICE_SID": "MG1"},
+])
+def test_a_sender_pool_with_a_bad_number_or_another_sender_is_refused(settings):
+    with pytest.raises(ConfigError) as caught:
+        twilio(**settings).resolved()
+    assert "TWILIO_FROM_NUMBERS" in str(caught.value)
+    assert_one_sentence(str(caught.value))
+
+
+def test_dispatcher_liveness_below_a_second_is_refused():
+    with pytest.raises(ConfigError, match="DISPATCHER_LIVENESS_SECONDS"):
+        make(DISPATCHER_LIVENESS_SECONDS=0.5).resolved()
+
+
 @pytest.mark.parametrize("values, match", [
     ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be"),
     ({"METRICS_PORT": 9100}, "METRICS_PORT is set but METRICS_TOKEN is not"),

@@ -52,6 +52,7 @@ from emergency.accountability.schemas import RollupSchema
 from emergency.accounts.principal import Principal
 from emergency.alerts.ack_tally import unacknowledged
 from emergency.alerts.models import QUEUED, SKIPPED, UNREACHABLE, Alert, InboundMessage, OptOut
+from emergency.alerts.queue import place
 from emergency.db import upsert
 from emergency.directory.models import Partner, Person, Room, person_schools, room_label
 from emergency.directory.roles import DISTRICT_ADMIN, SCHOOL_ADMIN
@@ -801,6 +802,7 @@ def queue_texts(session: Session, run: Run, event_seq: int, occasion: str, recip
     numbers = [r.mobile for r in recipients if r.mobile]
     opted_out = set(session.scalars(select(OptOut.number).where(OptOut.number.in_(numbers)))) if numbers else set()
     rows = []
+    queue = place(session, run)
     for recipient in recipients:
         is_partner = isinstance(recipient, Partner)
         number = recipient.mobile
@@ -812,8 +814,8 @@ def queue_texts(session: Session, run: Run, event_seq: int, occasion: str, recip
                    "person_id": None if is_partner else recipient.id,
                    "partner_id": recipient.id if is_partner else None,
                    "recipient_name": recipient.name, "recipient_role": "partner" if is_partner else recipient.role,
-                   "to_number": number, "channel": channel, "body": body, "priority": priority, "status": QUEUED,
-                   "requires_ack": False, "attempts": 0, "queued_at": now, "next_attempt_at": now}
+                   "to_number": number, "channel": channel, "body": body, "priority": priority, **queue,
+                   "status": QUEUED, "requires_ack": False, "attempts": 0, "queued_at": now, "next_attempt_at": now}
             if not number:
                 row.update(status=UNREACHABLE, error_message="no mobile number in the directory")
             elif channel == "sms" and number in opted_out:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
@@ -12,6 +13,7 @@ from emergency.alerts.acks import ack_stats, acknowledge
 from emergency.alerts.delivery import summary
 from emergency.alerts.escalation import ESCALATION
 from emergency.alerts.models import NOT_REACHED, Alert, OptOut
+from emergency.alerts.queue import queue_position
 from emergency.alerts.schemas import AckSchema, OptOutListSchema, RunAlertsSchema
 from emergency.db import db
 from emergency.directory.phones import mask_phone
@@ -52,7 +54,9 @@ class RunAlerts(MethodView):
         """Who was alerted through which channel, what happened, who confirmed and how fast."""
         principal = current_principal()
         run = get_run(db.session, principal, run_id)
-        return run_alerts_view(db.session, principal, run)
+        view = run_alerts_view(db.session, principal, run)
+        view["queue"] = queue_position(db.session, run.id, current_app.extensions["dispatcher"].rates())
+        return view
 
 
 @blp.route("/schools/<int:school_id>/opt-outs")

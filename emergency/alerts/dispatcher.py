@@ -6,30 +6,41 @@ processes) can run at once without sending an alert twice:
 - SQLite, which ignores SKIP LOCKED: the same single UPDATE ... RETURNING statement inside a
   BEGIN IMMEDIATE transaction, which holds the database's write lock.
 
-A claim sets `deadline_at`. If the process dies mid-send, the alert stays `sending` until the
-deadline passes and is then claimed again: the alerts in flight at a crash may be sent twice,
-and nothing else.
+Claims are taken in the district-wide order of alerts.queue: real runs before drills, round
+robin by run. Sends are paced by a shared budget (alerts.budgets), so all dispatchers together
+keep to the provider's rate.
+
+Every dispatcher registers a row in `dispatchers` and beats it every second. A claim records
+its dispatcher; when the process dies (kill -9, a lost machine) its row stops beating, and
+after DISPATCHER_LIVENESS_SECONDS any other or restarted dispatcher takes its claims over. The
+claim's `deadline_at` stays as the backstop for a process that is alive but stuck. Either way,
+only the alerts in flight at the crash may be sent twice.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import random
+import socket
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from emergency import logs
+from emergency.alerts.budgets import Budget, LocalBudget
 from emergency.alerts.delivery import apply_provider_status, record_failure, summary
-from emergency.alerts.models import FAILED, QUEUED, RANK, SENDING, SENT, Alert
+from emergency.alerts.models import FAILED, QUEUED, RANK, SENDING, SENT, Alert, DispatcherHeartbeat
 from emergency.alerts.providers.base import Provider, ProviderError
+from emergency.alerts.queue import place, queue_position
 from emergency.metrics import instruments as metrics
 from emergency.runs import timeline
 from emergency.runs.models import Run
@@ -39,27 +50,9 @@ log = logging.getLogger(__name__)
 
 UNSUBSCRIBED = 21610
 PACING_WINDOW = 5.0  # seconds of sending a claim covers at the configured rate
-
-
-class RateLimiter:
-    """Spaces calls to at most `rate` per second across threads (0 or less: no limit)."""
-
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
-        self.interval = 1.0 / rate if rate and rate > 0 else 0.0
-        self.clock, self.sleep = clock, sleep
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def acquire(self) -> None:
-        if not self.interval:
-            return
-        with self._lock:
-            now = self.clock()
-            slot = max(now, self._next)
-            self._next = slot + self.interval
-        if slot > now:
-            self.sleep(slot - now)
+# A paced dispatcher claims only what it will send within this long: a real run that starts now
+# waits behind at most that many already-claimed drill texts.
+CLAIM_AHEAD_SECONDS = 0.5
 
 
 @dataclass
@@ -74,28 +67,109 @@ class Settings:
     poll_after: float = 180.0
     backoff_base: float = 2.0
     backoff_max: float = 300.0
+    liveness_seconds: float = 5.0
+    # The sender pool: SMS_PER_SECOND is each number's own rate. Empty: the provider's one sender.
+    senders: list[str] = field(default_factory=list)
 
     @classmethod
     def from_config(cls, config) -> Settings:
         return cls(public_base_url=config["PUBLIC_BASE_URL"], batch=config["DISPATCH_BATCH"],
                    concurrency=config["DISPATCH_CONCURRENCY"], sms_per_second=config["SMS_PER_SECOND"],
                    calls_per_second=config["CALLS_PER_SECOND"], send_timeout=config["SEND_TIMEOUT_SECONDS"],
-                   max_attempts=config["MAX_ATTEMPTS"], poll_after=config["POLL_AFTER_SECONDS"])
+                   max_attempts=config["MAX_ATTEMPTS"], poll_after=config["POLL_AFTER_SECONDS"],
+                   liveness_seconds=config["DISPATCHER_LIVENESS_SECONDS"], senders=sender_pool(config))
+
+    def rate(self, channel: str) -> float:
+        """The deployment's sends per second on a channel: every sender number's rate together."""
+        if channel == "sms":
+            return self.sms_per_second * max(len(self.senders), 1)
+        return self.calls_per_second
+
+    def sender_for(self, to_number: str | None) -> str | None:
+        """The pool number a recipient always hears from, so replies thread (a stable hash, not hash())."""
+        if not self.senders or not to_number:
+            return None
+        return self.senders[zlib.crc32(to_number.encode()) % len(self.senders)]
+
+
+def sender_pool(config) -> list[str]:
+    """TWILIO_FROM_NUMBERS (comma separated), else TWILIO_FROM_NUMBER; none with a messaging service."""
+    if config.get("ALERT_PROVIDER") != "twilio":
+        return []
+    numbers = [n.strip() for n in (config.get("TWILIO_FROM_NUMBERS") or "").split(",") if n.strip()]
+    return numbers or ([config["TWILIO_FROM_NUMBER"]] if config.get("TWILIO_FROM_NUMBER") else [])
 
 
 class Dispatcher:
     """Sends the outbox. `run_once` does one pass; `run_forever` loops until stopped."""
 
     def __init__(self, sessions: sessionmaker, provider: Provider, settings: Settings,
-                 periodic: list[Callable[[Session], object]] | None = None):
+                 periodic: list[Callable[[Session], object]] | None = None, budget: Budget | None = None):
         self.sessions = sessions
         self.provider = provider
         self.settings = settings
-        self.limiters = {"sms": RateLimiter(settings.sms_per_second),
-                         "voice": RateLimiter(settings.calls_per_second)}
+        self.budget = budget or LocalBudget(self.live_dispatchers)
         self.pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="send")
         self.periodic = periodic or []  # escalations, reminders: run on every pass
         self.stop_event = threading.Event()
+        self.identity: int | None = None
+        self._beaten_at = 0.0
+        self._live = (0.0, 1)  # (when counted, live dispatchers)
+
+    # -- liveness -----------------------------------------------------------------------------
+    def heartbeat(self) -> int:
+        """Register this dispatcher, or say it is still alive; returns its id."""
+        now = utcnow()
+        with self.sessions() as session:
+            beat = session.get(DispatcherHeartbeat, self.identity) if self.identity else None
+            if beat is None:
+                # Rows of dispatchers dead for an hour tell nobody anything any more.
+                session.execute(delete(DispatcherHeartbeat)
+                                .where(DispatcherHeartbeat.seen_at < now - timedelta(hours=1)))
+                beat = DispatcherHeartbeat(host=socket.gethostname()[:255], pid=os.getpid(), started_at=now)
+                session.add(beat)
+            beat.seen_at = now
+            session.commit()
+            self.identity = beat.id
+        self._beaten_at = time.monotonic()
+        return self.identity
+
+    def _beat_if_due(self) -> None:
+        if self.identity is None or time.monotonic() - self._beaten_at >= self.beat_interval():
+            self.heartbeat()
+
+    def beat_interval(self) -> float:
+        return max(self.settings.liveness_seconds / 5, 0.05)
+
+    def _keep_beating(self) -> None:
+        """A thread of its own: a send that takes long must not make the dispatcher look dead."""
+        while not self.stop_event.wait(self.beat_interval()):
+            try:
+                self.heartbeat()
+            except Exception:
+                log.exception("dispatcher heartbeat failed")
+
+    def unregister(self) -> None:
+        """A clean stop: nothing is in flight any more, so nobody need wait for this dispatcher."""
+        if self.identity is not None:
+            with self.sessions() as session:
+                session.execute(delete(DispatcherHeartbeat).where(DispatcherHeartbeat.id == self.identity))
+                session.commit()
+            self.identity = None
+
+    def _alive_since(self):
+        return utcnow() - timedelta(seconds=self.settings.liveness_seconds)
+
+    def live_dispatchers(self) -> int:
+        """How many dispatchers beat recently (counted at most once a second); the local budget's share."""
+        counted_at, live = self._live
+        if time.monotonic() - counted_at > 1.0:
+            with self.sessions() as session:
+                live = session.scalar(select(func.count()).select_from(DispatcherHeartbeat)
+                                      .where(DispatcherHeartbeat.seen_at >= self._alive_since())) or 1
+                session.rollback()
+            self._live = (time.monotonic(), live)
+        return live
 
     # -- claiming -----------------------------------------------------------------------------
     def lease_seconds(self) -> float:
@@ -104,31 +178,37 @@ class Dispatcher:
 
     def batch_size(self, channel: str) -> int:
         """At most what the channel's rate lets us send within PACING_WINDOW seconds."""
-        rate = self.settings.sms_per_second if channel == "sms" else self.settings.calls_per_second
+        rate = self.settings.rate(channel)
         if rate and rate > 0:
             return max(1, min(self.settings.batch, math.ceil(rate * PACING_WINDOW)))
         return self.settings.batch
 
     def claim(self, channel: str, limit: int | None = None) -> list:
-        """Atomically take up to `limit` due alerts of one channel, highest priority first."""
+        """Atomically take up to `limit` due alerts of one channel, in the district-wide order."""
         limit = limit or self.batch_size(channel)
+        self._beat_if_due()
         now = utcnow()
         with self.sessions() as session:
+            alive = select(DispatcherHeartbeat.id).where(DispatcherHeartbeat.seen_at >= self._alive_since())
+            # In flight with a dispatcher that stopped beating, or past the lease: it will never be recorded.
+            abandoned = or_(Alert.deadline_at < now, Alert.claimed_by.not_in(alive))
             due = or_(and_(Alert.status == QUEUED, Alert.next_attempt_at <= now),
-                      and_(Alert.status == SENDING, Alert.deadline_at < now))
-            candidates = select(Alert.id).where(due, Alert.channel == channel) \
-                .order_by(Alert.priority, Alert.id).limit(limit)
+                      and_(Alert.status == SENDING, abandoned))
+            candidates = select(Alert.id).where(Alert.channel == channel, due) \
+                .order_by(Alert.lane, Alert.turn, Alert.id).limit(limit)
             if session.get_bind().dialect.name == "postgresql":
                 candidates = candidates.with_for_update(skip_locked=True)
             deadline = now + timedelta(seconds=self.lease_seconds())
             claimed = session.execute(
                 update(Alert).where(Alert.id.in_(candidates.scalar_subquery()))
-                .values(status=SENDING, deadline_at=deadline, attempts=Alert.attempts + 1)
-                .returning(Alert.id, Alert.priority, Alert.run_id, Alert.channel, Alert.to_number, Alert.body)
+                .values(status=SENDING, deadline_at=deadline, attempts=Alert.attempts + 1,
+                        claimed_by=self.identity)
+                .returning(Alert.id, Alert.lane, Alert.turn, Alert.run_id, Alert.channel, Alert.to_number,
+                           Alert.body)
                 .execution_options(synchronize_session=False)
             ).all()
             session.commit()
-        return sorted(claimed, key=lambda r: (r.priority, r.id))
+        return sorted(claimed, key=lambda r: (r.lane, r.turn, r.id))
 
     # -- sending ------------------------------------------------------------------------------
     def run_once(self) -> int:
@@ -163,11 +243,19 @@ class Dispatcher:
 
     def in_flight_limit(self, channel: str) -> int:
         """How many alerts of a channel may be claimed and not yet recorded at once."""
-        return max(self.settings.concurrency * 2, 1) if channel == "sms" else max(self.batch_size(channel), 1)
+        most = max(self.settings.concurrency * 2, 1)
+        rate = self.settings.rate(channel)
+        if rate and rate > 0:
+            # This process's share of the rate, for CLAIM_AHEAD_SECONDS, plus the ones at the provider now.
+            return max(1, min(most, math.ceil(rate / self.live_dispatchers() * CLAIM_AHEAD_SECONDS) + 1))
+        return most if channel == "sms" else max(self.batch_size(channel), 1)
 
     def run_forever(self, idle_sleep: float = 0.5) -> None:
         """Keep the pool busy: claim more as sends finish, rather than waiting for whole batches."""
-        log.info("dispatcher started (provider=%s)", self.provider.name)
+        log.info("dispatcher started (provider=%s, send budget=%s)", self.provider.name, self.budget.name)
+        self.heartbeat()
+        beating = threading.Thread(target=self._keep_beating, name="dispatcher-heartbeat", daemon=True)
+        beating.start()
         in_flight: dict[str, set[Future]] = {"sms": set(), "voice": set()}
         touched: set[int] = set()
         last_summary = last_periodic = last_poll = 0.0
@@ -206,6 +294,13 @@ class Dispatcher:
             except Exception:
                 log.exception("dispatcher pass failed; retrying")
                 self.stop_event.wait(idle_sleep)
+        # Let what was claimed be sent and recorded, then tell the others they need not wait for us.
+        wait(set().union(*in_flight.values()), timeout=self.lease_seconds())
+        try:
+            self.unregister()
+        except Exception:
+            log.exception("could not unregister the dispatcher; its claims lapse in %s s",
+                          self.settings.liveness_seconds)
         log.info("dispatcher stopped")
 
     def stop(self) -> None:
@@ -218,13 +313,21 @@ class Dispatcher:
         alert_id, run_id, channel, to, body = claimed.id, claimed.run_id, claimed.channel, claimed.to_number, \
             claimed.body
         logs.set_context(run_id=run_id, alert_id=alert_id)
-        self.limiters[channel].acquire()
+        sender = self.settings.sender_for(to)
+        # Each number of the pool has its own SMS rate; calls share the account's rate.
+        if channel == "sms":
+            self.budget.acquire(f"sms:{sender or 'default'}", self.settings.sms_per_second)
+        else:
+            self.budget.acquire("voice", self.settings.calls_per_second)
+        # Only a pool passes `sender`: providers without one keep their plain signature.
+        via = {"sender": sender} if sender else {}
         try:
             if channel == "sms":
-                result = self.provider.send_sms(to, body, status_callback=self._callback(alert_id))
+                result = self.provider.send_sms(to, body, status_callback=self._callback(alert_id), **via)
             else:
                 twiml = f"{self.settings.public_base_url}/webhooks/twilio/voice/{alert_id}"
-                result = self.provider.place_call(to, twiml_url=twiml, status_callback=self._callback(alert_id))
+                result = self.provider.place_call(to, twiml_url=twiml, status_callback=self._callback(alert_id),
+                                                  **via)
         except ProviderError as exc:
             self._failed(alert_id, exc)
             return run_id
@@ -269,11 +372,15 @@ class Dispatcher:
                     fall_back_to_voice(session, alert)
             session.commit()
 
+    def rates(self) -> dict[str, float]:
+        return {channel: self.settings.rate(channel) for channel in ("sms", "voice")}
+
     def _push_summaries(self, run_ids: set[int]) -> None:
         for run_id in run_ids:
             with self.sessions() as session:
                 run = session.get(Run, run_id)
-                timeline.push_only(session, run, "alert.delivery", summary(session, run_id))
+                timeline.push_only(session, run, "alert.delivery",
+                                   {**summary(session, run_id), "queue": queue_position(session, run_id, self.rates())})
                 session.commit()
 
     # -- lost callbacks -----------------------------------------------------------------------
@@ -314,6 +421,7 @@ def fall_back_to_voice(session: Session, alert: Alert) -> None:
                           person_id=alert.person_id, partner_id=alert.partner_id,
                           recipient_name=alert.recipient_name, recipient_role=alert.recipient_role,
                           to_number=alert.to_number, channel="voice", body=alert.body, priority=alert.priority,
+                          lane=alert.lane, turn=place(session, session.get(Run, alert.run_id))["turn"],
                           requires_ack=alert.requires_ack, status=QUEUED, queued_at=utcnow(),
                           next_attempt_at=utcnow()))
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from emergency.alerts.acks import find_ack
 from emergency.alerts.fanout import REPLY_HINT
 from emergency.alerts.models import CANCELLED, QUEUED, SKIPPED, UNREACHABLE, Alert, OptOut
+from emergency.alerts.queue import place
 from emergency.directory.roles import SCHOOL_ADMIN
 from emergency.directory.service import people_of
 from emergency.metrics import instruments as metrics
@@ -90,7 +91,7 @@ def _call(session: Session, run: Run, alert: Alert, now: datetime) -> None:
         run_id=run.id, event_seq=event.seq, occasion=ESCALATION, person_id=alert.person_id,
         partner_id=alert.partner_id, recipient_name=alert.recipient_name, recipient_role=alert.recipient_role,
         to_number=alert.to_number, channel="voice", body=spoken, priority=alert.priority, status=QUEUED,
-        requires_ack=True, escalate_after_seconds=alert.escalate_after_seconds,
+        **place(session, run), requires_ack=True, escalate_after_seconds=alert.escalate_after_seconds,
         escalate_at=now + timedelta(seconds=seconds) if seconds else None,
         queued_at=now, next_attempt_at=now, attempts=0))
 
@@ -121,6 +122,7 @@ def _tell_admins(session: Session, run: Run, alert: Alert, now: datetime) -> Non
             f"({alert.recipient_role.replace('_', ' ')}). {run.school.name}.")
     opted_out = set(session.scalars(select(OptOut.number)))
     rows = []
+    queue = place(session, run)
     for admin in people_of(session, run.school_id, include_district=False):
         if admin.role != SCHOOL_ADMIN or not admin.mobile or admin.id == alert.person_id:
             continue
@@ -128,7 +130,7 @@ def _tell_admins(session: Session, run: Run, alert: Alert, now: datetime) -> Non
             "run_id": run.id, "event_seq": event.seq, "occasion": UNREACHABLE_NOTICE, "person_id": admin.id,
             "partner_id": None, "recipient_name": admin.name, "recipient_role": admin.role,
             "to_number": admin.mobile, "channel": "voice" if admin.mobile in opted_out else "sms",
-            "body": body, "priority": 0, "status": QUEUED, "requires_ack": False,
+            "body": body, "priority": 0, **queue, "status": QUEUED, "requires_ack": False,
             "escalate_after_seconds": None, "escalate_at": None, "escalated_at": None,
             "queued_at": now, "next_attempt_at": now, "attempts": 0, "sent_at": None,
         })

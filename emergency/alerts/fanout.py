@@ -13,6 +13,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from emergency.alerts.models import QUEUED, SENT, SKIPPED, UNREACHABLE, Alert, OptOut
+from emergency.alerts.queue import place
 from emergency.directory.models import Partner, Person, partner_schools, person_schools
 from emergency.directory.roles import ADMIN_ROLES, DISTRICT_ADMIN, NURSE, SCHOOL_ADMIN, SECURITY
 from emergency.playbooks.loader import render as render_template
@@ -131,6 +132,8 @@ def fan_out(session: Session, run: Run, occasion: str, event_seq: int, *, extra:
     unreachable: list[dict] = []
     skipped: list[dict] = []
     rendered: dict[tuple, str] = {}
+    # The run's n-th recipient goes in the n-th round from now, all channels alike.
+    queue = place(session, run)
 
     def render(rule: NotificationRule, hint: str) -> str:
         # Every recipient of a rule gets the same words: render once per rule, not per person.
@@ -142,7 +145,7 @@ def fan_out(session: Session, run: Run, occasion: str, event_seq: int, *, extra:
                 rendered[key] = rule.render(occasion, run.mode, {**variables, "reply_hint": hint})
         return rendered[key]
 
-    for delivery in plan(session, run, playbook):
+    for turn, delivery in enumerate(plan(session, run, playbook), start=queue["turn"]):
         recipient = delivery.recipient
         require_ack = delivery.require_ack and occasion == "start"
         text = render(delivery.rule, REPLY_HINT if require_ack else "")
@@ -157,7 +160,8 @@ def fan_out(session: Session, run: Run, occasion: str, event_seq: int, *, extra:
             "partner_id": recipient.id if recipient.kind == "partner" else None,
             "recipient_name": recipient.name,
             "recipient_role": recipient.role,
-            "to_number": number, "priority": _rank(delivery, run), "requires_ack": require_ack,
+            "to_number": number, "priority": _rank(delivery, run), "lane": queue["lane"], "turn": turn,
+            "requires_ack": require_ack,
             "escalate_after_seconds": delivery.escalate_after if require_ack else None,
             "queued_at": now, "next_attempt_at": now, "attempts": 0,
             "escalate_at": None, "escalated_at": None, "sent_at": None, "error_message": None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from emergency.db import Base, UTCDateTime
@@ -30,11 +30,18 @@ NOT_REACHED = frozenset({UNDELIVERED, NO_ANSWER, BUSY, FAILED, SKIPPED, UNREACHA
 # How far along each status is: a callback never moves an alert to a lower rank.
 RANK = {QUEUED: 0, SENDING: 1, SENT: 2, ANSWERED: 3, **{s: 9 for s in FINAL}}
 
+# The claim order across every run: lane first (real emergencies before drills, whatever the
+# school), then turn (round robin by run: a run's n-th alert is in the n-th round), then id.
+REAL_LANE, DRILL_LANE = 0, 1
+_CLAIMABLE = "status IN ('queued', 'sending')"
+
 
 class Alert(Base):
     __tablename__ = "alerts"
     __table_args__ = (
-        Index("ix_alerts_due", "status", "priority", "id"),
+        # Only queued and in-flight alerts are ever claimed: the index stays as small as the backlog.
+        Index("ix_alerts_due", "channel", "lane", "turn", "id",
+              postgresql_where=text(_CLAIMABLE), sqlite_where=text(_CLAIMABLE)),
         Index("ix_alerts_run_recipient", "run_id", "person_id", "partner_id"),
         Index("ix_alerts_escalate", "escalate_at"),
     )
@@ -50,7 +57,10 @@ class Alert(Base):
     to_number: Mapped[str | None] = mapped_column(String(20), index=True)
     channel: Mapped[str] = mapped_column(String(8))  # push, sms, voice
     body: Mapped[str] = mapped_column(Text)
-    priority: Mapped[int] = mapped_column(Integer)  # lower is sooner
+    priority: Mapped[int] = mapped_column(Integer)  # lower is sooner, within the run
+    # Defaults fail towards urgency: an alert queued without its place is claimed early, not late.
+    lane: Mapped[int] = mapped_column(Integer, default=REAL_LANE, server_default=text("0"))
+    turn: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     status: Mapped[str] = mapped_column(String(16), default=QUEUED)
     provider_status: Mapped[str | None] = mapped_column(String(24))
     provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
@@ -59,6 +69,7 @@ class Alert(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[int | None] = mapped_column(Integer)  # the DispatcherHeartbeat holding the claim
     requires_ack: Mapped[bool] = mapped_column(Boolean, default=False)
     escalate_after_seconds: Mapped[int | None] = mapped_column(Integer)
     escalate_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -121,3 +132,24 @@ class InboundMessage(Base):
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
     replied: Mapped[bool] = mapped_column(Boolean, default=False)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class DispatcherHeartbeat(Base):
+    """A running dispatcher: its claims are taken over as soon as it stops beating."""
+
+    __tablename__ = "dispatchers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class SendBudget(Base):
+    """The next free send slot of one sender, shared by every dispatcher (PostgreSQL without Redis)."""
+
+    __tablename__ = "send_budgets"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_at: Mapped[float] = mapped_column(Float)  # seconds since the epoch, on the database's clock

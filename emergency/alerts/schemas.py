@@ -46,11 +46,25 @@ class RecipientSchema(ma.Schema):
     alerts = ma.fields.List(ma.fields.Nested(AlertRowSchema))
 
 
+class ChannelQueueSchema(ma.Schema):
+    waiting = ma.fields.Integer(metadata={"description": "the run's alerts on this channel not yet sent"})
+    ahead = ma.fields.Integer(metadata={"description": "other runs' alerts that will be sent before its next one"})
+    eta_seconds = ma.fields.Float(allow_none=True, metadata={
+        "description": "seconds to send the rest at the configured rate; null when sends are not paced"})
+
+
+class QueueSchema(ma.Schema):
+    sms = ma.fields.Nested(ChannelQueueSchema)
+    voice = ma.fields.Nested(ChannelQueueSchema)
+
+
 class RunAlertsSchema(ma.Schema):
     run_id = ma.fields.Integer()
     mode = ma.fields.String()
     state = ma.fields.String()
     summary = ma.fields.Dict(metadata={"description": "counts by status and channel, and acknowledgements"})
+    queue = ma.fields.Nested(QueueSchema, metadata={
+        "description": "the run's place in the district-wide outbox: real runs first, round robin by run"})
     acks = ma.fields.Dict(metadata={"description": "acknowledgement timing: count, median_seconds, p90_seconds"})
     recipients = ma.fields.List(ma.fields.Nested(RecipientSchema))
     unreachable = ma.fields.List(ma.fields.Dict(), metadata={"description": "name, role, kind"})

@@ -8,7 +8,8 @@ import threading
 
 from flask import Flask
 
-from emergency.alerts.dispatcher import Dispatcher, Settings
+from emergency.alerts.budgets import Budget, DatabaseBudget, LocalBudget, RedisBudget
+from emergency.alerts.dispatcher import Dispatcher, Settings, sender_pool
 from emergency.alerts.providers import ConsoleProvider, Provider, TwilioProvider
 from emergency.metrics.exposition import serve_metrics
 from emergency.metrics.instruments import instrument
@@ -21,7 +22,7 @@ def build_provider(config) -> Provider:
     if config["ALERT_PROVIDER"] == "twilio":
         return TwilioProvider(
             config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"],
-            from_number=config["TWILIO_FROM_NUMBER"] or None,
+            from_number=(sender_pool(config) or [None])[0],
             messaging_service_sid=config["TWILIO_MESSAGING_SERVICE_SID"] or None,
             api_base=config["TWILIO_API_BASE"] or None, timeout=config["SEND_TIMEOUT_SECONDS"],
         )
@@ -41,8 +42,19 @@ def init_alerts(app: Flask) -> None:
     """Attach the provider and a dispatcher (not yet running) to the app."""
     provider = app.extensions.get("alert_provider") or build_provider(app.config)
     app.extensions["alert_provider"] = provider
-    app.extensions["dispatcher"] = Dispatcher(app.extensions["db"]["sessionmaker"], instrument(provider),
-                                              Settings.from_config(app.config), periodic_jobs())
+    dispatcher = Dispatcher(app.extensions["db"]["sessionmaker"], instrument(provider),
+                            Settings.from_config(app.config), periodic_jobs())
+    dispatcher.budget = build_budget(app.config, app.extensions["db"]["engine"], dispatcher.live_dispatchers)
+    app.extensions["dispatcher"] = dispatcher
+
+
+def build_budget(config, engine, live_dispatchers) -> Budget:
+    """The one place that decides how dispatchers share the provider's rate (see alerts.budgets)."""
+    without_redis = (DatabaseBudget(engine) if engine.dialect.name == "postgresql"
+                     else LocalBudget(live_dispatchers))
+    if config.get("REDIS_URL"):
+        return RedisBudget(config["REDIS_URL"], fallback=without_redis, pacer=LocalBudget(live_dispatchers))
+    return without_redis
 
 
 def start_dispatcher(app: Flask) -> threading.Thread:

@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from emergency.alerts.dispatcher import Dispatcher, RateLimiter
+from emergency.alerts.budgets import RateLimiter
+from emergency.alerts.dispatcher import Dispatcher
 from emergency.alerts.models import FAILED, QUEUED, SENDING, SENT, Alert, OptOut
 from emergency.playbooks.model import DRILL_BANNER
 from emergency.timeutil import utcnow

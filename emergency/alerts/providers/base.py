@@ -83,7 +83,10 @@ class Provider(Protocol):
     name: str
 
     def send_sms(self, to: str, body: str, *, status_callback: str | None) -> SendResult:
-        """Queue one SMS; raise ProviderError if the provider refuses it."""
+        """Queue one SMS; raise ProviderError if the provider refuses it.
+
+        Providers with a sender pool (Twilio) also take `sender=`: the pool number to send from.
+        """
         ...
 
     def place_call(self, to: str, *, twiml_url: str, status_callback: str | None) -> SendResult:

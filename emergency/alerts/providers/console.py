@@ -20,12 +20,14 @@ class ConsoleProvider:
         # worker threads can share one instance.
         self._logger = logger or _default_logger
 
-    def send_sms(self, to: str, body: str, *, status_callback: str | None = None) -> SendResult:
+    def send_sms(self, to: str, body: str, *, status_callback: str | None = None,
+                 sender: str | None = None) -> SendResult:
         """Log the SMS and return a delivered result."""
         self._logger.info("SMS to %s : %s", to, body)
         return SendResult(sid=_new_sid(), status="delivered")
 
-    def place_call(self, to: str, *, twiml_url: str, status_callback: str | None = None) -> SendResult:
+    def place_call(self, to: str, *, twiml_url: str, status_callback: str | None = None,
+                   sender: str | None = None) -> SendResult:
         """Log the call and return a completed result."""
         self._logger.info("Call to %s : %s", to, twiml_url)
         return SendResult(sid=_new_sid(), status="completed")

@@ -87,11 +87,12 @@ class TwilioProvider:
         sender = self.from_number or self.messaging_service_sid
         return f"<TwilioProvider {self.account_sid} from {sender} via {self.api_base or 'api.twilio.com'}>"
 
-    def send_sms(self, to: str, body: str, *, status_callback: str | None = None) -> SendResult:
-        """Create one Twilio message from the number, or through the messaging service."""
+    def send_sms(self, to: str, body: str, *, status_callback: str | None = None,
+                 sender: str | None = None) -> SendResult:
+        """Create one Twilio message from `sender` (a pool number) or the number, or through the messaging service."""
         params: dict[str, Any] = {"to": to, "body": body}
-        if self.from_number:
-            params["from_"] = self.from_number
+        if sender or self.from_number:
+            params["from_"] = sender or self.from_number
         else:
             params["messaging_service_sid"] = self.messaging_service_sid
         if status_callback:
@@ -99,14 +100,16 @@ class TwilioProvider:
         message = self._call("SMS send", lambda: self._client.messages.create(**params))
         return SendResult(sid=str(message.sid), status=str(message.status))
 
-    def place_call(self, to: str, *, twiml_url: str, status_callback: str | None = None) -> SendResult:
-        """Start one Twilio call that POSTs to `twiml_url` for its TwiML."""
-        if not self.from_number:
+    def place_call(self, to: str, *, twiml_url: str, status_callback: str | None = None,
+                   sender: str | None = None) -> SendResult:
+        """Start one Twilio call from `sender` or the number that POSTs to `twiml_url` for its TwiML."""
+        if not (sender or self.from_number):
             raise ProviderError(
                 "Voice calls need a Twilio from_number; a messaging service can only send SMS",
                 temporary=False,
             )
-        params: dict[str, Any] = {"to": to, "from_": self.from_number, "url": twiml_url, "method": "POST"}
+        params: dict[str, Any] = {"to": to, "from_": sender or self.from_number, "url": twiml_url,
+                                  "method": "POST"}
         if status_callback:
             params.update(
                 status_callback=status_callback,

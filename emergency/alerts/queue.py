@@ -1,0 +1,70 @@
+"""Where an alert waits in the district-wide outbox, and where a run stands in it.
+
+Alerts are claimed by (lane, turn, id): every queued alert of a real run before any alert of
+a drill, whatever the school; within a lane, round robin by run (a run's n-th alert goes in the
+n-th round, so a second school's principal hears within seconds, not after the first school's
+whole list). A run that starts while others are sending joins the current round, so it neither
+waits behind their backlog nor pushes them back until it has caught up.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, func, or_, select, tuple_
+from sqlalchemy.orm import Session
+
+from emergency.alerts.models import DRILL_LANE, QUEUED, REAL_LANE, SENDING, Alert
+from emergency.runs.models import Run
+from emergency.timeutil import utcnow
+
+
+def lane_of(run: Run) -> int:
+    """Real emergencies, and anything a real run sends, go in the first lane."""
+    return REAL_LANE if run.mode == "real" else DRILL_LANE
+
+
+def current_round(session: Session, lane: int) -> int:
+    """The turn the lane is sending now: the lowest turn still due (alerts waiting for a retry do not count)."""
+    now = utcnow()
+    rounds = [session.scalar(select(func.min(Alert.turn))
+                             .where(Alert.channel == channel, Alert.lane == lane, Alert.status == QUEUED,
+                                    Alert.next_attempt_at <= now))
+              for channel in ("sms", "voice")]
+    return min((r for r in rounds if r is not None), default=0)
+
+
+def place(session: Session, run: Run) -> dict:
+    """The lane and turn for alerts queued now that need no order among themselves (one round)."""
+    lane = lane_of(run)
+    return {"lane": lane, "turn": current_round(session, lane)}
+
+
+def queue_position(session: Session, run_id: int, rates: dict[str, float]) -> dict:
+    """Per channel: the run's alerts still to send, how many of other runs go first, and the seconds to finish.
+
+    `rates` are the deployment's sends per second per channel (0: not paced, no estimate).
+    """
+    now = utcnow()
+    channels = {}
+    for channel in ("sms", "voice"):
+        due = or_(and_(Alert.status == QUEUED, Alert.next_attempt_at <= now), Alert.status == SENDING)
+        waiting = session.scalar(select(func.count())
+                                 .where(Alert.run_id == run_id, Alert.channel == channel, due)) or 0
+        if not waiting:
+            channels[channel] = {"waiting": 0, "ahead": 0, "eta_seconds": 0.0}
+            continue
+        first = session.execute(select(Alert.lane, Alert.turn, Alert.id)
+                                .where(Alert.run_id == run_id, Alert.channel == channel, due)
+                                .order_by(Alert.lane, Alert.turn, Alert.id).limit(1)).first()
+        last = session.execute(select(Alert.lane, Alert.turn, Alert.id)
+                               .where(Alert.run_id == run_id, Alert.channel == channel, due)
+                               .order_by(Alert.lane.desc(), Alert.turn.desc(), Alert.id.desc()).limit(1)).first()
+        others = and_(Alert.channel == channel, Alert.run_id != run_id, Alert.status == QUEUED,
+                      Alert.next_attempt_at <= now)
+        ahead = session.scalar(select(func.count()).where(
+            others, tuple_(Alert.lane, Alert.turn, Alert.id) < tuple_(*first))) or 0
+        before_last = session.scalar(select(func.count()).where(
+            others, tuple_(Alert.lane, Alert.turn, Alert.id) < tuple_(*last))) or 0
+        rate = rates.get(channel) or 0
+        channels[channel] = {"waiting": waiting, "ahead": ahead,
+                             "eta_seconds": round((waiting + before_last) / rate, 1) if rate > 0 else None}
+    return channels
