@@ -42,3 +42,11 @@ def with_app(func):
             return func(app, *args, **kwargs)
 
     return wrapper
+
+
+def import_failed(exc) -> None:
+    """Print every problem of a failed all-or-nothing import (csvfiles.ImportFailed) and exit 1."""
+    for problem in exc.problems:
+        click.echo(problem, err=True)
+    click.echo(f"{len(exc.problems)} problem(s); nothing was imported.", err=True)
+    raise click.exceptions.Exit(1) from None

@@ -10,8 +10,11 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
+
+from emergency.errors import ValidationFailed
 
 
 class Problems(list):
@@ -28,6 +31,52 @@ class Problems(list):
     def messages(self) -> list[str]:
         """File by file, line by line: the order someone fixing the files works in."""
         return [message for *_order, message in sorted(self)]
+
+
+class ImportFailed(ValidationFailed):
+    """The files have problems; nothing was imported. `problems` lists every one of them."""
+
+    files = "files"  # what the message calls them: "directory files", "roster files"
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__(f"The {self.files} have {len(self.problems)} problem(s); nothing was imported.",
+                         errors={"files": self.problems})
+
+
+@dataclass
+class ImportReport:
+    """What an import changed (or, in a dry run, would change), counted for each kind of record."""
+
+    KINDS: ClassVar[tuple[str, ...]] = ()
+    COUNTS: ClassVar[tuple[str, ...]] = ("created", "updated", "unchanged")
+    IMPORTED: ClassVar[str] = "Imported."
+
+    dry_run: bool = False
+    created: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
+    unchanged: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self):
+        for name in self.COUNTS:
+            for kind in self.KINDS:
+                getattr(self, name).setdefault(kind, 0)
+
+    def lines(self) -> list[str]:
+        """The report as lines for a terminal: what happened, the counts of each kind, then the details."""
+        head = "Dry run: nothing was changed. The import would make these changes." if self.dry_run \
+            else self.IMPORTED
+        counts = [f"  {kind}: " + ", ".join(f"{getattr(self, name)[kind]} {name}" for name in self.COUNTS)
+                  for kind in self.KINDS]
+        return [head, *self.summary_lines(), *counts, *self.detail_lines()]
+
+    def summary_lines(self) -> list[str]:
+        """Lines between the head and the counts."""
+        return []
+
+    def detail_lines(self) -> list[str]:
+        """Lines after the counts."""
+        return []
 
 
 @dataclass

@@ -43,17 +43,22 @@ class RoomRefSchema(ma.Schema):
     label = ma.fields.String()
 
 
-class CheckinOutSchema(ma.Schema):
-    id = ma.fields.Integer()
-    run_id = ma.fields.Integer()
-    room_id = ma.fields.Integer()
-    room = ma.fields.Nested(RoomRefSchema)
-    status = ma.fields.String()
+class CountsSchema(ma.Schema):
+    """A room's report in numbers (the counts of a check-in)."""
+
     present = ma.fields.Integer()
     absent = ma.fields.Integer()
     missing = ma.fields.Integer()
     injured = ma.fields.Integer()
     extra = ma.fields.Integer()
+
+
+class CheckinOutSchema(CountsSchema):
+    id = ma.fields.Integer()
+    run_id = ma.fields.Integer()
+    room_id = ma.fields.Integer()
+    room = ma.fields.Nested(RoomRefSchema)
+    status = ma.fields.String()
     location = ma.fields.String(allow_none=True)
     late = ma.fields.Boolean()
     channel = ma.fields.String()

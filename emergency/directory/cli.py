@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from emergency.cli_support import with_app
+from emergency.cli_support import import_failed, with_app
 
 directory = click.Group("directory", help="Schools, rooms, people and partners as CSV files.")
 
@@ -23,10 +23,7 @@ def import_command(app, path: Path, dry_run: bool) -> None:
     try:
         report = import_directory(db.session, path, dry_run=dry_run, region=app.config["DEFAULT_REGION"])
     except ImportFailed as exc:
-        for problem in exc.problems:
-            click.echo(problem, err=True)
-        click.echo(f"{len(exc.problems)} problem(s); nothing was imported.", err=True)
-        raise click.exceptions.Exit(1) from None
+        import_failed(exc)
     for line in report.lines():
         click.echo(line)
 

@@ -14,16 +14,17 @@ import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
+from emergency import csvfiles
 from emergency.csvfiles import Problems, Row, read_rows
 from emergency.directory.models import Partner, Person, Room, School
 from emergency.directory.phones import InvalidPhone, mask_phone, normalise_phone
 from emergency.directory.roles import DISTRICT_ADMIN, PARTNER_KINDS, PERSON_ROLES
-from emergency.errors import ValidationFailed
 
 ROOM_KINDS = ("classroom", "gym", "cafeteria", "office", "library", "auditorium", "lab", "nurse", "other")
 KINDS = ("schools", "rooms", "people", "partners")
@@ -50,37 +51,19 @@ _YES = {"yes", "y", "true", "1"}
 _NO = {"no", "n", "false", "0"}
 
 
-class ImportFailed(ValidationFailed):
-    """The files have problems; nothing was imported. `problems` lists every one of them."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = list(problems)
-        super().__init__(f"The directory files have {len(self.problems)} problem(s); nothing was imported.",
-                         errors={"files": self.problems})
+class ImportFailed(csvfiles.ImportFailed):
+    files = "directory files"
 
 
 @dataclass
-class ImportReport:
-    """What an import changed (or, in a dry run, would change)."""
+class ImportReport(csvfiles.ImportReport):
+    KINDS: ClassVar[tuple[str, ...]] = KINDS
+    IMPORTED: ClassVar[str] = "Imported the directory."
 
-    dry_run: bool = False
-    created: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
-    updated: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
-    unchanged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     changes: list[str] = field(default_factory=list)
 
-    def lines(self) -> list[str]:
-        """The report as lines for a terminal."""
-        head = "Dry run: nothing was changed. The import would make these changes." if self.dry_run \
-            else "Imported the directory."
-        out = [head]
-        for kind in KINDS:
-            out.append(f"  {kind}: {self.created[kind]} created, {self.updated[kind]} updated, "
-                       f"{self.unchanged[kind]} unchanged")
-        if self.changes:
-            out.append("Changes:")
-            out.extend(f"  {change}" for change in self.changes)
-        return out
+    def detail_lines(self) -> list[str]:
+        return ["Changes:", *(f"  {change}" for change in self.changes)] if self.changes else []
 
 
 class _Problems(Problems):

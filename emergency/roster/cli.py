@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from emergency.cli_support import with_app
+from emergency.cli_support import import_failed, with_app
 from emergency.db import db
 from emergency.roster.oneroster import RosterImportFailed, import_roster
 from emergency.roster.schedules import import_schedules
@@ -15,13 +15,6 @@ from emergency.roster.service import access_log_csv, access_log_entries
 from emergency.timeutil import utcnow
 
 roster = click.Group("roster", help="Student rosters (OneRoster CSV) and bell schedules.")
-
-
-def _fail(exc: RosterImportFailed) -> None:
-    for problem in exc.problems:
-        click.echo(problem, err=True)
-    click.echo(f"{len(exc.problems)} problem(s); nothing was imported.", err=True)
-    raise click.exceptions.Exit(1)
 
 
 @roster.command("import")
@@ -33,7 +26,7 @@ def import_command(app, path: Path, dry_run: bool) -> None:
     try:
         report = import_roster(db.session, path, dry_run=dry_run)
     except RosterImportFailed as exc:
-        _fail(exc)
+        import_failed(exc)
     for line in report.lines():
         click.echo(line)
 
@@ -47,7 +40,7 @@ def schedules_command(app, path: Path, dry_run: bool) -> None:
     try:
         counts = import_schedules(db.session, path, dry_run=dry_run)
     except RosterImportFailed as exc:
-        _fail(exc)
+        import_failed(exc)
     verb = "would replace" if dry_run else "replaced"
     for code, periods in sorted(counts.items()):
         click.echo(f"{code}: {verb} the bell schedule ({periods} periods)")

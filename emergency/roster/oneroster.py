@@ -20,14 +20,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from emergency.csvfiles import Problems, Row, read_rows
+from emergency.csvfiles import ImportFailed, ImportReport, Problems, Row, read_rows
 from emergency.directory.models import Person, Room, School
-from emergency.errors import ValidationFailed
 from emergency.roster.models import STUDENT, TEACHER, Enrollment, RosterClass, RosterTeacher, Student
 from emergency.timeutil import utcnow
 
@@ -69,41 +69,29 @@ CLASS_TYPES = ("homeroom", "scheduled")
 _ROOM_PREFIX = re.compile(r"^(room|rm\.?|classroom)\s*#?\s*", re.IGNORECASE)
 
 
-class RosterImportFailed(ValidationFailed):
-    """The export has problems; nothing was imported. `problems` lists every one of them."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = list(problems)
-        super().__init__(f"The roster files have {len(self.problems)} problem(s); nothing was imported.",
-                         errors={"files": self.problems})
+class RosterImportFailed(ImportFailed):
+    files = "roster files"
 
 
 @dataclass
-class RosterReport:
-    """What an import changed (or, in a dry run, would change), and what it skipped and why."""
+class RosterReport(ImportReport):
+    """What an import changed (or would change), and what it skipped and why; never a student's name."""
 
-    dry_run: bool = False
+    KINDS: ClassVar[tuple[str, ...]] = KINDS
+    COUNTS: ClassVar[tuple[str, ...]] = ("created", "updated", "deactivated", "unchanged")
+    IMPORTED: ClassVar[str] = "Imported the roster."
+
     version: str = ""
     modes: dict[str, str] = field(default_factory=dict)
-    created: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
-    updated: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
-    deactivated: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
-    unchanged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    deactivated: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
-    def lines(self) -> list[str]:
-        """The report as lines for a terminal (counts and notes; never a student's name)."""
-        head = "Dry run: nothing was changed. The import would make these changes." if self.dry_run \
-            else "Imported the roster."
+    def summary_lines(self) -> list[str]:
         files = ", ".join(f"{FILES[k]} ({mode})" for k, mode in self.modes.items())
-        out = [head, f"  OneRoster {self.version}: {files}"]
-        for kind in KINDS:
-            out.append(f"  {kind}: {self.created[kind]} created, {self.updated[kind]} updated, "
-                       f"{self.deactivated[kind]} deactivated, {self.unchanged[kind]} unchanged")
-        if self.notes:
-            out.append("Notes:")
-            out.extend(f"  {note}" for note in self.notes)
-        return out
+        return [f"  OneRoster {self.version}: {files}"]
+
+    def detail_lines(self) -> list[str]:
+        return ["Notes:", *(f"  {note}" for note in self.notes)] if self.notes else []
 
 
 # ------------------------------------------------------------------------------------------ reading

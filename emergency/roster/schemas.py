@@ -2,6 +2,7 @@
 
 import marshmallow as ma
 
+from emergency.accountability.schemas import CheckinOutSchema, CountsSchema
 from emergency.roster.service import EXCEPTION_STATUSES, EXTRA_STATUSES
 
 MAX_STUDENTS = 5000
@@ -124,27 +125,8 @@ class SchoolRosterSchema(ma.Schema):
     missing = _student_rows("partners in a real run, when the playbook allows it")
 
 
-class ReportCountsSchema(ma.Schema):
-    present = ma.fields.Integer()
-    absent = ma.fields.Integer()
-    missing = ma.fields.Integer()
-    injured = ma.fields.Integer()
-    extra = ma.fields.Integer()
-
-
-class StudentCheckinOutSchema(ma.Schema):
-    id = ma.fields.Integer()
-    run_id = ma.fields.Integer()
-    room = ma.fields.Nested(RosterRoomSchema)
-    status = ma.fields.String()
-    present = ma.fields.Integer()
-    absent = ma.fields.Integer()
-    missing = ma.fields.Integer()
-    injured = ma.fields.Integer()
-    extra = ma.fields.Integer()
-    late = ma.fields.Boolean()
-    reported_at = ma.fields.String()
-    students = ma.fields.Nested(ReportCountsSchema)
+class StudentCheckinOutSchema(CheckinOutSchema):
+    students = ma.fields.Nested(CountsSchema, metadata={"description": "the counts derived from the students"})
 
 
 class AccessLogQuerySchema(ma.Schema):
