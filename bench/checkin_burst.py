@@ -24,130 +24,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import multiprocessing
 import os
-import re
 import resource
 import secrets
-import shlex
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
-import requests
-from sqlalchemy import create_engine, insert, select, text
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from emergency.accounts.models import Account, AuthToken  # noqa: E402
-from emergency.accounts.service import set_password  # noqa: E402
-from emergency.directory.models import Person, Room, School, person_schools  # noqa: E402
-from emergency.migrate import upgrade  # noqa: E402
-from emergency.timeutil import utcnow  # noqa: E402
-
-PASSWORD = "bench password 123"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def seed(url: str, rooms: int, tag: str) -> tuple[int, str, list[str]]:
-    """Create the school, its classrooms, teachers with tokens and a principal; returns (school, email, tokens)."""
-    from sqlalchemy.orm import Session
-
-    engine = create_engine(url)
-    now = utcnow()
-    tokens = [secrets.token_urlsafe(24) for _ in range(rooms)]
-    with Session(engine) as session:
-        school = School(code=f"B{tag}", name=f"Bench School {tag}", address="1 Bench St")
-        session.add(school)
-        session.flush()
-        session.execute(insert(Room), [{"school_id": school.id, "number": f"{n:04d}", "name": "", "floor": "1",
-                                        "kind": "classroom", "capacity": 25} for n in range(1, rooms + 1)])
-        room_ids = list(session.scalars(select(Room.id).where(Room.school_id == school.id).order_by(Room.number)))
-        base = int(tag[-6:], 16) % 10_000_000
-        session.execute(insert(Person), [
-            {"name": f"Teacher {n}", "role": "teacher", "email": f"t{n}.{tag}@bench.example.org",
-             "mobile": f"+1{(base * 1000 + n) % 10**10:010d}", "home_room_id": room_id, "active": True}
-            for n, room_id in enumerate(room_ids, start=1)])
-        people = list(session.scalars(select(Person.id).where(Person.email.like(f"%.{tag}@bench.example.org"))
-                                      .order_by(Person.id)))
-        principal = Person(name="Bench Principal", role="school_admin", email=f"principal.{tag}@bench.example.org",
-                           active=True)
-        session.add(principal)
-        session.flush()
-        session.execute(insert(person_schools), [{"person_id": p, "school_id": school.id}
-                                                 for p in [*people, principal.id]])
-        session.execute(insert(Account), [{"email": f"t{n}.{tag}@bench.example.org", "person_id": p,
-                                           "failed_logins": 0, "created_at": now}
-                                          for n, p in enumerate(people, start=1)])
-        accounts = list(session.scalars(select(Account.id).where(Account.person_id.in_(people))
-                                        .order_by(Account.person_id)))
-        session.execute(insert(AuthToken), [{"account_id": a, "token_hash": hashlib.sha256(t.encode()).hexdigest(),
-                                             "created_at": now, "expires_at": now + timedelta(hours=2)}
-                                            for a, t in zip(accounts, tokens, strict=True)])
-        session.commit()
-        set_password(session, principal.email, PASSWORD)
-        school_id, email = school.id, principal.email
-    engine.dispose()
-    return school_id, email, tokens
-
-
-def procfile_command(process: str, env: dict) -> list[str]:
-    """The Procfile's command for `process` (web, worker), with ${VAR:-default} filled from `env`."""
-    for line in (REPO / "Procfile").read_text().splitlines():
-        name, _, command = line.partition(":")
-        if name.strip() == process:
-            filled = re.sub(r"\$\{(\w+)(?::-([^}]*))?\}", lambda m: env.get(m.group(1)) or m.group(2) or "",
-                            command)
-            words = shlex.split(filled)
-            words[0] = str(Path(sys.executable).parent / words[0])  # the virtualenv's gunicorn / emergency
-            return words
-    raise SystemExit(f"the Procfile has no {process}: line")
-
-
-def serve(args, url: str, port: int, workdir: Path) -> list[subprocess.Popen]:
-    """Start the Procfile's web process (and its worker with --dispatcher worker); returns [web, worker?]."""
-    env = dict(os.environ, DATABASE_URL=url, ENV="development", LOG_LEVEL="WARNING", PORT=str(port),
-               DISPATCHER="thread" if args.dispatcher == "in-process" else "off",
-               PLAYBOOKS_DIR=str(REPO / "playbooks"), COMPLIANCE_RULES=str(REPO / "rules" / "new-york.yaml"),
-               INSTANCE_PATH=str(workdir / "instance"), PUBLIC_BASE_URL=f"http://127.0.0.1:{port}")
-    if args.server == "procfile":
-        command = procfile_command("web", env)
-    else:
-        command = [str(Path(sys.executable).parent / "emergency"), "serve", "--port", str(port)]
-    print("web:", " ".join(command[1:]), flush=True)
-    processes = [subprocess.Popen(command, env=env, cwd=REPO, stdout=open(workdir / "web.log", "w"),  # noqa: SIM115
-                                  stderr=subprocess.STDOUT)]
-    print(f"web pid: {processes[0].pid}", flush=True)
-    if args.dispatcher == "worker":
-        worker = procfile_command("worker", env)
-        processes.append(subprocess.Popen(worker, env=env, cwd=REPO, stdout=open(workdir / "worker.log", "w"),  # noqa: SIM115
-                                          stderr=subprocess.STDOUT))
-    return processes
-
-
-def wait_ready(base: str, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("the server did not become ready in time")
+import _seed  # noqa: E402
 
 
 def cpu_seconds(pid: int) -> float:
@@ -280,11 +171,6 @@ async def send_checkins(base: str, run_id: int, tokens: list[str], args, deadlin
     return latencies, errors, last_return[0]
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", default="", help="default: a temporary SQLite database")
@@ -304,33 +190,20 @@ def main() -> int:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # a thousand sockets each side; inherited
 
-    workdir = Path(tempfile.mkdtemp(prefix="checkin-burst-"))
-    url = args.database_url or f"sqlite:///{workdir / 'bench.sqlite3'}"
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    if args.reset and url.startswith("postgresql"):
-        engine = create_engine(url)
-        with engine.begin() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        engine.dispose()
-    upgrade(url)
+    url, workdir = _seed.prepare_database(args.database_url, args.reset)
     tag = secrets.token_hex(4)
     t0 = time.monotonic()
-    school_id, principal_email, tokens = seed(url, args.rooms, tag)
+    school_id, principal_email, tokens = _seed.seed(url, args.rooms, tag)
     print(f"database: {url.split('@')[-1] if '@' in url else url}")
     print(f"seeded {args.rooms} classrooms and teachers in {time.monotonic() - t0:.1f}s")
 
-    port = free_port()
+    port = _seed.free_port()
     base = f"http://127.0.0.1:{port}"
-    processes = serve(args, url, port, workdir)
+    processes = _seed.serve(url, port, workdir, server=args.server, dispatcher=args.dispatcher)
     watchers = None
     try:
-        wait_ready(base, min(deadline, time.monotonic() + 60))
-        http = requests.Session()
-        login = http.post(f"{base}/api/v1/auth/login", json={"email": principal_email, "password": PASSWORD},
-                          timeout=30)
-        login.raise_for_status()
-        http.headers["Authorization"] = f"Bearer {login.json()['token']}"
+        _seed.wait_ready(base, min(deadline, time.monotonic() + 60))
+        http = _seed.login(base, principal_email)
         connected = 0
         if args.watchers:
             ours, theirs = multiprocessing.Pipe()
@@ -346,10 +219,7 @@ def main() -> int:
                 # gthread holds a thread per socket: with every thread held, the API itself stops answering.
                 print("not every watching phone could connect: the serving model holds too few sockets")
                 return 1
-        started = http.post(f"{base}/api/v1/runs", json={"school_id": school_id, "playbook": "lockdown",
-                                                         "mode": "drill"}, timeout=60)
-        started.raise_for_status()
-        run_id = started.json()["id"]
+        run_id = _seed.start_drill(http, base, school_id)
 
         cpu_before, t_burst, wall_burst = cpu_seconds(processes[0].pid), time.monotonic(), time.time()
         latencies, errors, last_return = asyncio.run(send_checkins(base, run_id, tokens, args, deadline))
@@ -369,8 +239,8 @@ def main() -> int:
         print(f"serving: {args.server}, dispatcher {args.dispatcher}; {args.loop} loop "
               + (f"({args.clients} phones)" if args.loop == "closed" else f"({args.rate:.0f}/s offered)"))
         print(f"check-ins: {len(latencies)} in {burst_seconds:.2f}s ({len(latencies) / burst_seconds:.0f}/s)")
-        print(f"latency ms: p50={statistics.median(ms):.1f} p90={percentile(ms, 90):.1f} "
-              f"p99={percentile(ms, 99):.1f} max={max(ms):.1f}")
+        print(f"latency ms: p50={statistics.median(ms):.1f} p90={_seed.percentile(ms, 90):.1f} "
+              f"p99={_seed.percentile(ms, 99):.1f} max={max(ms):.1f}")
         print(f"errors: {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
         print(f"server CPU: {cpu_ms:.2f} ms per check-in (web process, user+system, over "
               f"{time.monotonic() - t_burst:.1f}s)")
@@ -393,20 +263,14 @@ def main() -> int:
         elif args.watchers:
             complete = False
         rate = len(latencies) / burst_seconds
-        goal = not errors and rate >= 300 and percentile(ms, 99) < 250 and complete
+        goal = not errors and rate >= 300 and _seed.percentile(ms, 99) < 250 and complete
         print("goal (>= 300/s, p99 < 250 ms, no errors, every phone complete within 2 s):",
               "met" if goal else "NOT met")
         return 0 if goal else 1
     finally:
         if watchers is not None and watchers.is_alive():
             watchers.terminate()
-        for process in processes:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+        _seed.stop(processes)
         print(f"server logs: {workdir}")
 
 
