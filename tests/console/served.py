@@ -45,9 +45,22 @@ def free_port() -> int:
 class Served:
     """The base URL of a running demo instance, with a small API client for assertions."""
 
-    def __init__(self, base: str, log: Path) -> None:
+    def __init__(self, base: str, log: Path, database_url: str = "") -> None:
         self.base = base
         self.log = log
+        self.database_url = database_url
+
+    def set_password(self, email: str) -> None:
+        """Give a demo person without a printed login the demo password (as `emergency users set-password`)."""
+        from sqlalchemy import create_engine
+        from sqlalchemy.orm import Session
+
+        from emergency.accounts.service import set_password
+
+        engine = create_engine(self.database_url)
+        with Session(engine) as session:
+            set_password(session, email, PASSWORD)
+        engine.dispose()
 
     def token(self, email: str) -> str:
         response = requests.post(f"{self.base}/api/v1/auth/login", json={"email": email, "password": PASSWORD},
@@ -73,8 +86,9 @@ def serve_demo():
     """Run `emergency serve --demo` on a free port with its own database; yields a Served."""
     with tempfile.TemporaryDirectory(prefix="emergency-console-") as tmp:
         port = free_port()
-        env = dict(os.environ, INSTANCE_PATH=str(Path(tmp) / "instance"),
-                   DATABASE_URL=f"sqlite:///{Path(tmp) / 'demo.sqlite3'}", DISPATCHER="thread",
+        database_url = f"sqlite:///{Path(tmp) / 'demo.sqlite3'}"
+        env = dict(os.environ, INSTANCE_PATH=str(Path(tmp) / "instance"), DATABASE_URL=database_url,
+                   DISPATCHER="thread",
                    ALERT_PROVIDER="console", ENV="demo", PLAYBOOKS_DIR=str(REPO / "playbooks"),
                    COMPLIANCE_RULES=str(REPO / "rules" / "new-york.yaml"), LOG_LEVEL="WARNING",
                    PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -100,7 +114,7 @@ def serve_demo():
                     if time.monotonic() > deadline:
                         raise RuntimeError(f"the server did not start:\n{log.read_text()[-4000:]}")
                     time.sleep(0.2)
-                yield Served(base, log)
+                yield Served(base, log, database_url)
             finally:
                 process.terminate()
                 try:

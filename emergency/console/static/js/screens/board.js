@@ -37,12 +37,14 @@ function problemRow(room, open) {
   const report = room.report;
   const who = report.reporter && report.reporter.name;
   const button = h("button", { type: "button", class: `tile tile-row ${look.className}`, "data-testid": "room-tile",
-    "data-room-id": room.id, "data-status": report.status, "data-attention": room.attention,
-    "aria-label": `${room.name}: ${look.label}. ${counts(report)}. Open details` },
+    "data-room-id": room.id, "data-status": report.status, "data-attention": room.attention },
+  // No aria-label: the accessible name is all the visible text (who reported, how long ago) and then
+  // "Open details", as axe-core's label-content-name-mismatch asks.
   h("span", { class: "tile-name", text: room.name }),
   h("span", { class: "tile-status", text: `${look.label} · ${counts(report)}` }),
   names(report).length ? h("span", { class: "tile-names", "data-testid": "tile-names", text: names(report).join(" · ") }) : null,
-  h("span", { class: "tile-meta" }, who ? `${who} · ` : "", sinceText(report.reported_at)));
+  h("span", { class: "tile-meta" }, who ? `${who} · ` : "", sinceText(report.reported_at)),
+  h("span", { class: "visually-hidden", text: ". Open details" }));
   button.addEventListener("click", () => open(room));
   return button;
 }
