@@ -164,12 +164,22 @@ def _room(session: Session, run: Run, room_id: int | None) -> Room:
 
 
 def log_read(session: Session, principal: Principal, run: Run, what: str, students: int) -> None:
-    """§2-d: record who read a student-level list (never the names); committed with the caller's work."""
+    """§2-d: record who read a student-level list (never the names), committed before the answer leaves.
+
+    One row per answer, however many students it names. On PostgreSQL the row joins the request's
+    own transaction (one INSERT, one COMMIT); SQLite must end the read transaction and take the
+    write lock for it (db.writing).
+    """
+    entry = StudentDataRead(at=utcnow(), account_id=principal.account_id, actor_kind=principal.kind,
+                            actor_id=principal.id, actor_name=principal.name[:200], role=principal.role,
+                            school_id=run.school_id, run_id=run.id, what=what, students=students)
+    if session.get_bind().dialect.name != "sqlite":
+        session.add(entry)
+        session.commit()
+        return
     session.commit()  # ends the read transaction of a GET; the entry is written in its own
     with writing():
-        session.add(StudentDataRead(at=utcnow(), account_id=principal.account_id, actor_kind=principal.kind,
-                                    actor_id=principal.id, actor_name=principal.name[:200], role=principal.role,
-                                    school_id=run.school_id, run_id=run.id, what=what, students=students))
+        session.add(entry)
         session.commit()
 
 
@@ -382,9 +392,12 @@ def school_roster(session: Session, principal: Principal, run_id: int) -> dict:
                    & (StudentStatus.student_id == RunRoster.student_id))
         .where(RunRoster.run_id == run.id).order_by(Student.family_name, Student.given_name, Student.id)).all()
     # Flat rows with room ids, the rooms listed once: 2,000 students must answer in well under 200 ms.
+    # A room's report gives all its students one time: each is formatted once, not once a student.
+    times: dict = {None: None}
     students = [{"id": id_, "name": f"{given} {family}", "grade": grade,
                  "status": ACCOUNTED if status == PRESENT else status or NOT_REPORTED,
-                 "expected_room_id": expected, "room_id": room_id, "reported_at": iso(at) if at else None,
+                 "expected_room_id": expected, "room_id": room_id,
+                 "reported_at": times[at] if at in times else times.setdefault(at, iso(at)),
                  "flagged": other_room is not None, "conflict_room_id": other_room, "conflict_status": other_status}
                 for id_, given, family, grade, expected, status, room_id, at, other_room, other_status in rows]
     answer["counts"] = _counts_of(students)
