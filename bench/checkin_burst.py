@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import json
 import multiprocessing
-import os
 import resource
 import secrets
 import statistics
@@ -39,23 +38,6 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _seed  # noqa: E402
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its children (gunicorn's master and its worker), from /proc."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    pids = [pid]
-    while pids:
-        current = pids.pop()
-        try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-            for task in Path(f"/proc/{current}/task").iterdir():
-                pids.extend(int(c) for c in (task / "children").read_text().split())
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return total
 
 
 # -- watching phones: raw Socket.IO over a websocket, in a process of their own ------------------------
@@ -221,10 +203,10 @@ def main() -> int:
                 return 1
         run_id = _seed.start_drill(http, base, school_id)
 
-        cpu_before, t_burst, wall_burst = cpu_seconds(processes[0].pid), time.monotonic(), time.time()
+        cpu_before, t_burst, wall_burst = _seed.cpu_seconds(processes[0].pid), time.monotonic(), time.time()
         latencies, errors, last_return = asyncio.run(send_checkins(base, run_id, tokens, args, deadline))
         burst_seconds = time.time() - wall_burst
-        cpu_ms = (cpu_seconds(processes[0].pid) - cpu_before) * 1000 / max(1, len(latencies))
+        cpu_ms = (_seed.cpu_seconds(processes[0].pid) - cpu_before) * 1000 / max(1, len(latencies))
 
         watched = None
         if watchers is not None:

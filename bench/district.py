@@ -11,7 +11,11 @@ through the PostgreSQL budget. Prints, from the fake Twilio's own acceptance tim
 - per school, the seconds from its start to its first and its last text.
 
     python bench/district.py --database-url postgresql+psycopg://... [--redis-url redis://...]
-        [--schools 10] [--staff 200] [--rate 100] [--latency 0.05] [--workers 3]
+        [--schools 10] [--staff 200] [--rate 100] [--latency 0.05] [--workers 3] [--webs 0]
+
+`--webs N` also serves N web instances with the Procfile's `web:` line, each dispatching inside
+(DISPATCHER=thread, the default): the issue's "Done when" is `--webs 2 --workers 1 --rate 10
+--schools 2 --redis-url redis://...`.
 
 Runs on PostgreSQL only (several processes on SQLite is not a supported deployment). Use a fresh
 database: active runs left by other programs keep the dispatchers busy with their escalations.
@@ -30,6 +34,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+import _seed  # noqa: E402
 
 from emergency.accounts.principal import Principal  # noqa: E402
 from emergency.app import create_app  # noqa: E402
@@ -128,7 +135,9 @@ def main() -> None:
     parser.add_argument("--staff", type=int, default=200)
     parser.add_argument("--rate", type=float, default=100.0, help="configured SMS per second, for everyone together")
     parser.add_argument("--latency", type=float, default=0.05)
-    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=3, help="`emergency worker` processes")
+    parser.add_argument("--webs", type=int, default=0, help="web instances (the Procfile's web: line), each "
+                                                           "with its dispatcher inside")
     args = parser.parse_args()
     if not args.database_url.startswith("postgresql"):
         raise SystemExit("bench/district.py needs PostgreSQL: several dispatcher processes on SQLite is not supported")
@@ -149,8 +158,11 @@ def main() -> None:
                "POLL_AFTER_SECONDS": "86400"}
         workers = [subprocess.Popen([sys.executable, "-m", "emergency", "worker"], env=env, cwd=REPO)
                    for _ in range(args.workers)]
+        for _ in range(args.webs):
+            web_env = {**env, "PORT": str(_seed.free_port()), "DISPATCHER": "thread"}
+            workers.append(subprocess.Popen(_seed.procfile_command("web", web_env), env=web_env, cwd=REPO))
         try:
-            wait_for_workers(args.database_url, args.workers)
+            wait_for_workers(args.database_url, args.workers + args.webs)
             started = {}
             for school in schools[:-1]:
                 started[school["id"]] = start(app, school["id"], admin_id, "drill")
@@ -162,6 +174,7 @@ def main() -> None:
             while time.monotonic() < deadline and len(fake.messages) < expected:
                 time.sleep(0.1)
             messages = sorted(fake.messages, key=lambda m: m["accepted_at"])
+            cpu = sum(_seed.cpu_seconds(worker.pid) for worker in workers)
             # What is left (calls at 5/s, say) must not be sent ahead of the next run's texts.
             queued_texts(args.database_url, [run_id for run_id, _ in started.values()], cancel=True)
         finally:
@@ -173,12 +186,15 @@ def main() -> None:
                 except subprocess.TimeoutExpired:
                     worker.kill()
     report(args, schools, started, messages, expected)
+    print(f"  dispatching processes' CPU: {cpu:.1f} s in all, {cpu * 1000 / max(len(messages), 1):.1f} ms a text "
+          "(user+system, from /proc; includes their escalation calls and start-up)")
 
 
 def report(args, schools, started, messages, expected) -> None:
     stamps = [m["accepted_at"] for m in messages]
     print(f"district: {args.schools} schools x {args.staff} staff drilling, a real lockdown at one more school 1 s "
-          f"later; {args.workers} dispatcher processes, budget {'Redis' if args.redis_url else 'PostgreSQL'}, "
+          f"later; {args.workers} worker(s) and {args.webs} web instance(s) dispatching, "
+          f"budget {'Redis' if args.redis_url else 'PostgreSQL'}, "
           f"provider latency {args.latency * 1000:.0f} ms, configured rate {args.rate:g} texts/s")
     print(f"  {len(messages)} of {expected} texts accepted")
     if len(messages) < 2:

@@ -5,10 +5,12 @@ every dispatcher together at or below `rate` per second:
 
 - RedisBudget (REDIS_URL set): the `limits` package's moving window on Redis holds the cap: no
   one-second window ever has more than the rate. A window alone lets a whole second's sends go
-  at once, which the provider sees as a burst; so each process also spaces its own sends at the
-  rate divided by the live dispatchers (they all claim from one queue, so all have work when
-  there is a backlog). If Redis cannot be reached it falls back to the budget below for a few
-  seconds, then tries Redis again.
+  at once, which the provider sees as a burst; so each process also spaces its own sends at
+  PACER_HEADROOM times the rate divided by the live dispatchers. The headroom matters: spaced at
+  exactly its share, a process that falls behind (a slow pass, a busy core) loses that part of
+  the rate for good, and the others may not make it up; the window still caps the total. If
+  Redis cannot be reached it falls back to the budget below for a few seconds, then tries Redis
+  again.
 - DatabaseBudget (PostgreSQL without Redis): the next free slot per key in one row, moved on
   by a single UPDATE on the database's clock (a GCRA), so sends are evenly spaced.
 - LocalBudget (SQLite, the documented one-process case, and the fallback): spaces sends within
@@ -33,6 +35,8 @@ from sqlalchemy.engine import Engine
 log = logging.getLogger(__name__)
 
 REDIS_RETRY_SECONDS = 5.0
+# How much faster than its share of the rate a process may space its sends under the Redis window.
+PACER_HEADROOM = 1.5
 REDIS_TIMEOUT_SECONDS = 0.5
 
 
@@ -66,20 +70,24 @@ class RateLimiter:
 
 
 class LocalBudget:
-    """Paces this process alone, at `rate / share()` (share: how many dispatchers are alive)."""
+    """Paces this process alone, at `rate / share()` (share: how many dispatchers are alive).
+
+    `headroom` above 1 lets this process go that much faster than its share, never faster than
+    `rate` itself: only for spacing sends under a budget that caps the total (RedisBudget's pacer).
+    """
 
     name = "local"
 
     def __init__(self, share: Callable[[], int] = lambda: 1, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
-        self.share, self.clock, self.sleep = share, clock, sleep
+                 sleep: Callable[[float], None] = time.sleep, headroom: float = 1.0):
+        self.share, self.clock, self.sleep, self.headroom = share, clock, sleep, headroom
         self._limiters: dict[tuple[str, float], RateLimiter] = {}
         self._lock = threading.Lock()
 
     def acquire(self, key: str, rate: float) -> None:
         if not rate or rate <= 0:
             return
-        local_rate = rate / max(self.share(), 1)
+        local_rate = min(rate, rate * self.headroom / max(self.share(), 1))
         with self._lock:
             limiter = self._limiters.get((key, local_rate))
             if limiter is None:

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from emergency import logs
 from emergency.alerts.budgets import Budget, LocalBudget
-from emergency.alerts.delivery import apply_provider_status, record_failure, summary
+from emergency.alerts.delivery import PROVIDER_STATUS, apply_provider_status, record_failure, summary
 from emergency.alerts.models import FAILED, QUEUED, RANK, SENDING, SENT, Alert, DispatcherHeartbeat
 from emergency.alerts.providers.base import Provider, ProviderError
 from emergency.alerts.queue import place, queue_position
@@ -53,6 +53,8 @@ PACING_WINDOW = 5.0  # seconds of sending a claim covers at the configured rate
 # A paced dispatcher claims only what it will send within this long: a real run that starts now
 # waits behind at most that many already-claimed drill texts.
 CLAIM_AHEAD_SECONDS = 0.5
+# A channel whose last claim found nothing is not asked again for this long while the other is busy.
+EMPTY_CLAIM_PAUSE = 0.25
 
 
 @dataclass
@@ -250,6 +252,21 @@ class Dispatcher:
             return max(1, min(most, math.ceil(rate / self.live_dispatchers() * CLAIM_AHEAD_SECONDS) + 1))
         return most if channel == "sms" else max(self.batch_size(channel), 1)
 
+    def claim_room(self, channel: str, in_flight: int, since_empty: float) -> int:
+        """How many alerts of a channel to claim now (0: do not ask the database this time round).
+
+        Claims refill the in-flight window once half of it has gone, rather than one alert per
+        finished send: at 100 texts a second that is a tenth of the claim round trips. A channel
+        found empty is asked again after EMPTY_CLAIM_PAUSE, not on every pass.
+        """
+        if since_empty < EMPTY_CLAIM_PAUSE:
+            return 0
+        limit = self.in_flight_limit(channel)
+        room = limit - in_flight
+        if room <= 0 or (in_flight and room < max(1, limit // 2)):
+            return 0
+        return min(room, self.batch_size(channel))
+
     def run_forever(self, idle_sleep: float = 0.5) -> None:
         """Keep the pool busy: claim more as sends finish, rather than waiting for whole batches."""
         log.info("dispatcher started (provider=%s, send budget=%s)", self.provider.name, self.budget.name)
@@ -257,6 +274,7 @@ class Dispatcher:
         beating = threading.Thread(target=self._keep_beating, name="dispatcher-heartbeat", daemon=True)
         beating.start()
         in_flight: dict[str, set[Future]] = {"sms": set(), "voice": set()}
+        empty_at = {"sms": 0.0, "voice": 0.0}  # when a claim of the channel last found nothing
         touched: set[int] = set()
         last_summary = last_periodic = last_poll = 0.0
         while not self.stop_event.is_set():
@@ -264,9 +282,11 @@ class Dispatcher:
             try:
                 claimed_any = False
                 for channel, futures in in_flight.items():
-                    room = self.in_flight_limit(channel) - len(futures)
-                    if room > 0:
-                        for claimed in self.claim(channel, min(room, self.batch_size(channel))):
+                    room = self.claim_room(channel, len(futures), time.monotonic() - empty_at[channel])
+                    if room:
+                        batch = self.claim(channel, room)
+                        empty_at[channel] = 0.0 if batch else time.monotonic()
+                        for claimed in batch:
                             futures.add(self.pool.submit(self._send_one, claimed))
                             claimed_any = True
                 pending = set().union(*in_flight.values())
@@ -280,7 +300,8 @@ class Dispatcher:
                         else:  # the alert stays `sending` and is retried when its lease runs out
                             log.error("recording a send failed", exc_info=future.exception())
                 now = time.monotonic()
-                if touched and (now - last_summary > 1.0 or not pending):
+                # Each dispatcher pushes a run's delivery summary; together about once a second.
+                if touched and (now - last_summary > self.live_dispatchers() or not pending):
                     self._push_summaries(touched)
                     touched, last_summary = set(), now
                 if now - last_periodic > 1.0:
@@ -339,7 +360,18 @@ class Dispatcher:
         return run_id
 
     def _sent(self, alert_id: int, sid: str, provider_status: str) -> None:
+        status = (provider_status or "").strip().lower()
         with self.sessions() as session:
+            if PROVIDER_STATUS.get(status) == SENT:
+                # The usual answer ("queued") to an alert no callback has reached yet: one UPDATE, no read.
+                recorded = session.execute(
+                    update(Alert).where(Alert.id == alert_id, Alert.status == SENDING)
+                    .values(status=SENT, provider_status=status, provider_sid=sid, sent_at=utcnow(),
+                            deadline_at=None)
+                    .execution_options(synchronize_session=False)).rowcount
+                if recorded:
+                    session.commit()
+                    return
             alert = session.get(Alert, alert_id, with_for_update=True)
             alert.provider_sid = alert.provider_sid or sid
             alert.deadline_at = None

@@ -47,17 +47,20 @@ def queue_position(session: Session, run_id: int, rates: dict[str, float]) -> di
     channels = {}
     for channel in ("sms", "voice"):
         due = or_(and_(Alert.status == QUEUED, Alert.next_attempt_at <= now), Alert.status == SENDING)
-        waiting = session.scalar(select(func.count())
-                                 .where(Alert.run_id == run_id, Alert.channel == channel, due)) or 0
-        if not waiting:
-            channels[channel] = {"waiting": 0, "ahead": 0, "eta_seconds": 0.0}
-            continue
+        # Dispatchers move alerts on between these reads (each sees the latest commit): the first
+        # one found decides whether anything waits, and the last falls back to it.
         first = session.execute(select(Alert.lane, Alert.turn, Alert.id)
                                 .where(Alert.run_id == run_id, Alert.channel == channel, due)
                                 .order_by(Alert.lane, Alert.turn, Alert.id).limit(1)).first()
+        waiting = session.scalar(select(func.count())
+                                 .where(Alert.run_id == run_id, Alert.channel == channel, due)) or 0 if first else 0
+        if not waiting:
+            channels[channel] = {"waiting": 0, "ahead": 0, "eta_seconds": 0.0}
+            continue
         last = session.execute(select(Alert.lane, Alert.turn, Alert.id)
                                .where(Alert.run_id == run_id, Alert.channel == channel, due)
-                               .order_by(Alert.lane.desc(), Alert.turn.desc(), Alert.id.desc()).limit(1)).first()
+                               .order_by(Alert.lane.desc(), Alert.turn.desc(), Alert.id.desc()).limit(1)).first() \
+            or first
         others = and_(Alert.channel == channel, Alert.run_id != run_id, Alert.status == QUEUED,
                       Alert.next_attempt_at <= now)
         ahead = session.scalar(select(func.count()).where(

@@ -8,7 +8,7 @@ import threading
 
 from flask import Flask
 
-from emergency.alerts.budgets import Budget, DatabaseBudget, LocalBudget, RedisBudget
+from emergency.alerts.budgets import PACER_HEADROOM, Budget, DatabaseBudget, LocalBudget, RedisBudget
 from emergency.alerts.dispatcher import Dispatcher, Settings, sender_pool
 from emergency.alerts.providers import ConsoleProvider, Provider, TwilioProvider
 from emergency.metrics.exposition import serve_metrics
@@ -53,7 +53,8 @@ def build_budget(config, engine, live_dispatchers) -> Budget:
     without_redis = (DatabaseBudget(engine) if engine.dialect.name == "postgresql"
                      else LocalBudget(live_dispatchers))
     if config.get("REDIS_URL"):
-        return RedisBudget(config["REDIS_URL"], fallback=without_redis, pacer=LocalBudget(live_dispatchers))
+        return RedisBudget(config["REDIS_URL"], fallback=without_redis,
+                           pacer=LocalBudget(live_dispatchers, headroom=PACER_HEADROOM))
     return without_redis
 
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from emergency.alerts.budgets import DatabaseBudget, LocalBudget, RedisBudget, window
+from emergency.alerts.budgets import PACER_HEADROOM, DatabaseBudget, LocalBudget, RedisBudget, window
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
 
@@ -40,6 +40,29 @@ def test_the_local_budget_splits_the_rate_among_live_dispatchers():
     for _ in range(3):
         budget.acquire("sms:+15005550006", 4.0)
     assert clock.slept == pytest.approx([0.5, 1.0]), "two dispatchers alive: each at 2 a second"
+
+
+def test_the_redis_pacer_lets_a_process_go_faster_than_its_share_but_never_faster_than_the_rate():
+    clock = FakeClock()
+    pacer = LocalBudget(share=lambda: 3, clock=clock, sleep=clock.sleep, headroom=PACER_HEADROOM)
+    for _ in range(3):
+        pacer.acquire("sms:a", 10.0)
+    assert clock.slept == pytest.approx([1 / 5, 2 / 5]), "three alive: each spaced at 5 a second, not 3.3"
+    alone = LocalBudget(share=lambda: 1, clock=clock, sleep=clock.sleep, headroom=PACER_HEADROOM)
+    clock.slept.clear()
+    for _ in range(2):
+        alone.acquire("sms:a", 10.0)
+    assert clock.slept == pytest.approx([1 / 10]), "alone: the rate itself, never above it"
+
+
+def test_the_budget_paces_with_headroom_only_under_the_redis_window(app):
+    from emergency.alerts.setup import build_budget
+
+    engine = app.extensions["db"]["engine"]
+    budget = build_budget({"REDIS_URL": "redis://127.0.0.1:1/0"}, engine, lambda: 1)
+    assert budget.pacer.headroom == PACER_HEADROOM
+    assert getattr(budget.fallback, "headroom", 1.0) == 1.0, "without Redis: slower, never faster"
+    assert getattr(build_budget({}, engine, lambda: 1), "headroom", 1.0) == 1.0
 
 
 def test_the_local_budget_paces_each_key_on_its_own():

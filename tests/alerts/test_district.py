@@ -231,3 +231,40 @@ def test_run_alerts_show_the_runs_place_in_the_queue(app, client, login, session
     dispatcher.drain()
     done = client.get(f"/api/v1/runs/{drill.id}/alerts", headers=login(north_admin)).get_json()
     assert done["queue"]["sms"] == {"waiting": 0, "ahead": 0, "eta_seconds": 0.0}
+
+
+def test_claims_refill_the_in_flight_window_by_halves_and_skip_a_channel_just_found_empty(app):
+    dispatcher = _dispatcher(app)
+    dispatcher.settings.sms_per_second = 100.0  # each of the three pool numbers
+    dispatcher._live = (float("inf"), 1)  # one live dispatcher, never recounted
+    limit = dispatcher.in_flight_limit("sms")
+    assert limit > 10
+    assert dispatcher.claim_room("sms", 0, since_empty=60) == min(limit, dispatcher.batch_size("sms"))
+    assert dispatcher.claim_room("sms", limit - 1, since_empty=60) == 0, "one free slot is not worth a round trip"
+    assert dispatcher.claim_room("sms", limit - limit // 2, since_empty=60) == limit // 2
+    assert dispatcher.claim_room("sms", limit, since_empty=60) == 0
+    assert dispatcher.claim_room("voice", 0, since_empty=0.1) == 0, "found empty a moment ago: not asked again yet"
+    assert dispatcher.claim_room("voice", 0, since_empty=0.3) > 0
+
+
+def test_a_send_is_recorded_as_sent_with_its_sid_and_a_callback_that_came_first_is_kept(app, session,
+                                                                                        staffed_school):
+    school, admin, _, _ = staffed_school("North Elementary")
+    start(app, admin, school)
+    db.session.commit()
+    dispatcher = _dispatcher(app)
+    first, second = dispatcher.claim("sms", limit=2)
+    dispatcher._sent(first.id, "SM-first", "queued")
+    # The status callback of the second beat the dispatcher: "delivered" stays, the sid is kept.
+    session.execute(update(Alert).where(Alert.id == second.id).values(status="delivered", provider_sid="SM-second",
+                                                                      delivered_at=utcnow()))
+    session.commit()
+    dispatcher._sent(second.id, "SM-second", "queued")
+    rows = {a.id: a for a in session.scalars(select(Alert).where(Alert.id.in_([first.id, second.id]))
+                                             .execution_options(populate_existing=True))}
+    sent = rows[first.id]
+    assert (sent.status, sent.provider_status, sent.provider_sid, sent.deadline_at) == ("sent", "queued", "SM-first",
+                                                                                        None)
+    assert sent.sent_at is not None and sent.sent_at.tzinfo is not None
+    assert (rows[second.id].status, rows[second.id].provider_sid) == ("delivered", "SM-second")
+    assert rows[second.id].sent_at is not None
