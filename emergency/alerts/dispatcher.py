@@ -53,6 +53,9 @@ PACING_WINDOW = 5.0  # seconds of sending a claim covers at the configured rate
 # A paced dispatcher claims only what it will send within this long: a real run that starts now
 # waits behind at most that many already-claimed drill texts.
 CLAIM_AHEAD_SECONDS = 0.5
+# When sends take longer, a dispatcher claims ahead for as long as they take, up to this: the most a
+# real run waits behind drill texts already claimed.
+MAX_CLAIM_AHEAD_SECONDS = 1.5
 # A channel whose last claim found nothing is not asked again for this long while the other is busy.
 EMPTY_CLAIM_PAUSE = 0.25
 
@@ -117,6 +120,8 @@ class Dispatcher:
         self.identity: int | None = None
         self._beaten_at = 0.0
         self._live = (0.0, 1)  # (when counted, live dispatchers)
+        # Seconds a send takes once its budget allows it (provider request and recording), smoothed.
+        self.send_seconds = {"sms": 0.0, "voice": 0.0}
 
     # -- liveness -----------------------------------------------------------------------------
     def heartbeat(self) -> int:
@@ -248,8 +253,11 @@ class Dispatcher:
         most = max(self.settings.concurrency * 2, 1)
         rate = self.settings.rate(channel)
         if rate and rate > 0:
-            # This process's share of the rate, for CLAIM_AHEAD_SECONDS, plus the ones at the provider now.
-            return max(1, min(most, math.ceil(rate / self.live_dispatchers() * CLAIM_AHEAD_SECONDS) + 1))
+            # This process's share of the rate for CLAIM_AHEAD_SECONDS, or for as long as a send takes
+            # when that is longer (a slow provider, a busy machine): fewer in flight than the share
+            # times the send time cannot keep up with the rate (Little's law). Plus one.
+            ahead = min(max(CLAIM_AHEAD_SECONDS, 2 * self.send_seconds[channel]), MAX_CLAIM_AHEAD_SECONDS)
+            return max(1, min(most, math.ceil(rate / self.live_dispatchers() * ahead) + 1))
         return most if channel == "sms" else max(self.batch_size(channel), 1)
 
     def claim_room(self, channel: str, in_flight: int, since_empty: float) -> int:
@@ -342,6 +350,13 @@ class Dispatcher:
             self.budget.acquire("voice", self.settings.calls_per_second)
         # Only a pool passes `sender`: providers without one keep their plain signature.
         via = {"sender": sender} if sender else {}
+        began = time.monotonic()
+        try:
+            return self._send_and_record(alert_id, run_id, channel, to, body, via)
+        finally:
+            self.send_seconds[channel] += (time.monotonic() - began - self.send_seconds[channel]) * 0.2
+
+    def _send_and_record(self, alert_id: int, run_id: int, channel: str, to: str, body: str, via: dict) -> int:
         try:
             if channel == "sms":
                 result = self.provider.send_sms(to, body, status_callback=self._callback(alert_id), **via)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from datetime import timedelta
 
@@ -268,3 +269,18 @@ def test_a_send_is_recorded_as_sent_with_its_sid_and_a_callback_that_came_first_
     assert sent.sent_at is not None and sent.sent_at.tzinfo is not None
     assert (rows[second.id].status, rows[second.id].provider_sid) == ("delivered", "SM-second")
     assert rows[second.id].sent_at is not None
+
+
+def test_the_in_flight_window_covers_the_time_a_send_takes_up_to_a_bound(app):
+    from emergency.alerts.dispatcher import CLAIM_AHEAD_SECONDS, MAX_CLAIM_AHEAD_SECONDS
+
+    dispatcher = _dispatcher(app)
+    dispatcher.settings.sms_per_second = 2.0  # three pool numbers: 6 texts a second
+    dispatcher.settings.concurrency = 100
+    dispatcher._live = (float("inf"), 2)  # two live dispatchers: 3 a second each
+    dispatcher.send_seconds["sms"] = 0.05
+    assert dispatcher.in_flight_limit("sms") == math.ceil(3 * CLAIM_AHEAD_SECONDS) + 1
+    dispatcher.send_seconds["sms"] = 0.5  # a slow provider or a busy machine: one second of sends in flight
+    assert dispatcher.in_flight_limit("sms") == 3 * 1 + 1
+    dispatcher.send_seconds["sms"] = 15.0  # timeouts: never more than the bound ahead of a real run
+    assert dispatcher.in_flight_limit("sms") == math.ceil(3 * MAX_CLAIM_AHEAD_SECONDS) + 1
