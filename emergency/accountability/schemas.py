@@ -120,7 +120,7 @@ class OpenRoomSchema(ma.Schema):
 class AskedSchema(ma.Schema):
     kind = ma.fields.String(metadata={"description": "person or partner"})
     id = ma.fields.Integer()
-    name = ma.fields.String()
+    name = ma.fields.String(allow_none=True)
 
 
 class OpenItemsSchema(ma.Schema):

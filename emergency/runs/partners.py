@@ -73,14 +73,19 @@ class RecipientSchema(ma.Schema):
 # ---- event payloads: one schema per event type
 
 
-class RunStartedPayload(ma.Schema):
+class _ActionPayload(ma.Schema):
+    """The playbook a run follows and what it tells people to do."""
+
     playbook = ma.fields.String()
     playbook_version = ma.fields.String()
     name = ma.fields.String()
     action = ma.fields.String()
     directive = ma.fields.String()
-    mode = ma.fields.String()
     location = ma.fields.String(allow_none=True)
+
+
+class RunStartedPayload(_ActionPayload):
+    mode = ma.fields.String()
     note = ma.fields.String(allow_none=True)
     superseded_run_id = ma.fields.Integer(allow_none=True)
 
@@ -95,14 +100,8 @@ class RunEndedPayload(ma.Schema):
     state = ma.fields.String()
 
 
-class ActionChangedPayload(ma.Schema):
+class ActionChangedPayload(_ActionPayload):
     from_ = ma.fields.String(data_key="from", attribute="from", allow_none=True)
-    playbook = ma.fields.String()
-    playbook_version = ma.fields.String()
-    name = ma.fields.String()
-    action = ma.fields.String()
-    directive = ma.fields.String()
-    location = ma.fields.String(allow_none=True)
 
 
 class ChecklistTickedPayload(ma.Schema):
