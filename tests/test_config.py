@@ -220,6 +220,21 @@ def test_negative_or_infinite_number_is_refused(name, value):
     assert_one_sentence(str(caught.value))
 
 
+@pytest.mark.parametrize("name", ["LOGIN_LIMIT_PER_ACCOUNT", "LOGIN_LIMIT_PER_ADDRESS"])
+def test_login_limits_must_be_limits(name):
+    with pytest.raises(ConfigError, match=name) as caught:
+        make(**{name: "lots"}).resolved()
+    assert_one_sentence(str(caught.value))
+    assert make(**{name: "3 per minute; 50 per day"}).resolved()
+
+
+def test_trusted_proxies_is_read_as_a_number():
+    assert Config.from_env({"TRUSTED_PROXIES": "2"}).TRUSTED_PROXIES == 2
+    assert Config.from_env({}).TRUSTED_PROXIES == 0
+    with pytest.raises(ConfigError, match="TRUSTED_PROXIES"):
+        Config.from_env({"TRUSTED_PROXIES": "all"})
+
+
 @pytest.mark.parametrize("values, match", [
     ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be"),
     ({"METRICS_PORT": 9100}, "METRICS_PORT is set but METRICS_TOKEN is not"),
