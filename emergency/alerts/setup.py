@@ -11,6 +11,7 @@ from flask import Flask
 from emergency.alerts.budgets import Budget, DatabaseBudget, LocalBudget, RedisBudget
 from emergency.alerts.dispatcher import Dispatcher, Settings, sender_pool
 from emergency.alerts.providers import ConsoleProvider, Provider, TwilioProvider
+from emergency.config import DEV_ENVS
 from emergency.metrics.exposition import serve_metrics
 from emergency.metrics.instruments import instrument
 
@@ -26,7 +27,7 @@ def build_provider(config) -> Provider:
             messaging_service_sid=config["TWILIO_MESSAGING_SERVICE_SID"] or None,
             api_base=config["TWILIO_API_BASE"] or None, timeout=config["SEND_TIMEOUT_SECONDS"],
         )
-    return ConsoleProvider()
+    return ConsoleProvider(show_numbers=config["ENV"] in DEV_ENVS)
 
 
 def periodic_jobs() -> list:

@@ -1,5 +1,7 @@
 import marshmallow as ma
 
+from emergency.web import StrictBoolean
+
 MODES = ("drill", "real")
 
 
@@ -7,7 +9,7 @@ class StartRunSchema(ma.Schema):
     school_id = ma.fields.Integer(required=True)
     playbook = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
     mode = ma.fields.String(required=True, validate=ma.validate.OneOf(MODES))
-    confirm = ma.fields.Boolean(load_default=False)
+    confirm = StrictBoolean(load_default=False)
     location = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=200))
     note = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=2000))
     variant = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=64))
