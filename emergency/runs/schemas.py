@@ -96,7 +96,7 @@ class TimelineSchema(ma.Schema):
 
 class ChecklistTickSchema(ma.Schema):
     step = ma.fields.Integer(required=True, strict=True, metadata={"description": "the step's index in the playbook"})
-    done = ma.fields.Boolean(load_default=True, metadata={"description": "false unticks it"})
+    done = StrictBoolean(load_default=True, metadata={"description": "false unticks it"})
 
 
 class ChecklistStepSchema(ma.Schema):
