@@ -65,7 +65,26 @@ def test_a_huge_integer_in_a_body_is_422(client, world, number):
     assert_422(checkin, "room_id")
 
 
-@pytest.mark.parametrize("path", ["/api/v1/runs/{n}", "/api/v1/schools/{n}", "/api/v1/runs/{n}/timeline"])
+@pytest.mark.parametrize("number", HUGE)
+def test_a_huge_integer_for_the_roster_and_the_checklist_is_422(client, world, number):
+    run_id = world["run"]["id"]
+    room = client.post(f"/api/v1/runs/{run_id}/roster/checkins", json={"room_id": number}, headers=world["headers"])
+    student = client.post(f"/api/v1/runs/{run_id}/roster/checkins",
+                          json={"room_id": world["room"].id, "exceptions": [{"student_id": number, "status": "absent"}]},
+                          headers=world["headers"])
+    reads = client.get(f"/api/v1/privacy/student-data-reads?school_id={number}", headers=world["headers"])
+    step = client.post(f"/api/v1/runs/{run_id}/checklist", json={"step": number}, headers=world["headers"])
+
+    assert_422(room, "room_id")
+    assert_422(student, "exceptions.0.student_id")
+    assert_422(reads, "school_id")
+    assert_422(step, "step")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/runs/{n}", "/api/v1/schools/{n}", "/api/v1/runs/{n}/timeline",
+                                  "/api/v1/runs/{n}/roster", "/api/v1/runs/{n}/roster/students",
+                                  "/api/v1/runs/{n}/checklist", "/api/v1/runs/{n}/open-items",
+                                  "/api/v1/runs/{n}/alerts"])
 def test_a_huge_id_in_a_path_is_404(client, world, path):
     for number in (2**31, 2**63, 99999999999999999999999):
         response = client.get(path.format(n=number), headers=world["headers"])
@@ -183,6 +202,20 @@ def test_only_true_and_false_are_booleans(client, world, value):
 
     assert_422(response, "summer")
     assert_422(start, "confirm")
+
+
+@pytest.mark.parametrize("value", [0, 1, "true"])
+def test_the_newer_booleans_take_only_true_and_false(client, world, value):
+    run_id = world["run"]["id"]
+    empty = client.post(f"/api/v1/runs/{run_id}/checkins", json={"room_id": world["room"].id, "status": "all_accounted",
+                                                                 "room_empty": value}, headers=world["headers"])
+    help_ = client.post(f"/api/v1/runs/{run_id}/roster/checkins", json={"room_id": world["room"].id,
+                                                                        "need_help": value}, headers=world["headers"])
+    tick = client.post(f"/api/v1/runs/{run_id}/checklist", json={"step": 0, "done": value}, headers=world["headers"])
+
+    assert_422(empty, "room_empty")
+    assert_422(help_, "need_help")
+    assert_422(tick, "done")
 
 
 def test_options_on_playbooks_reload_advertises_only_post(client, world):
