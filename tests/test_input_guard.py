@@ -69,9 +69,9 @@ def test_a_huge_integer_in_a_body_is_422(client, world, number):
 def test_a_huge_integer_for_the_roster_and_the_checklist_is_422(client, world, number):
     run_id = world["run"]["id"]
     room = client.post(f"/api/v1/runs/{run_id}/roster/checkins", json={"room_id": number}, headers=world["headers"])
+    exceptions = [{"student_id": number, "status": "absent"}]
     student = client.post(f"/api/v1/runs/{run_id}/roster/checkins",
-                          json={"room_id": world["room"].id, "exceptions": [{"student_id": number, "status": "absent"}]},
-                          headers=world["headers"])
+                          json={"room_id": world["room"].id, "exceptions": exceptions}, headers=world["headers"])
     reads = client.get(f"/api/v1/privacy/student-data-reads?school_id={number}", headers=world["headers"])
     step = client.post(f"/api/v1/runs/{run_id}/checklist", json={"step": number}, headers=world["headers"])
 
