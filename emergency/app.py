@@ -13,6 +13,7 @@ from sqlalchemy import text
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from emergency.accountability.cache import RollupCache
+from emergency.accounts.service import PrincipalCache, forget_on_change
 from emergency.accounts.throttle import init_throttle
 from emergency.alerts.setup import init_alerts
 from emergency.config import Config
@@ -54,6 +55,8 @@ def create_app(config: Config | None = None) -> Flask:
 
     db.init_app(app)
     init_throttle(app)
+    app.extensions["principal_cache"] = PrincipalCache(config.LIVE_AUTH_CACHE_SECONDS)
+    forget_on_change(app.extensions["db"]["sessionmaker"], app.extensions["principal_cache"])
     app.extensions["rollup_cache"] = RollupCache(config.ROLLUP_CACHE_SECONDS)
     _init_playbooks(app)
     init_alerts(app)

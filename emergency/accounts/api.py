@@ -58,6 +58,8 @@ class Logout(MethodView):
         """Revoke the caller's token."""
         current_principal()
         service.logout(db.session, bearer_token())
+        # This instance at once; the others within LIVE_AUTH_CACHE_SECONDS, and their sockets by the sweeper.
+        current_app.extensions["principal_cache"].forget(service.token_hash(bearer_token()))
 
 
 @blp.route("/me")
