@@ -30,6 +30,7 @@ from emergency import logs
 from emergency.alerts.delivery import apply_provider_status, record_failure, summary
 from emergency.alerts.models import FAILED, QUEUED, RANK, SENDING, SENT, Alert
 from emergency.alerts.providers.base import Provider, ProviderError
+from emergency.alerts.webpush import PushSender, device_gone, is_gone
 from emergency.metrics import instruments as metrics
 from emergency.runs import timeline
 from emergency.runs.models import Run
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 
 UNSUBSCRIBED = 21610
 PACING_WINDOW = 5.0  # seconds of sending a claim covers at the configured rate
+PUSH_IDLE_CHECK = 0.1  # seconds between looking for push alerts while there are none
 
 
 class RateLimiter:
@@ -74,26 +76,32 @@ class Settings:
     poll_after: float = 180.0
     backoff_base: float = 2.0
     backoff_max: float = 300.0
+    push_concurrency: int = 64
 
     @classmethod
     def from_config(cls, config) -> Settings:
         return cls(public_base_url=config["PUBLIC_BASE_URL"], batch=config["DISPATCH_BATCH"],
                    concurrency=config["DISPATCH_CONCURRENCY"], sms_per_second=config["SMS_PER_SECOND"],
                    calls_per_second=config["CALLS_PER_SECOND"], send_timeout=config["SEND_TIMEOUT_SECONDS"],
-                   max_attempts=config["MAX_ATTEMPTS"], poll_after=config["POLL_AFTER_SECONDS"])
+                   max_attempts=config["MAX_ATTEMPTS"], poll_after=config["POLL_AFTER_SECONDS"],
+                   push_concurrency=config["PUSH_CONCURRENCY"])
 
 
 class Dispatcher:
     """Sends the outbox. `run_once` does one pass; `run_forever` loops until stopped."""
 
     def __init__(self, sessions: sessionmaker, provider: Provider, settings: Settings,
-                 periodic: list[Callable[[Session], object]] | None = None):
+                 periodic: list[Callable[[Session], object]] | None = None, push: PushSender | None = None):
         self.sessions = sessions
         self.provider = provider
         self.settings = settings
+        self.push = push or PushSender(sessions, None, "")
         self.limiters = {"sms": RateLimiter(settings.sms_per_second),
-                         "voice": RateLimiter(settings.calls_per_second)}
+                         "voice": RateLimiter(settings.calls_per_second), "push": RateLimiter(0)}
         self.pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="send")
+        # Pushes wait on the network, not on a sender's pace: their own, wider pool, so thousands of
+        # them neither wait behind SMS nor take the threads the partners' SMS need.
+        self.push_pool = ThreadPoolExecutor(max_workers=settings.push_concurrency, thread_name_prefix="push")
         self.periodic = periodic or []  # escalations, reminders: run on every pass
         self.stop_event = threading.Event()
 
@@ -104,6 +112,8 @@ class Dispatcher:
 
     def batch_size(self, channel: str) -> int:
         """At most what the channel's rate lets us send within PACING_WINDOW seconds."""
+        if channel == "push":  # no sender pace: the push services take them as fast as they come
+            return self.settings.batch
         rate = self.settings.sms_per_second if channel == "sms" else self.settings.calls_per_second
         if rate and rate > 0:
             return max(1, min(self.settings.batch, math.ceil(rate * PACING_WINDOW)))
@@ -136,9 +146,13 @@ class Dispatcher:
         # Each channel is claimed separately, so slow-paced calls never hold up SMS.
         metrics.dispatcher_pass()
         claimed = self.claim("sms") + self.claim("voice")
-        if claimed:
-            runs = set(self.pool.map(self._send_one, claimed))
+        pushes = self.claim("push")
+        if claimed or pushes:
+            self.push.prepare([p.id for p in pushes])
+            runs = set(self.push_pool.map(self._send_one, pushes)) | set(self.pool.map(self._send_one, claimed))
+            self.push.flush()
             self._push_summaries(runs)
+            claimed += pushes
         self.run_periodic()
         return len(claimed)
 
@@ -163,23 +177,35 @@ class Dispatcher:
 
     def in_flight_limit(self, channel: str) -> int:
         """How many alerts of a channel may be claimed and not yet recorded at once."""
+        if channel == "push":
+            return max(self.settings.push_concurrency * 2, 1)
         return max(self.settings.concurrency * 2, 1) if channel == "sms" else max(self.batch_size(channel), 1)
 
     def run_forever(self, idle_sleep: float = 0.5) -> None:
         """Keep the pool busy: claim more as sends finish, rather than waiting for whole batches."""
         log.info("dispatcher started (provider=%s)", self.provider.name)
-        in_flight: dict[str, set[Future]] = {"sms": set(), "voice": set()}
+        in_flight: dict[str, set[Future]] = {"sms": set(), "voice": set(), "push": set()}
         touched: set[int] = set()
         last_summary = last_periodic = last_poll = 0.0
+        push_idle_until = 0.0
         while not self.stop_event.is_set():
             metrics.dispatcher_pass()
             try:
                 claimed_any = False
                 for channel, futures in in_flight.items():
                     room = self.in_flight_limit(channel) - len(futures)
+                    if channel == "push" and time.monotonic() < push_idle_until:
+                        continue
                     if room > 0:
-                        for claimed in self.claim(channel, min(room, self.batch_size(channel))):
-                            futures.add(self.pool.submit(self._send_one, claimed))
+                        batch = self.claim(channel, min(room, self.batch_size(channel)))
+                        if channel == "push":
+                            self.push.prepare([c.id for c in batch])
+                            # Nothing to push: look again shortly, not on every pass of a busy SMS
+                            # fan-out (each claim is a write transaction, and SQLite has one writer).
+                            push_idle_until = 0.0 if batch else time.monotonic() + PUSH_IDLE_CHECK
+                        for claimed in batch:
+                            pool = self.push_pool if channel == "push" else self.pool
+                            futures.add(pool.submit(self._send_one, claimed))
                             claimed_any = True
                 pending = set().union(*in_flight.values())
                 if pending:
@@ -191,6 +217,7 @@ class Dispatcher:
                             touched.add(future.result())
                         else:  # the alert stays `sending` and is retried when its lease runs out
                             log.error("recording a send failed", exc_info=future.exception())
+                    self.push.flush()
                 now = time.monotonic()
                 if touched and (now - last_summary > 1.0 or not pending):
                     self._push_summaries(touched)
@@ -206,6 +233,7 @@ class Dispatcher:
             except Exception:
                 log.exception("dispatcher pass failed; retrying")
                 self.stop_event.wait(idle_sleep)
+        self.push.flush()
         log.info("dispatcher stopped")
 
     def stop(self) -> None:
@@ -222,6 +250,10 @@ class Dispatcher:
         try:
             if channel == "sms":
                 result = self.provider.send_sms(to, body, status_callback=self._callback(alert_id))
+            elif channel == "push":
+                self.push.send(alert_id)
+                self.push.sent(alert_id)
+                return run_id
             else:
                 twiml = f"{self.settings.public_base_url}/webhooks/twilio/voice/{alert_id}"
                 result = self.provider.place_call(to, twiml_url=twiml, status_callback=self._callback(alert_id))
@@ -255,15 +287,20 @@ class Dispatcher:
             alert.deadline_at = None
             if error.temporary and alert.attempts < self.settings.max_attempts:
                 delay = min(self.settings.backoff_base * 2 ** (alert.attempts - 1), self.settings.backoff_max)
+                delay *= random.uniform(0.5, 1.5)
+                if error.retry_after is not None:  # the provider said how long: never sooner
+                    delay = max(delay, min(error.retry_after, self.settings.backoff_max * 4))
                 alert.status = QUEUED
                 metrics.alert_retried(alert.channel)
-                alert.next_attempt_at = utcnow() + timedelta(seconds=delay * random.uniform(0.5, 1.5))
+                alert.next_attempt_at = utcnow() + timedelta(seconds=delay)
                 log.warning("alert %s: temporary failure (%s), retry %s in %.1fs", alert_id,
                             alert.error_message, alert.attempts, delay)
             else:
                 alert.status = FAILED
                 alert.finished_at = utcnow()
                 log.warning("alert %s: failed for good (%s)", alert_id, alert.error_message)
+                if is_gone(alert, error):
+                    device_gone(session, alert)
                 record_failure(session, alert)
                 if error.code == UNSUBSCRIBED and alert.channel == "sms":
                     fall_back_to_voice(session, alert)

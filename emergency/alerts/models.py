@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from emergency.db import Base, UTCDateTime
+from emergency.db import Base, JSONType, UTCDateTime
 from emergency.timeutil import utcnow
 
 # Our status of an alert. Provider statuses are kept as they come in `provider_status`.
@@ -69,6 +69,9 @@ class Alert(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ack_channel: Mapped[str | None] = mapped_column(String(8))
+    # Web Push: the one device this alert goes to, and the notification it carries.
+    subscription_id: Mapped[int | None] = mapped_column(ForeignKey("push_subscriptions.id", ondelete="SET NULL"))
+    payload: Mapped[dict | None] = mapped_column(JSONType)
 
     @property
     def recipient_kind(self) -> str:

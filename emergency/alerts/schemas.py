@@ -12,7 +12,7 @@ class AckSchema(ma.Schema):
     person_id = ma.fields.Integer(allow_none=True)
     partner_id = ma.fields.Integer(allow_none=True)
     alert_id = ma.fields.Integer(allow_none=True)
-    channel = ma.fields.String(metadata={"description": "app, sms or voice"})
+    channel = ma.fields.String(metadata={"description": "app, push (the notification's Acknowledge), sms or voice"})
     acknowledged_at = ma.fields.String()
     created = ma.fields.Boolean(metadata={"description": "false when this recipient had already acknowledged"})
 
