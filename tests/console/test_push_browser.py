@@ -179,3 +179,26 @@ def test_the_principals_board_shows_the_acknowledgement(served, phone, push_serv
         expect(principal.locator("[data-testid=acks]")).to_contain_text("1/")
     finally:
         served.post(PRINCIPAL, f"/runs/{run['id']}/all-clear", {"message": "test over"})
+
+
+def test_a_device_the_push_service_calls_gone_is_removed_and_shown_on_the_board(served, phone, push_service):
+    principal = phone(PRINCIPAL)
+    teacher_name = served.get(TEACHER, "/me")["name"]
+    device = push_service.new_device()
+    registered = requests.post(f"{served.base}/api/v1/me/push-subscriptions", json=device.subscription(), timeout=10,
+                               headers={"Authorization": f"Bearer {served.token(TEACHER)}"})
+    registered.raise_for_status()
+    before = served.get(PRINCIPAL, f"/schools/{school_id(served)}/push")["devices"]
+    push_service.answer(device, 410)
+    run = served.post(PRINCIPAL, "/runs", {"school_id": school_id(served), "playbook": "lockdown", "mode": "drill"},
+                      **{"Idempotency-Key": str(uuid.uuid4())})
+    try:
+        principal.goto(f"/#/run/{run['id']}/board")
+        from playwright.sync_api import expect
+
+        expect(principal.locator(".timeline-text", has_text="Push notifications lost")).to_contain_text(
+            teacher_name, timeout=20000)
+        assert registered.json()["id"] not in [d["id"] for d in served.get(TEACHER, "/me/push-subscriptions")]
+        assert served.get(PRINCIPAL, f"/schools/{school_id(served)}/push")["devices"] == before - 1
+    finally:
+        served.post(PRINCIPAL, f"/runs/{run['id']}/all-clear", {"message": "test over"})
