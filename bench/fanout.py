@@ -126,7 +126,7 @@ def _run(database_url: str, recipients: int, rate: float, latency: float, concur
            "TWILIO_API_BASE": fake.base_url, "SMS_PER_SECOND": str(rate), "CALLS_PER_SECOND": "5",
            "DISPATCH_CONCURRENCY": str(concurrency), "DISPATCHER": "thread", "LOG_LEVEL": "WARNING",
            "VAPID_PRIVATE_KEY": generate_private_key(), "STAFF_SMS_LINKS": "true"}
-    with ServedProcess(env) as served:
+    with ServedProcess(env, start_timeout=180) as served:  # a loaded machine starts slowly
         token = requests.post(served.url + "/api/v1/auth/login", timeout=30,
                               json={"email": email, "password": PASSWORD}).json()["token"]
         headers = {"Authorization": f"Bearer {token}"}
