@@ -50,6 +50,9 @@ class Config:
     """Every setting the service reads; see the README's Settings table."""
 
     DATABASE_URL: str = ""
+    DATABASE_POOL_SIZE: int = 20  # PostgreSQL connections each process keeps open (see emergency.db.PoolSettings)
+    DATABASE_MAX_OVERFLOW: int = 5  # extra connections a process may open at a peak (closed when given back)
+    DATABASE_POOL_TIMEOUT: float = 30.0  # seconds a request waits for a free connection before failing
     REDIS_URL: str = ""
     SECRET_KEY: str = ""
     PUBLIC_BASE_URL: str = "http://127.0.0.1:5000"
@@ -87,6 +90,7 @@ class Config:
     LIVE_SUMMARY_INTERVAL: float = 0.25  # seconds between a run's live roll-up summaries; 0 = every change
     ROLLUP_CACHE_SECONDS: float = 5.0  # longest reuse of a cached roll-up; 0 = no cache
     LIVE_SESSION_CHECK_SECONDS: float = 2.0  # how often live sockets are checked against their token (0: never)
+    LIVE_AUTH_CACHE_SECONDS: float = 5.0  # a socket connect reuses a token's principal this long (0: never)
     TESTING: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -135,6 +139,8 @@ class Config:
             raise ConfigError("SECRET_KEY is a well-known default value; set it to a long random string.")
         elif len(self.SECRET_KEY) < 16 and not self.dev_like:
             raise ConfigError("SECRET_KEY is too short; use at least 16 random characters.")
+        if self.DATABASE_POOL_SIZE < 1:
+            raise ConfigError(f"DATABASE_POOL_SIZE must be at least 1, got {self.DATABASE_POOL_SIZE}.")
         if self.ALERT_PROVIDER not in {"console", "twilio"}:
             raise ConfigError(f"ALERT_PROVIDER must be 'console' or 'twilio', got {self.ALERT_PROVIDER!r}.")
         if self.ALERT_PROVIDER == "twilio":

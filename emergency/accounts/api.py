@@ -55,6 +55,8 @@ class Logout(MethodView):
         forget_login(db.session, service.token_id(db.session, bearer_token()))
         db.session.commit()
         service.logout(db.session, bearer_token())
+        # This instance at once; the others within LIVE_AUTH_CACHE_SECONDS, and their sockets by the sweeper.
+        current_app.extensions["principal_cache"].forget(service.token_hash(bearer_token()))
 
 
 @blp.route("/me")
