@@ -98,10 +98,11 @@ def _blueprints():
     from emergency.compliance.api import blp as compliance
     from emergency.directory.api import blp as directory
     from emergency.playbooks.api import blp as playbooks
+    from emergency.push.api import blp as push
     from emergency.roster.api import blp as roster
     from emergency.runs.api import blp as runs
 
-    return [auth, directory, playbooks, runs, alerts, accountability, compliance, roster]
+    return [auth, directory, playbooks, runs, alerts, accountability, compliance, roster, push]
 
 
 def _plain_blueprints():

@@ -43,6 +43,11 @@ def _number(name: str, value: str | None, default: float, cast=float):
     return number
 
 
+def _looks_like_vapid_key(value: str) -> bool:
+    """A raw P-256 private key, base64url: 43 characters (or a DER key, longer)."""
+    return len(value) >= 43 and all(c.isalnum() or c in "-_=" for c in value)
+
+
 @dataclass
 class Config:
     """Every setting the service reads; see the README's Settings table."""
@@ -81,6 +86,10 @@ class Config:
     DISPATCHER_LIVENESS_SECONDS: float = 5.0  # a dispatcher silent this long is dead: its claims are taken over
     POLL_AFTER_SECONDS: float = 180.0
     PRIVACY_RETENTION_DAYS: int = 30
+    VAPID_PRIVATE_KEY: str = ""  # Web Push signing key; `emergency push keys` makes one
+    VAPID_SUBJECT: str = ""  # mailto: or https: contact the push services may use
+    PUSH_CONCURRENCY: int = 64  # Web Push requests in flight at once per dispatcher process
+    STAFF_SMS_LINKS: bool = True  # staff texts end with a link that opens the run
     LIVE_SUMMARY_INTERVAL: float = 0.25  # seconds between a run's live roll-up summaries; 0 = every change
     ROLLUP_CACHE_SECONDS: float = 5.0  # longest reuse of a cached roll-up; 0 = no cache
     TRUSTED_PROXIES: int = 0  # proxies in front of the app whose X-Forwarded-For entries are believed
@@ -188,4 +197,18 @@ class Config:
         if self.METRICS_PORT > 65535:
             raise ConfigError(f"METRICS_PORT must be a port number (1-65535), got {self.METRICS_PORT}.")
         self.PUBLIC_BASE_URL = self.PUBLIC_BASE_URL.rstrip("/")
+        self._resolve_push()
         return self
+
+    def _resolve_push(self) -> None:
+        if not self.VAPID_SUBJECT:
+            https = self.PUBLIC_BASE_URL.startswith("https://")
+            self.VAPID_SUBJECT = self.PUBLIC_BASE_URL if https else "mailto:safety-office@localhost"
+        if not self.VAPID_SUBJECT.startswith(("mailto:", "https://")):
+            raise ConfigError("VAPID_SUBJECT must be a mailto: address or an https:// URL the push services "
+                              f"can reach you at, got {self.VAPID_SUBJECT!r}.")
+        if self.VAPID_PRIVATE_KEY and not _looks_like_vapid_key(self.VAPID_PRIVATE_KEY):
+            raise ConfigError("VAPID_PRIVATE_KEY must be the base64url private key printed by "
+                              "`emergency push keys`.")
+        if self.PUSH_CONCURRENCY < 1:
+            raise ConfigError("PUSH_CONCURRENCY must be at least 1.")

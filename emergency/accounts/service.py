@@ -101,6 +101,11 @@ def _owner_active(account: Account) -> bool:
     return owner is not None and owner.active
 
 
+def token_id(session: Session, token: str) -> int | None:
+    """The id of a bearer token's row (what a device's push subscription remembers), if it exists."""
+    return session.scalar(select(AuthToken.id).where(AuthToken.token_hash == token_hash(token))) if token else None
+
+
 def logout(session: Session, token: str) -> None:
     """Revoke the token; a second logout is harmless."""
     row = session.scalar(select(AuthToken).where(AuthToken.token_hash == token_hash(token)))
