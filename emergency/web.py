@@ -110,7 +110,8 @@ def refuse_unstorable(value: Any, path: str = "") -> None:
 
 
 # Endpoints anyone may call; every other API endpoint checks the caller before reading the request.
-PUBLIC_ENDPOINTS = {"auth.Login"}
+# A push notification's receipt proves its recipient without a login (emergency/push/api.py).
+PUBLIC_ENDPOINTS = {"auth.Login", "push.Received", "push.AckFromNotification"}
 
 
 class GuardedParser(FlaskParser):
