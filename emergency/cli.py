@@ -154,9 +154,10 @@ def _register_domain_groups() -> None:
     from emergency.compliance.cli import compliance
     from emergency.directory.cli import directory
     from emergency.playbooks.cli import playbooks
+    from emergency.push.cli import push
     from emergency.roster.cli import roster
 
-    for group in (directory, playbooks, sms, privacy, compliance, roster):
+    for group in (directory, playbooks, sms, privacy, compliance, roster, push):
         main.add_command(group)
 
 

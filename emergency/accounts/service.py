@@ -6,19 +6,19 @@ import hashlib
 import secrets
 import threading
 import time
-from collections import defaultdict, deque
 from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import String, any_, bindparam, event, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session, sessionmaker
 
 from emergency.accounts.models import Account, AuthToken
 from emergency.accounts.principal import Principal
 from emergency.directory.models import Partner, Person, partner_schools, person_schools
 from emergency.directory.roles import DISTRICT_ADMIN, PARTNER
-from emergency.errors import NotFound, TooManyRequests, Unauthorized, ValidationFailed
+from emergency.errors import NotFound, Unauthorized, ValidationFailed
 from emergency.serving import run_blocking
 from emergency.timeutil import utcnow
 
@@ -27,47 +27,6 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 MIN_PASSWORD_LENGTH = 10
 BAD_LOGIN = "The email or password is not correct."
-
-
-class LoginThrottle:
-    """Refuses logins after repeated failures, per email and per client address.
-
-    Kept in memory (per instance) on purpose: it must work before the database is touched,
-    and an attacker spread over instances is still slowed by argon2 and the account lock.
-    """
-
-    def __init__(self, per_email: int = 5, per_address: int = 30, window: float = 900.0):
-        self.per_email, self.per_address, self.window = per_email, per_address, window
-        self._failures: dict[str, deque] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def _count(self, key: str, now: float) -> int:
-        q = self._failures[key]
-        while q and q[0] < now - self.window:
-            q.popleft()
-        return len(q)
-
-    def check(self, email: str, address: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            limited = (self._count("e:" + email, now) >= self.per_email
-                       or self._count("a:" + address, now) >= self.per_address)
-            if limited:
-                oldest = min((q[0] for k in ("e:" + email, "a:" + address) if (q := self._failures[k])),
-                             default=now)
-                wait = max(1, int(oldest + self.window - now))
-                raise TooManyRequests(f"Too many failed logins; try again in {wait} seconds.",
-                                      extra={"retry_after": wait})
-
-    def failed(self, email: str, address: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            self._failures["e:" + email].append(now)
-            self._failures["a:" + address].append(now)
-
-    def succeeded(self, email: str) -> None:
-        with self._lock:
-            self._failures.pop("e:" + email, None)
 
 
 def token_hash(token: str) -> str:
@@ -100,39 +59,25 @@ def set_password(session: Session, email: str, password: str) -> Account:
             account.partner_id = owner.id
         session.add(account)
     account.password_hash = _hasher.hash(password)
-    account.failed_logins = 0
-    account.locked_until = None
     session.commit()
     return account
 
 
-def login(session: Session, email: str, password: str, *, ttl_hours: float,
-          throttle: LoginThrottle, address: str = "") -> tuple[str, AuthToken, Account]:
-    """Check the password and issue a bearer token; the error never says which part was wrong."""
+def login(session: Session, email: str, password: str, *, ttl_hours: float) -> tuple[str, AuthToken, Account]:
+    """Check the password and issue a bearer token; the error never says which part was wrong.
+
+    Repeated failures are slowed down before this runs (accounts/throttle.py), never locked here.
+    """
     email = (email or "").strip().lower()
-    throttle.check(email, address)
     account = session.scalar(select(Account).where(Account.email == email))
-    now = utcnow()
-    if account is not None and account.locked_until and account.locked_until > now:
-        # Still verify a hash, so a locked account answers in the same time as any other.
-        _verify(_DUMMY_HASH, password)
-        throttle.failed(email, address)
-        raise Unauthorized(BAD_LOGIN)
+    # An unknown email still costs one hash, so it answers in the same time as a wrong password.
     ok = _verify(account.password_hash if account and account.password_hash else _DUMMY_HASH, password)
     if not ok or account is None or not account.password_hash or not _owner_active(account):
-        throttle.failed(email, address)
-        if account is not None:
-            account.failed_logins += 1
-            if account.failed_logins >= 10:
-                account.locked_until = now + timedelta(minutes=15)
-            session.commit()
         raise Unauthorized(BAD_LOGIN)
-    throttle.succeeded(email)
+    now = utcnow()
     token = secrets.token_urlsafe(32)
     row = AuthToken(account_id=account.id, token_hash=token_hash(token), created_at=now,
                     expires_at=now + timedelta(hours=ttl_hours))
-    account.failed_logins = 0
-    account.locked_until = None
     account.last_login_at = now
     session.add(row)
     session.commit()
@@ -156,6 +101,11 @@ def _owner_active(account: Account) -> bool:
     return owner is not None and owner.active
 
 
+def token_id(session: Session, token: str) -> int | None:
+    """The id of a bearer token's row (what a device's push subscription remembers), if it exists."""
+    return session.scalar(select(AuthToken.id).where(AuthToken.token_hash == token_hash(token))) if token else None
+
+
 def logout(session: Session, token: str) -> None:
     """Revoke the token; a second logout is harmless."""
     row = session.scalar(select(AuthToken).where(AuthToken.token_hash == token_hash(token)))
@@ -164,34 +114,115 @@ def logout(session: Session, token: str) -> None:
         session.commit()
 
 
-def authenticate(session: Session, token: str) -> Principal:
-    """Turn a bearer token into a Principal, or raise Unauthorized."""
+class PrincipalCache:
+    """Principals of recently authenticated tokens, reused for at most `ttl` seconds (0: never).
+
+    For the live channel's connect path, where a school's phones reconnect at once. A token is
+    forgotten at its logout on this instance and whenever this process commits a change to an
+    account, token, person or partner (`forget_on_change`); a logout or deactivation elsewhere shows
+    within `ttl`, and live sockets are re-checked by the session sweeper anyway. Never past the
+    token's own expiry.
+    """
+
+    def __init__(self, ttl: float, clock=time.monotonic) -> None:
+        self.ttl = ttl
+        self.clock = clock
+        self._entries: dict[str, tuple[float, object, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, hashed: str) -> Principal | None:
+        entry = self._entries.get(hashed)
+        if entry is None:
+            return None
+        until, expires_at, principal = entry
+        if self.clock() >= until or expires_at <= utcnow():
+            self.forget(hashed)
+            return None
+        return principal
+
+    def put(self, hashed: str, principal: Principal, expires_at) -> None:
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            if len(self._entries) >= _PRINCIPAL_CACHE_LIMIT:
+                self._entries.clear()  # a crude bound: a rebuild costs one lookup per token
+            self._entries[hashed] = (self.clock() + self.ttl, expires_at, principal)
+
+    def forget(self, hashed: str) -> None:
+        with self._lock:
+            self._entries.pop(hashed, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_PRINCIPAL_CACHE_LIMIT = 100_000
+_PRINCIPAL_MODELS = (Account, AuthToken, Person, Partner)
+
+
+def forget_on_change(sessions: sessionmaker, cache: PrincipalCache) -> None:
+    """Clear `cache` whenever a session of `sessions` commits a change to an account, token, person or partner."""
+
+    @event.listens_for(sessions, "before_flush")
+    def _note(session: Session, _context, _instances) -> None:
+        if any(isinstance(obj, _PRINCIPAL_MODELS) for obj in (*session.new, *session.dirty, *session.deleted)):
+            session.info["principals_changed"] = True
+
+    @event.listens_for(sessions, "after_commit")
+    def _clear(session: Session) -> None:
+        if session.info.pop("principals_changed", False):
+            cache.clear()
+
+    @event.listens_for(sessions, "after_rollback")
+    def _discard(session: Session) -> None:
+        session.info.pop("principals_changed", None)
+
+
+def authenticate(session: Session, token: str, cache: PrincipalCache | None = None) -> Principal:
+    """Turn a bearer token into a Principal, or raise Unauthorized (reusing `cache`'s answer if given)."""
     if not token:
         raise Unauthorized("Log in first: send 'Authorization: Bearer <token>'.")
-    # This runs on every request, so it is two plain lookups (the token with its account and owner,
-    # then the owner's schools), not an eager-loaded object graph, which costs more Python.
-    # On the session's Core connection: the ORM's result machinery is most of a lookup's cost.
-    connection = session.connection()
-    row = connection.execute(_TOKEN_LOOKUP, {"token_hash": token_hash(token)}).one_or_none()
-    if row is None or row.revoked_at is not None:
+    hashed = token_hash(token)
+    if cache is not None and (principal := cache.get(hashed)) is not None:
+        return principal
+    # This runs on every request, so it is one plain statement (the token with its account, owner and
+    # the owner's schools, one row per school), not an eager-loaded object graph, which costs more
+    # Python and a round trip per relation. On the session's Core connection: the ORM's result
+    # machinery is most of a lookup's cost.
+    rows = session.connection().execute(_TOKEN_LOOKUP, {"token_hash": hashed}).all()
+    if not rows or rows[0].revoked_at is not None:
         raise Unauthorized("The token is not valid; log in again.")
+    row = rows[0]
     if row.expires_at <= utcnow():
         raise Unauthorized("The token has expired; log in again.")
     if row.person_id is not None and row.person_active:
         schools = None if row.person_role == DISTRICT_ADMIN else frozenset(
-            connection.scalars(_PERSON_SCHOOLS, {"owner_id": row.person_id}))
-        return Principal(row.account_id, "person", row.person_id, row.person_name, row.person_role, row.email,
-                         schools, row.home_room_id)
-    if row.partner_id is not None and row.partner_active:
-        schools = frozenset(connection.scalars(_PARTNER_SCHOOLS, {"owner_id": row.partner_id}))
-        return Principal(row.account_id, "partner", row.partner_id, row.partner_name, PARTNER, row.email, schools)
-    raise Unauthorized("The account is disabled.")
+            r.person_school for r in rows if r.person_school is not None)
+        principal = Principal(row.account_id, "person", row.person_id, row.person_name, row.person_role, row.email,
+                              schools, row.home_room_id)
+    elif row.partner_id is not None and row.partner_active:
+        schools = frozenset(r.partner_school for r in rows if r.partner_school is not None)
+        principal = Principal(row.account_id, "partner", row.partner_id, row.partner_name, PARTNER, row.email,
+                              schools)
+    else:
+        raise Unauthorized("The account is disabled.")
+    if cache is not None:
+        cache.put(hashed, principal, row.expires_at)
+    return principal
 
 
 def live_token_hashes(session: Session, hashes: list[str]) -> set[str]:
     """Which of these token hashes still authenticate: not revoked, not expired, owner active."""
-    live: set[str] = set()
     now = utcnow()
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement with one array parameter, however many phones: an IN list of thousands of
+        # parameters costs far more to build and to parse, every few seconds.
+        return set(session.scalars(_LIVE_TOKENS_ANY, {"hashes": hashes, "now": now}))
+    live: set[str] = set()
     for start in range(0, len(hashes), 500):
         live.update(session.scalars(_LIVE_TOKENS, {"hashes": hashes[start:start + 500], "now": now}))
     return live
@@ -202,20 +233,22 @@ _TOKEN_LOOKUP = (select(AuthToken.expires_at, AuthToken.revoked_at, Account.id.l
                         Person.id.label("person_id"), Person.name.label("person_name"),
                         Person.role.label("person_role"), Person.active.label("person_active"), Person.home_room_id,
                         Partner.id.label("partner_id"), Partner.name.label("partner_name"),
-                        Partner.active.label("partner_active"))
+                        Partner.active.label("partner_active"), person_schools.c.school_id.label("person_school"),
+                        partner_schools.c.school_id.label("partner_school"))
                  .join(Account, Account.id == AuthToken.account_id)
                  .outerjoin(Person, Person.id == Account.person_id)
                  .outerjoin(Partner, Partner.id == Account.partner_id)
+                 .outerjoin(person_schools, person_schools.c.person_id == Person.id)
+                 .outerjoin(partner_schools, partner_schools.c.partner_id == Partner.id)
                  .where(AuthToken.token_hash == bindparam("token_hash")))
-_LIVE_TOKENS = (select(AuthToken.token_hash)
-                .join(Account, Account.id == AuthToken.account_id)
-                .outerjoin(Person, Person.id == Account.person_id)
-                .outerjoin(Partner, Partner.id == Account.partner_id)
-                .where(AuthToken.token_hash.in_(bindparam("hashes", expanding=True)),
-                       AuthToken.revoked_at.is_(None), AuthToken.expires_at > bindparam("now"),
-                       or_(Person.active.is_(True), Partner.active.is_(True))))
-_PERSON_SCHOOLS = select(person_schools.c.school_id).where(person_schools.c.person_id == bindparam("owner_id"))
-_PARTNER_SCHOOLS = select(partner_schools.c.school_id).where(partner_schools.c.partner_id == bindparam("owner_id"))
+_STILL_LIVE = (select(AuthToken.token_hash)
+               .join(Account, Account.id == AuthToken.account_id)
+               .outerjoin(Person, Person.id == Account.person_id)
+               .outerjoin(Partner, Partner.id == Account.partner_id)
+               .where(AuthToken.revoked_at.is_(None), AuthToken.expires_at > bindparam("now"),
+                      or_(Person.active.is_(True), Partner.active.is_(True))))
+_LIVE_TOKENS = _STILL_LIVE.where(AuthToken.token_hash.in_(bindparam("hashes", expanding=True)))
+_LIVE_TOKENS_ANY = _STILL_LIVE.where(AuthToken.token_hash == any_(bindparam("hashes", type_=ARRAY(String))))
 
 
 def principal_for(account: Account) -> Principal:

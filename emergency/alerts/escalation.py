@@ -21,7 +21,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from emergency.alerts.acks import find_ack
-from emergency.alerts.fanout import REPLY_HINT
+from emergency.alerts.fanout import REPLY_HINT, run_link
 from emergency.alerts.models import CANCELLED, QUEUED, SKIPPED, UNREACHABLE, Alert, OptOut
 from emergency.alerts.queue import place
 from emergency.directory.roles import SCHOOL_ADMIN
@@ -85,8 +85,9 @@ def _call(session: Session, run: Run, alert: Alert, now: datetime) -> None:
         "kind": alert.recipient_kind, "from_channel": alert.channel, "to_channel": "voice",
         "after_seconds": seconds,
     })
-    # The spoken words are the alert's own, without the SMS "Reply OK" hint: the call asks for a key press.
-    spoken = " ".join(alert.body.replace(REPLY_HINT, " ").split())
+    # The spoken words are the alert's own, without the SMS "Reply OK" hint (the call asks for a key
+    # press) or the SMS link.
+    spoken = " ".join(alert.body.replace(REPLY_HINT, " ").replace(run_link(session, run) or REPLY_HINT, " ").split())
     session.add(Alert(
         run_id=run.id, event_seq=event.seq, occasion=ESCALATION, person_id=alert.person_id,
         partner_id=alert.partner_id, recipient_name=alert.recipient_name, recipient_role=alert.recipient_role,

@@ -18,6 +18,8 @@ from emergency.directory.models import Partner, Person, partner_schools, person_
 from emergency.directory.roles import ADMIN_ROLES, DISTRICT_ADMIN, NURSE, SCHOOL_ADMIN, SECURITY
 from emergency.playbooks.loader import render as render_template
 from emergency.playbooks.model import ROLE_AUDIENCE_PREFIX, NotificationRule, Playbook
+from emergency.push.payload import notification
+from emergency.push.service import devices_by_person
 from emergency.runs import timeline
 from emergency.runs.models import Run
 from emergency.timeutil import utcnow
@@ -120,6 +122,18 @@ def _rank(delivery: Delivery, run: Run) -> int:
     return _class(delivery) * CLASS_WEIGHT + delivery.priority
 
 
+def run_link(session: Session, run: Run) -> str | None:
+    """The short link staff texts end with: it opens the run in the console (after a login, never instead)."""
+    app = session.info.get("app")
+    if app is None or not app.config.get("STAFF_SMS_LINKS"):
+        return None
+    return f"{app.config['PUBLIC_BASE_URL']}/r/{run.id}"
+
+
+def _with_link(text: str, link: str | None) -> str:
+    return f"{text} {link}" if link else text
+
+
 def fan_out(session: Session, run: Run, occasion: str, event_seq: int, *, extra: dict | None = None) -> int:
     """Write the alerts for `occasion` of `run` to the outbox; returns how many were queued."""
     from emergency.runs.service import message_variables, playbook_of
@@ -134,6 +148,20 @@ def fan_out(session: Session, run: Run, occasion: str, event_seq: int, *, extra:
     rendered: dict[tuple, str] = {}
     # The run's n-th recipient goes in the n-th round from now, all channels alike.
     queue = place(session, run)
+    notifications: dict[tuple, dict] = {}
+    link = run_link(session, run)
+    deliveries = plan(session, run, playbook)
+    devices = devices_by_person(session, [d.recipient.id for d in deliveries
+                                          if d.recipient.kind == "person" and "push" in d.channels])
+
+    def push_payload(rule: NotificationRule, text: str, require_ack: bool) -> dict:
+        key = (id(rule), require_ack)
+        if key not in notifications:
+            notifications[key] = notification(
+                run_id=run.id, school_id=run.school_id, school=variables["school"], action=variables["action"],
+                directive=variables["directive"] or "", mode=run.mode, occasion=occasion, text=text,
+                requires_ack=require_ack)
+        return notifications[key]
 
     def render(rule: NotificationRule, hint: str) -> str:
         # Every recipient of a rule gets the same words: render once per rule, not per person.
@@ -145,7 +173,7 @@ def fan_out(session: Session, run: Run, occasion: str, event_seq: int, *, extra:
                 rendered[key] = rule.render(occasion, run.mode, {**variables, "reply_hint": hint})
         return rendered[key]
 
-    for turn, delivery in enumerate(plan(session, run, playbook), start=queue["turn"]):
+    for turn, delivery in enumerate(deliveries, start=queue["turn"]):
         recipient = delivery.recipient
         require_ack = delivery.require_ack and occasion == "start"
         text = render(delivery.rule, REPLY_HINT if require_ack else "")
@@ -165,11 +193,20 @@ def fan_out(session: Session, run: Run, occasion: str, event_seq: int, *, extra:
             "escalate_after_seconds": delivery.escalate_after if require_ack else None,
             "queued_at": now, "next_attempt_at": now, "attempts": 0,
             "escalate_at": None, "escalated_at": None, "sent_at": None, "error_message": None,
+            "subscription_id": None, "payload": None,
         }
+        # A push goes to each of the person's devices; without one, the live event is all there is.
+        own_devices = devices.get(recipient.id, []) if recipient.kind == "person" else []
+        targets = [(channel, device) for channel in channels
+                   for device in ((own_devices or [None]) if channel == "push" else [None])]
         primary_set = False
-        for channel in channels:
+        for channel, device in targets:
             row = dict(base, channel=channel, body=spoken if channel == "voice" else text, status=QUEUED)
-            if channel == "push":
+            if channel == "sms" and recipient.kind == "person":
+                row["body"] = _with_link(text, link)  # never in partners' texts: they stay link-free
+            if channel == "push" and device is not None:
+                row.update(subscription_id=device, payload=push_payload(delivery.rule, text, require_ack))
+            elif channel == "push":
                 row.update(status=SENT, sent_at=now)  # delivered by the live event itself
             elif not number:
                 row.update(status=UNREACHABLE, error_message="no mobile number in the directory")
@@ -185,7 +222,7 @@ def fan_out(session: Session, run: Run, occasion: str, event_seq: int, *, extra:
         if require_ack and delivery.escalate_after and not primary_set:
             # No text or push to wait on (opted out of SMS, say): the call itself carries the timer,
             # so an unanswered call still tells the admins who is unreachable.
-            call = next((r for r in rows[-len(channels):] if r["channel"] == "voice" and r["status"] == QUEUED), None)
+            call = next((r for r in rows[-len(targets):] if r["channel"] == "voice" and r["status"] == QUEUED), None)
             if call is not None:
                 call["escalate_at"] = now + timedelta(seconds=delivery.escalate_after)
         if not number and any(c in ("sms", "voice") for c in channels):

@@ -11,8 +11,12 @@ from flask import Flask
 from emergency.alerts.budgets import PACER_HEADROOM, Budget, DatabaseBudget, LocalBudget, RedisBudget
 from emergency.alerts.dispatcher import Dispatcher, Settings, sender_pool
 from emergency.alerts.providers import ConsoleProvider, Provider, TwilioProvider
+from emergency.alerts.providers.webpush import WebPushProvider
+from emergency.alerts.webpush import PushSender
+from emergency.config import DEV_ENVS
 from emergency.metrics.exposition import serve_metrics
 from emergency.metrics.instruments import instrument
+from emergency.push.vapid import configured_private_key, public_key
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +30,22 @@ def build_provider(config) -> Provider:
             messaging_service_sid=config["TWILIO_MESSAGING_SERVICE_SID"] or None,
             api_base=config["TWILIO_API_BASE"] or None, timeout=config["SEND_TIMEOUT_SECONDS"],
         )
-    return ConsoleProvider()
+    return ConsoleProvider(show_numbers=config["ENV"] in DEV_ENVS)
+
+
+def build_push_sender(app: Flask) -> PushSender:
+    """Web Push with the configured VAPID key; without one (production, unset) push alerts fail plainly."""
+    private_key = configured_private_key(app.config)
+    provider = None
+    if private_key:
+        provider = app.extensions.get("push_provider") or WebPushProvider(
+            private_key, app.config["VAPID_SUBJECT"], timeout=app.config["SEND_TIMEOUT_SECONDS"],
+            pool_size=app.config["PUSH_CONCURRENCY"])
+        app.extensions["push_public_key"] = public_key(private_key)
+    else:
+        log.warning("VAPID_PRIVATE_KEY is not set: Web Push is off (run `emergency push keys` to make a pair)")
+        app.extensions["push_public_key"] = None
+    return PushSender(app.extensions["db"]["sessionmaker"], provider, app.config["SECRET_KEY"])
 
 
 def periodic_jobs() -> list:
@@ -43,7 +62,8 @@ def init_alerts(app: Flask) -> None:
     provider = app.extensions.get("alert_provider") or build_provider(app.config)
     app.extensions["alert_provider"] = provider
     dispatcher = Dispatcher(app.extensions["db"]["sessionmaker"], instrument(provider),
-                            Settings.from_config(app.config), periodic_jobs())
+                            Settings.from_config(app.config), periodic_jobs(),
+                            push=build_push_sender(app))
     dispatcher.budget = build_budget(app.config, app.extensions["db"]["engine"], dispatcher.live_dispatchers)
     app.extensions["dispatcher"] = dispatcher
 
