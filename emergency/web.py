@@ -7,9 +7,9 @@ from flask import request
 from flask_smorest import Api
 from werkzeug.routing import IntegerConverter
 
-from emergency.accounts.principal import Principal
 from emergency.accounts.service import authenticate
 from emergency.db import db
+from emergency.directory.principal import Principal
 from emergency.errors import Forbidden, ValidationFailed
 
 

@@ -26,11 +26,9 @@ from sqlalchemy import (
     func,
     insert,
     literal,
-    null,
     or_,
     select,
     true,
-    update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -49,16 +47,16 @@ from emergency.accountability.models import (
     StaffStatus,
 )
 from emergency.accountability.schemas import RollupSchema
-from emergency.accounts.principal import Principal
 from emergency.alerts.ack_tally import unacknowledged
-from emergency.alerts.models import QUEUED, SKIPPED, UNREACHABLE, Alert, InboundMessage, OptOut
+from emergency.alerts.models import QUEUED, SKIPPED, UNREACHABLE, Alert, OptOut
 from emergency.alerts.queue import place
 from emergency.db import upsert
 from emergency.directory.models import Partner, Person, Room, person_schools, room_label
+from emergency.directory.principal import Principal
 from emergency.directory.roles import DISTRICT_ADMIN, SCHOOL_ADMIN
 from emergency.directory.service import partners_of, people_of
 from emergency.errors import Conflict, Forbidden, ValidationFailed
-from emergency.playbooks.model import DRILL_BANNER
+from emergency.playbooks.templates import help_text
 from emergency.realtime.push import ADMINS
 from emergency.runs import timeline
 from emergency.runs.models import ACTIVE, Run, RunEvent
@@ -790,11 +788,6 @@ def staff_board(session: Session, principal: Principal, run_id: int) -> dict:
 
 
 # -- alerts --------------------------------------------------------------------------------------
-def banner(run: Run) -> str:
-    """What starts every text of a drill."""
-    return f"{DRILL_BANNER} " if run.mode == "drill" else ""
-
-
 def queue_texts(session: Session, run: Run, event_seq: int, occasion: str, recipients: list[Person | Partner],
                 body: str, *, priority: int, voice_for_partners: bool = False, voice_fallback: bool = False) -> int:
     """Put one SMS (and a call where asked) per recipient in the outbox, respecting opt-outs; returns how many."""
@@ -835,35 +828,9 @@ def school_admins(session: Session, run: Run) -> list[Person]:
 def alert_help(session: Session, run: Run, person: Reporter, event_seq: int, *, room_label: str | None,
                exclude_person_id: int | None = None) -> int:
     """Urgent SMS to the school's admins (and SMS + call to partners in a real run): someone needs help."""
-    where = room_label or "location not given"
-    body = f"{banner(run)}URGENT: {person.name[:60]} needs help ({where[:60]}). {run.school.name[:60]}."
+    body = help_text(run.mode, person.name, room_label, run.school.name)
     recipients: list[Person | Partner] = [p for p in school_admins(session, run) if p.id != exclude_person_id]
     if run.mode == "real":
         recipients.extend(partners_of(session, run.school_id))
     return queue_texts(session, run, event_seq, "help", recipients, body, priority=HELP_PRIORITY,
                        voice_for_partners=True, voice_fallback=True)
-
-
-# -- privacy -------------------------------------------------------------------------------------
-def purge_student_data(session: Session, older_than_days: int) -> dict:
-    """Replace student names (and free-text notes) with counts in runs ended more than N days ago."""
-    if older_than_days < 0:
-        raise ValidationFailed("--older-than must be 0 or more days.")
-    now = utcnow()
-    cutoff = now - timedelta(days=older_than_days)
-    ended = select(Run.id).where(Run.state != ACTIVE, Run.ended_at.is_not(None), Run.ended_at < cutoff)
-    checkins = session.execute(
-        update(Checkin).where(Checkin.run_id.in_(ended), or_(Checkin.missing_students.is_not(None),
-                                                             Checkin.injured_students.is_not(None),
-                                                             Checkin.note.is_not(None)))
-        .values(missing_students=null(), injured_students=null(), note=None, names_purged_at=now)
-        .execution_options(synchronize_session=False)).rowcount
-    notes = session.execute(update(StaffStatus).where(StaffStatus.run_id.in_(ended), StaffStatus.note.is_not(None))
-                            .values(note=None).execution_options(synchronize_session=False)).rowcount
-    messages = session.execute(update(InboundMessage).where(InboundMessage.received_at < cutoff,
-                                                            InboundMessage.body != "")
-                               .values(body="").execution_options(synchronize_session=False)).rowcount
-    session.commit()
-    log.info("privacy purge: %s check-ins, %s staff notes, %s inbound messages older than %s days",
-             checkins, notes, messages, older_than_days)
-    return {"checkins": checkins, "staff_notes": notes, "inbound_messages": messages, "cutoff": iso(cutoff)}

@@ -8,10 +8,10 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from emergency.accounts import service
-from emergency.accounts.principal import Principal
 from emergency.accounts.schemas import LoginResultSchema, LoginSchema, UserSchema
 from emergency.db import db
 from emergency.directory.models import School
+from emergency.directory.principal import Principal
 from emergency.web import bearer_token, current_principal
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Log in and out; who am I")

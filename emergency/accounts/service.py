@@ -15,8 +15,8 @@ from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from emergency.accounts.models import Account, AuthToken
-from emergency.accounts.principal import Principal
 from emergency.directory.models import Partner, Person, partner_schools, person_schools
+from emergency.directory.principal import Principal
 from emergency.directory.roles import DISTRICT_ADMIN, PARTNER
 from emergency.errors import NotFound, TooManyRequests, Unauthorized, ValidationFailed
 from emergency.serving import run_blocking

@@ -8,7 +8,6 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from emergency.accounts.principal import Principal
 from emergency.alerts.acks import ack_stats, acknowledge
 from emergency.alerts.delivery import summary
 from emergency.alerts.escalation import ESCALATION
@@ -16,9 +15,10 @@ from emergency.alerts.models import NOT_REACHED, Alert, OptOut
 from emergency.alerts.queue import queue_position
 from emergency.alerts.schemas import AckSchema, OptOutListSchema, RunAlertsSchema
 from emergency.db import db
-from emergency.directory.phones import mask_phone
+from emergency.directory.principal import Principal
 from emergency.directory.service import get_school, partners_of, people_of
 from emergency.errors import Forbidden
+from emergency.phones import mask_phone
 from emergency.runs.models import Run
 from emergency.runs.service import get_run
 from emergency.timeutil import iso

@@ -39,6 +39,7 @@ from emergency import logs
 from emergency.alerts.budgets import Budget, LocalBudget
 from emergency.alerts.delivery import apply_provider_status, record_failure, summary
 from emergency.alerts.models import FAILED, QUEUED, RANK, SENDING, SENT, Alert, DispatcherHeartbeat
+from emergency.alerts.optouts import opt_out
 from emergency.alerts.providers.base import Provider, ProviderError
 from emergency.alerts.queue import place, queue_position
 from emergency.metrics import instruments as metrics
@@ -410,8 +411,6 @@ class Dispatcher:
 
 def fall_back_to_voice(session: Session, alert: Alert) -> None:
     """The number replied STOP: remember it, and call instead of texting."""
-    from emergency.alerts.optouts import opt_out
-
     opt_out(session, alert.to_number, "STOP")
     has_call = session.scalar(select(Alert.id).where(Alert.run_id == alert.run_id, Alert.channel == "voice",
                                                      Alert.event_seq == alert.event_seq,

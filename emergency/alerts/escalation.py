@@ -21,13 +21,12 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from emergency.alerts.acks import find_ack
-from emergency.alerts.fanout import REPLY_HINT
 from emergency.alerts.models import CANCELLED, QUEUED, SKIPPED, UNREACHABLE, Alert, OptOut
 from emergency.alerts.queue import place
 from emergency.directory.roles import SCHOOL_ADMIN
 from emergency.directory.service import people_of
 from emergency.metrics import instruments as metrics
-from emergency.playbooks.model import DRILL_BANNER
+from emergency.playbooks.templates import REPLY_HINT, unreachable_text
 from emergency.runs import timeline
 from emergency.runs.models import ACTIVE, Run
 from emergency.timeutil import utcnow
@@ -104,11 +103,6 @@ def channels_tried(session: Session, run: Run, alert: Alert) -> list[str]:
     return [c for c in ("push", "sms", "voice") if c in used]
 
 
-def _tried_words(channels: list[str]) -> str:
-    words = [w for c, w in (("sms", "SMS"), ("voice", "call")) if c in channels] or ["the app alert"]
-    return " and ".join(words)
-
-
 def _tell_admins(session: Session, run: Run, alert: Alert, now: datetime) -> None:
     """Still silent after the call: the school's admins must know who may need checking on."""
     channels = channels_tried(session, run, alert)
@@ -116,10 +110,8 @@ def _tell_admins(session: Session, run: Run, alert: Alert, now: datetime) -> Non
         "name": alert.recipient_name, "role": alert.recipient_role, "kind": alert.recipient_kind,
         "channels": channels, "alert_id": alert.id,
     })
-    banner = f"{DRILL_BANNER} " if run.mode == "drill" else ""
     # Staff names only: never a phone number, never a student's name (this goes out by SMS).
-    body = (f"{banner}Not confirmed after {_tried_words(channels)}: {alert.recipient_name} "
-            f"({alert.recipient_role.replace('_', ' ')}). {run.school.name}.")
+    body = unreachable_text(run.mode, channels, alert.recipient_name, alert.recipient_role, run.school.name)
     opted_out = set(session.scalars(select(OptOut.number)))
     rows = []
     queue = place(session, run)

@@ -12,24 +12,21 @@ from datetime import timedelta
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from emergency.alerts.models import QUEUED, SENT, SKIPPED, UNREACHABLE, Alert, OptOut
+from emergency.alerts.models import CANCELLED, QUEUED, SENT, SKIPPED, UNREACHABLE, Alert, OptOut
 from emergency.alerts.queue import place
 from emergency.directory.models import Partner, Person, partner_schools, person_schools
 from emergency.directory.roles import ADMIN_ROLES, DISTRICT_ADMIN, NURSE, SCHOOL_ADMIN, SECURITY
-from emergency.playbooks.loader import render as render_template
 from emergency.playbooks.model import ROLE_AUDIENCE_PREFIX, NotificationRule, Playbook
+from emergency.playbooks.templates import REPLY_HINT, SUPERSEDED_TEMPLATE, message_variables, render, render_rule
 from emergency.runs import timeline
 from emergency.runs.models import Run
+from emergency.runs.service import playbook_of
 from emergency.timeutil import utcnow
 
-REPLY_HINT = "Reply OK to confirm."
 # Partners hear first in a real run, then admins, then everyone else, whatever the rule order.
 PARTNER_CLASS, ADMIN_CLASS, STAFF_CLASS = 0, 1, 2
 CLASS_WEIGHT = 1000
 CLOSING_OCCASIONS = ("all_clear", "cancel", "superseded")
-# Not a playbook template: neither "all clear" nor "sent in error" is true when a real emergency
-# ends a drill. Those who got the drill are told, in the drill's own words, that this one is real.
-SUPERSEDED_TEMPLATE = "This drill is over: a REAL emergency has started at {school}. Follow the real alert now."
 
 
 @dataclass(frozen=True)
@@ -122,8 +119,6 @@ def _rank(delivery: Delivery, run: Run) -> int:
 
 def fan_out(session: Session, run: Run, occasion: str, event_seq: int, *, extra: dict | None = None) -> int:
     """Write the alerts for `occasion` of `run` to the outbox; returns how many were queued."""
-    from emergency.runs.service import message_variables, playbook_of
-
     playbook = playbook_of(run)
     now = utcnow()
     opted_out = set(session.scalars(select(OptOut.number)))
@@ -135,21 +130,21 @@ def fan_out(session: Session, run: Run, occasion: str, event_seq: int, *, extra:
     # The run's n-th recipient goes in the n-th round from now, all channels alike.
     queue = place(session, run)
 
-    def render(rule: NotificationRule, hint: str) -> str:
+    def words(rule: NotificationRule, hint: str) -> str:
         # Every recipient of a rule gets the same words: render once per rule, not per person.
         key = (id(rule), hint)
         if key not in rendered:
             if occasion == "superseded":
-                rendered[key] = render_template(SUPERSEDED_TEMPLATE, variables, run.mode)
+                rendered[key] = render(SUPERSEDED_TEMPLATE, variables, run.mode)
             else:
-                rendered[key] = rule.render(occasion, run.mode, {**variables, "reply_hint": hint})
+                rendered[key] = render_rule(rule, occasion, run.mode, {**variables, "reply_hint": hint})
         return rendered[key]
 
     for turn, delivery in enumerate(plan(session, run, playbook), start=queue["turn"]):
         recipient = delivery.recipient
         require_ack = delivery.require_ack and occasion == "start"
-        text = render(delivery.rule, REPLY_HINT if require_ack else "")
-        spoken = render(delivery.rule, "")
+        text = words(delivery.rule, REPLY_HINT if require_ack else "")
+        spoken = words(delivery.rule, "")
         channels = list(delivery.channels)
         number = recipient.mobile
         if "sms" in channels and number in opted_out and "voice" not in channels:
@@ -207,8 +202,6 @@ def fan_out(session: Session, run: Run, occasion: str, event_seq: int, *, extra:
 
 def cancel_pending(session: Session, run: Run) -> None:
     """The run ended: unsent alerts and pending escalations are dropped."""
-    from emergency.alerts.models import CANCELLED
-
     session.execute(update(Alert).where(Alert.run_id == run.id, Alert.status == QUEUED,
                                         Alert.occasion.not_in(CLOSING_OCCASIONS))
                     .values(status=CANCELLED, finished_at=utcnow(),
@@ -216,3 +209,8 @@ def cancel_pending(session: Session, run: Run) -> None:
     session.execute(update(Alert).where(Alert.run_id == run.id, Alert.escalate_at.is_not(None),
                                         Alert.escalated_at.is_(None))
                     .values(escalate_at=None))
+
+
+# What runs.announcements calls (create_app wires this module in): runs sit below alerts.
+announce = fan_out
+withdraw = cancel_pending

@@ -1,4 +1,8 @@
-"""Choosing the provider from config, and running the dispatcher in a thread or a worker."""
+"""Choosing the provider from config, and running the dispatcher in a thread or a worker.
+
+A composition module, like app.py (an edge in docs/architecture.md's layers): it hands the
+dispatcher the periodic jobs of the packages above alerts, so alerts itself never imports them.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,14 @@ import threading
 
 from flask import Flask
 
+from emergency.accountability.reminders import run_due_reminders
+from emergency.accountability.service import apply_untallied
 from emergency.alerts.budgets import Budget, DatabaseBudget, LocalBudget, RedisBudget
 from emergency.alerts.dispatcher import Dispatcher, Settings, sender_pool
+from emergency.alerts.escalation import run_due_escalations
 from emergency.alerts.providers import ConsoleProvider, Provider, TwilioProvider
+from emergency.alerts.providers.instrumented import instrument
 from emergency.metrics.exposition import serve_metrics
-from emergency.metrics.instruments import instrument
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +38,6 @@ def build_provider(config) -> Provider:
 
 def periodic_jobs() -> list:
     """Jobs the dispatcher runs about once a second: escalations, reminders, check-ins left untallied."""
-    from emergency.accountability.reminders import run_due_reminders
-    from emergency.accountability.service import apply_untallied
-    from emergency.alerts.escalation import run_due_escalations
-
     return [run_due_escalations, run_due_reminders, apply_untallied]
 
 

@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 
 from emergency.accountability import service as accountability
 from emergency.accountability.models import COUNT_FIELDS, Checkin, RoomStatus
-from emergency.accounts.principal import Principal
 from emergency.alerts.ack_tally import ack_tally
 from emergency.alerts.acks import ack_stats
 from emergency.alerts.delivery import summary as delivery_summary
@@ -42,6 +41,7 @@ from emergency.compliance.service import (
     zone_of,
 )
 from emergency.directory.models import Room
+from emergency.directory.principal import Principal
 from emergency.runs.models import Run, RunEvent
 from emergency.runs.service import get_run
 from emergency.runs.timeline import events_after, redact_for_partner

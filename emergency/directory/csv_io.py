@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session, selectinload
 
 from emergency.csvfiles import Problems, Row, read_rows
 from emergency.directory.models import Partner, Person, Room, School
-from emergency.directory.phones import InvalidPhone, mask_phone, normalise_phone
 from emergency.directory.roles import DISTRICT_ADMIN, PARTNER_KINDS, PERSON_ROLES
 from emergency.errors import ValidationFailed
+from emergency.phones import InvalidPhone, mask_phone, normalise_phone
 
 ROOM_KINDS = ("classroom", "gym", "cafeteria", "office", "library", "auditorium", "lab", "nurse", "other")
 KINDS = ("schools", "rooms", "people", "partners")

@@ -7,9 +7,9 @@ from sqlalchemy.orm import Session
 
 from emergency.accountability.models import Checkin, StaffStatus
 from emergency.accountability.service import counts_for_run
-from emergency.accounts.principal import Principal
 from emergency.alerts.delivery import summary
 from emergency.alerts.models import Acknowledgement
+from emergency.directory.principal import Principal
 from emergency.runs.models import Run, RunEvent
 from emergency.runs.timeline import redact_for_partner
 from emergency.timeutil import iso

@@ -13,11 +13,11 @@ from sqlalchemy.orm import Session
 
 from emergency.accountability import service
 from emergency.accountability.models import ALL_ACCOUNTED, NEED_HELP, STUDENTS_MISSING
-from emergency.accountability.sms import HELP_TEXT, CheckinReport, describe
-from emergency.alerts.replies import Reply
 from emergency.directory.models import Partner, Person, Room
 from emergency.errors import DomainError
 from emergency.runs.models import ACTIVE, Run
+from emergency.sms.grammar import HELP_TEXT, CheckinReport, describe
+from emergency.sms.replies import Reply
 
 log = logging.getLogger(__name__)
 
