@@ -24,7 +24,6 @@ from sqlalchemy import (
     case,
     exists,
     func,
-    insert,
     literal,
     or_,
     select,
@@ -48,8 +47,8 @@ from emergency.accountability.models import (
 )
 from emergency.accountability.schemas import RollupSchema
 from emergency.alerts.ack_tally import unacknowledged
-from emergency.alerts.models import QUEUED, SKIPPED, UNREACHABLE, Alert, OptOut
-from emergency.alerts.queue import place
+from emergency.alerts.models import QUEUED
+from emergency.alerts.outbox import Outgoing, queue
 from emergency.db import upsert
 from emergency.directory.models import Partner, Person, Room, person_schools, room_label
 from emergency.directory.principal import Principal
@@ -790,33 +789,14 @@ def staff_board(session: Session, principal: Principal, run_id: int) -> dict:
 # -- alerts --------------------------------------------------------------------------------------
 def queue_texts(session: Session, run: Run, event_seq: int, occasion: str, recipients: list[Person | Partner],
                 body: str, *, priority: int, voice_for_partners: bool = False, voice_fallback: bool = False) -> int:
-    """Put one SMS (and a call where asked) per recipient in the outbox, respecting opt-outs; returns how many."""
-    now = utcnow()
-    numbers = [r.mobile for r in recipients if r.mobile]
-    opted_out = set(session.scalars(select(OptOut.number).where(OptOut.number.in_(numbers)))) if numbers else set()
-    rows = []
-    queue = place(session, run)
-    for recipient in recipients:
-        is_partner = isinstance(recipient, Partner)
-        number = recipient.mobile
-        channels = ["sms"]
-        if (is_partner and voice_for_partners) or (voice_fallback and number in opted_out):
-            channels.append("voice")  # opted out of SMS: a call is the fallback, as in fan-out
-        for channel in channels:
-            row = {"run_id": run.id, "event_seq": event_seq, "occasion": occasion,
-                   "person_id": None if is_partner else recipient.id,
-                   "partner_id": recipient.id if is_partner else None,
-                   "recipient_name": recipient.name, "recipient_role": "partner" if is_partner else recipient.role,
-                   "to_number": number, "channel": channel, "body": body, "priority": priority, **queue,
-                   "status": QUEUED, "requires_ack": False, "attempts": 0, "queued_at": now, "next_attempt_at": now}
-            if not number:
-                row.update(status=UNREACHABLE, error_message="no mobile number in the directory")
-            elif channel == "sms" and number in opted_out:
-                row.update(status=SKIPPED, error_message="opted out of SMS (replied STOP)")
-            rows.append(row)
-    if rows:
-        session.execute(insert(Alert), rows)
-    return sum(1 for r in rows if r["status"] == QUEUED)
+    """Put one SMS (and a call where asked) per recipient in the outbox; returns how many were queued.
+
+    `voice_for_partners`: partners get a call too; `voice_fallback`: whoever replied STOP gets a call instead.
+    """
+    outgoing = [Outgoing.to(recipient, ["sms", "voice"] if voice_for_partners and isinstance(recipient, Partner)
+                            else ["sms"], body, priority=priority, call_if_opted_out=voice_fallback)
+                for recipient in recipients]
+    return sum(1 for row in queue(session, run, event_seq, occasion, outgoing) if row["status"] == QUEUED)
 
 
 def school_admins(session: Session, run: Run) -> list[Person]:

@@ -8,6 +8,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from emergency.alerts import outbox
 from emergency.alerts.acks import ack_stats, acknowledge
 from emergency.alerts.delivery import summary
 from emergency.alerts.escalation import ESCALATION
@@ -94,7 +95,7 @@ def run_alerts_view(session: Session, principal: Principal, run: Run) -> dict:
         view.update(acks={k: stats[k] for k in PARTNER_ACK_KEYS}, recipients=[], unreachable=[], opted_out=[])
         return view
     show_numbers = principal.is_admin_of(run.school_id)
-    opted_out = set(session.scalars(select(OptOut.number)))
+    opted_out = outbox.opted_out(session)
     acked = {(row["kind"], row["id"]): row for row in stats["acknowledgements"]}
     recipients: dict[tuple[str, int], dict] = {}
     calls_unanswered: set[tuple[str, int]] = set()

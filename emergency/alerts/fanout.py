@@ -7,13 +7,12 @@ commit together, so a crash right after a start still leaves every alert in the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from emergency.alerts.models import CANCELLED, QUEUED, SENT, SKIPPED, UNREACHABLE, Alert, OptOut
-from emergency.alerts.queue import place
+from emergency.alerts import outbox
+from emergency.alerts.models import CANCELLED, QUEUED, SKIPPED, UNREACHABLE, Alert
 from emergency.directory.models import Partner, Person, partner_schools, person_schools
 from emergency.directory.roles import ADMIN_ROLES, DISTRICT_ADMIN, NURSE, SCHOOL_ADMIN, SECURITY
 from emergency.playbooks.model import ROLE_AUDIENCE_PREFIX, NotificationRule, Playbook
@@ -120,15 +119,8 @@ def _rank(delivery: Delivery, run: Run) -> int:
 def fan_out(session: Session, run: Run, occasion: str, event_seq: int, *, extra: dict | None = None) -> int:
     """Write the alerts for `occasion` of `run` to the outbox; returns how many were queued."""
     playbook = playbook_of(run)
-    now = utcnow()
-    opted_out = set(session.scalars(select(OptOut.number)))
     variables = message_variables(run, **(extra or {}))
-    rows: list[dict] = []
-    unreachable: list[dict] = []
-    skipped: list[dict] = []
     rendered: dict[tuple, str] = {}
-    # The run's n-th recipient goes in the n-th round from now, all channels alike.
-    queue = place(session, run)
 
     def words(rule: NotificationRule, hint: str) -> str:
         # Every recipient of a rule gets the same words: render once per rule, not per person.
@@ -140,64 +132,37 @@ def fan_out(session: Session, run: Run, occasion: str, event_seq: int, *, extra:
                 rendered[key] = render_rule(rule, occasion, run.mode, {**variables, "reply_hint": hint})
         return rendered[key]
 
-    for turn, delivery in enumerate(plan(session, run, playbook), start=queue["turn"]):
+    outgoing = []
+    # The run's n-th recipient goes in the n-th round from now, all channels alike.
+    for round_, delivery in enumerate(plan(session, run, playbook)):
         recipient = delivery.recipient
         require_ack = delivery.require_ack and occasion == "start"
-        text = words(delivery.rule, REPLY_HINT if require_ack else "")
-        spoken = words(delivery.rule, "")
-        channels = list(delivery.channels)
-        number = recipient.mobile
-        if "sms" in channels and number in opted_out and "voice" not in channels:
-            channels.append("voice")  # opted out of SMS: a call is the fallback
-        base = {
-            "run_id": run.id, "event_seq": event_seq, "occasion": occasion,
-            "person_id": recipient.id if recipient.kind == "person" else None,
-            "partner_id": recipient.id if recipient.kind == "partner" else None,
-            "recipient_name": recipient.name,
-            "recipient_role": recipient.role,
-            "to_number": number, "priority": _rank(delivery, run), "lane": queue["lane"], "turn": turn,
-            "requires_ack": require_ack,
-            "escalate_after_seconds": delivery.escalate_after if require_ack else None,
-            "queued_at": now, "next_attempt_at": now, "attempts": 0,
-            "escalate_at": None, "escalated_at": None, "sent_at": None, "error_message": None,
-        }
-        primary_set = False
-        for channel in channels:
-            row = dict(base, channel=channel, body=spoken if channel == "voice" else text, status=QUEUED)
-            if channel == "push":
-                row.update(status=SENT, sent_at=now)  # delivered by the live event itself
-            elif not number:
-                row.update(status=UNREACHABLE, error_message="no mobile number in the directory")
-            elif channel == "sms" and number in opted_out:
-                row.update(status=SKIPPED, error_message="opted out of SMS (replied STOP); calling instead")
-                skipped.append({"name": recipient.name, "role": base["recipient_role"]})
-            if (require_ack and delivery.escalate_after and not primary_set and row["status"] != UNREACHABLE
-                    and row["status"] != SKIPPED and channel != "voice"):
-                # Silence after this long escalates to a voice call (see alerts.escalation).
-                row["escalate_at"] = now + timedelta(seconds=delivery.escalate_after)
-                primary_set = True
-            rows.append(row)
-        if require_ack and delivery.escalate_after and not primary_set:
-            # No text or push to wait on (opted out of SMS, say): the call itself carries the timer,
-            # so an unanswered call still tells the admins who is unreachable.
-            call = next((r for r in rows[-len(channels):] if r["channel"] == "voice" and r["status"] == QUEUED), None)
-            if call is not None:
-                call["escalate_at"] = now + timedelta(seconds=delivery.escalate_after)
-        if not number and any(c in ("sms", "voice") for c in channels):
-            unreachable.append({"name": recipient.name, "role": base["recipient_role"]})
-    if rows:
-        # A Core executemany: every row has the same keys, so the driver batches them.
-        session.execute(insert(Alert.__table__), rows)
-    if unreachable and occasion == "start":
-        timeline.record(session, run, "alert.unreachable",
-                        {"count": len(unreachable), "recipients": unreachable,
-                         "reason": "no mobile number in the directory"})
-    if skipped and occasion == "start":
-        # Admins see before anyone wonders why a phone rang instead of buzzing.
-        timeline.record(session, run, "alert.opted_out",
-                        {"count": len(skipped), "recipients": skipped,
-                         "reason": "replied STOP to our texts; they get a call instead"})
+        outgoing.append(outbox.Outgoing(
+            name=recipient.name, role=recipient.role, number=recipient.mobile, channels=list(delivery.channels),
+            text=words(delivery.rule, REPLY_HINT if require_ack else ""), spoken=words(delivery.rule, ""),
+            person_id=recipient.id if recipient.kind == "person" else None,
+            partner_id=recipient.id if recipient.kind == "partner" else None,
+            priority=_rank(delivery, run), round=round_, requires_ack=require_ack,
+            escalate_after=delivery.escalate_after))
+    rows = outbox.queue(session, run, event_seq, occasion, outgoing, stopped=outbox.opted_out(session))
+    if occasion == "start":
+        # One entry per recipient, though a text and a call may both be unreachable.
+        unreachable = list({(r["person_id"], r["partner_id"]): _named(r) for r in rows
+                            if r["status"] == UNREACHABLE}.values())
+        skipped = [_named(r) for r in rows if r["status"] == SKIPPED]
+        if unreachable:
+            timeline.record(session, run, "alert.unreachable",
+                            {"count": len(unreachable), "recipients": unreachable, "reason": outbox.NO_NUMBER})
+        if skipped:
+            # Admins see before anyone wonders why a phone rang instead of buzzing.
+            timeline.record(session, run, "alert.opted_out",
+                            {"count": len(skipped), "recipients": skipped,
+                             "reason": "replied STOP to our texts; they get a call instead"})
     return sum(1 for r in rows if r["status"] == QUEUED)
+
+
+def _named(row: dict) -> dict:
+    return {"name": row["recipient_name"], "role": row["recipient_role"]}
 
 
 def cancel_pending(session: Session, run: Run) -> None:
