@@ -15,7 +15,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from emergency.accountability.models import AccountabilitySchedule
-from emergency.accountability.service import queue_texts, school_admins, unreported_rooms
+from emergency.accountability.rooms import unreported_rooms
+from emergency.accountability.texts import queue_texts, school_admins
 from emergency.db import upsert
 from emergency.directory.models import Person
 from emergency.playbooks.templates import banner

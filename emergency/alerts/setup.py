@@ -12,8 +12,8 @@ import threading
 
 from flask import Flask
 
+from emergency.accountability.checkins import apply_untallied
 from emergency.accountability.reminders import run_due_reminders
-from emergency.accountability.service import apply_untallied
 from emergency.alerts.budgets import Budget, DatabaseBudget, LocalBudget, RedisBudget
 from emergency.alerts.dispatcher import Dispatcher, Settings, sender_pool
 from emergency.alerts.escalation import run_due_escalations

@@ -5,7 +5,7 @@ run started: the period current then (bell schedule) and the classes meeting in 
 its students; outside class time (arrival, lunch) or at a school without a schedule, each student's
 homeroom does. A student placed nowhere is expected in an "unknown" room and shown as such.
 
-A student-level check-in is an ordinary check-in (accountability.service.record_checkin, with counts
+A student-level check-in is an ordinary check-in (accountability.checkins.record_checkin, with counts
 derived from the students) followed, at one marked point, by record_students(): the per-student
 statuses live in their own table, so the check-in write path and the drill record hold only counts.
 
@@ -28,8 +28,8 @@ from sqlalchemy import case, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from emergency.accountability.checkins import CheckinRequest, checkin_view, record_checkin
 from emergency.accountability.models import ALL_ACCOUNTED, NEED_HELP, STUDENTS_MISSING
-from emergency.accountability.service import CheckinRequest, checkin_view, record_checkin
 from emergency.db import upsert, writing
 from emergency.directory.models import Person, Room, School, room_label
 from emergency.directory.principal import Principal

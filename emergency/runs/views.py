@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from emergency.accountability.models import Checkin, StaffStatus
-from emergency.accountability.service import counts_for_run
+from emergency.accountability.tally import counts_for_run
 from emergency.alerts.delivery import summary
 from emergency.alerts.models import Acknowledgement
 from emergency.directory.principal import Principal
