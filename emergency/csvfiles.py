@@ -13,21 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from emergency.checking import Problems
 
-class Problems(list):
-    """Every problem found so far, each kept with its file's rank and line so they print in order."""
-
-    def __init__(self, files: Sequence[str]):
-        super().__init__()
-        self.files = list(files)
-
-    def add(self, file: str, line: int, column: str, message: str) -> None:
-        rank = self.files.index(file) if file in self.files else len(self.files)
-        self.append((rank, line, len(self), f"{file}:{line}: {column}: {message}"))
-
-    def messages(self) -> list[str]:
-        """File by file, line by line: the order someone fixing the files works in."""
-        return [message for *_order, message in sorted(self)]
+__all__ = ["Problems", "Row", "read_rows"]
 
 
 @dataclass

@@ -13,22 +13,9 @@ from typing import Any
 
 import yaml
 
-Path_ = tuple[str | int, ...]
+from emergency.checking import Path_, Problem, dotted
 
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong in a file: where it is and what is wrong."""
-
-    file: str
-    line: int
-    column: int
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.field}: " if self.field else ""
-        return f"{self.file}:{self.line}:{self.column}: {where}{self.message}"
+__all__ = ["LoadedYaml", "Path_", "Problem", "dotted", "load_file", "load_text"]
 
 
 @dataclass
@@ -52,17 +39,6 @@ class LoadedYaml:
     def problem(self, path: Path_, message: str) -> Problem:
         line, column = self.where(path)
         return Problem(self.file, line, column, dotted(path), message)
-
-
-def dotted(path: Path_) -> str:
-    """('rules', 0, 'channels') -> 'rules[0].channels'."""
-    text = ""
-    for part in path:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text
 
 
 class _Loader(yaml.SafeLoader):

@@ -22,8 +22,8 @@ PACKAGE = ROOT / "emergency"
 # live connections, metrics) and the composition roots; the api/views/cli/webhooks modules of any
 # package sit in the edge layer, each a part of its own (EDGE_MODULES).
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("kernel", ("errors", "timeutil", "db", "config", "yamlfile", "csvfiles", "phones", "serving", "migrate",
-                "logs", "metrics.instruments", "realtime.push", "realtime.coalesce")),
+    ("kernel", ("errors", "timeutil", "db", "config", "yamlfile", "csvfiles", "checking", "schema_fields", "phones",
+                "serving", "migrate", "logs", "metrics.instruments", "realtime.push", "realtime.coalesce")),
     ("directory", ("directory",)),
     ("accounts", ("accounts",)),
     ("playbooks", ("playbooks",)),

@@ -3,6 +3,8 @@
 import marshmallow as ma
 
 from emergency.accountability.models import CHECKIN_STATUSES, MAX_COUNT, STAFF_STATUSES
+from emergency.runs.partners import CurvePointSchema, FiguresSchema
+from emergency.schema_fields import PersonRefSchema, RoomRefSchema, counts, described
 
 MAX_NAMES = 200
 
@@ -36,13 +38,6 @@ class CheckinSchema(ma.Schema):
         "description": "true: nobody is with me (a planning period); needed for a report of 0 students"})
 
 
-class RoomRefSchema(ma.Schema):
-    id = ma.fields.Integer()
-    number = ma.fields.String()
-    name = ma.fields.String()
-    label = ma.fields.String()
-
-
 class CheckinOutSchema(ma.Schema):
     id = ma.fields.Integer()
     run_id = ma.fields.Integer()
@@ -57,7 +52,7 @@ class CheckinOutSchema(ma.Schema):
     location = ma.fields.String(allow_none=True)
     late = ma.fields.Boolean()
     channel = ma.fields.String()
-    reporter = ma.fields.Dict()
+    reporter = ma.fields.Nested(PersonRefSchema)
     reported_at = ma.fields.String()
     superseded_by_id = ma.fields.Integer(allow_none=True)
     latest = ma.fields.Boolean()
@@ -70,6 +65,11 @@ class CheckinOutSchema(ma.Schema):
     reports = ma.fields.Integer(metadata={"description": "roll-up only: how many reports the room sent"})
     first_reported_at = ma.fields.String(metadata={"description": "roll-up only"})
     attention = ma.fields.String(metadata={"description": "roll-up only: need_help, missing, injured or accounted"})
+
+
+# The roll-up's room lists stay plain mappings: a thousand nested dumps would double the response
+# time of the board's most frequent read.
+_ROOM = "shaped like CheckinOut (plus expected, reports, first_reported_at, attention)"
 
 
 class CheckinQuerySchema(ma.Schema):
@@ -92,18 +92,16 @@ class RollupSchema(ma.Schema):
     reported_rooms = ma.fields.Integer(metadata={"description": "all rooms that reported, expected or not"})
     percent_reported = ma.fields.Float()
     unreported_rooms = ma.fields.List(ma.fields.Nested(RoomRefSchema))
-    totals = ma.fields.Dict()
-    # Dicts shaped like CheckinOutSchema (plus expected, reports, first_reported_at): a thousand
-    # nested dumps would double the response time of the board's most frequent read.
-    need_help = ma.fields.List(ma.fields.Dict(), metadata={"description": "rooms whose latest status is need_help"})
-    staff_needing_help = ma.fields.List(ma.fields.Dict())
-    rooms = ma.fields.List(ma.fields.Dict(), metadata={"description": "latest check-in of each reported room"})
+    totals = counts("present, absent, missing, injured, extra: the run's totals")
+    need_help = ma.fields.List(described(f"{_ROOM}; rooms whose latest status is need_help"))
+    staff_needing_help = ma.fields.List(ma.fields.Nested(lambda: StaffStatusOutSchema()))
+    rooms = ma.fields.List(described(f"{_ROOM}; the latest check-in of each reported room"))
     started_at = ma.fields.String()
     ended_at = ma.fields.String(allow_none=True)
     elapsed_seconds = ma.fields.Float()
     fully_accounted_at = ma.fields.String(allow_none=True)
     seconds_to_fully_accounted = ma.fields.Float(allow_none=True)
-    figures = ma.fields.Dict()
+    figures = ma.fields.Nested(FiguresSchema)
     names_included = ma.fields.Boolean()
 
 
@@ -113,10 +111,16 @@ class OpenRoomSchema(ma.Schema):
     attention = ma.fields.String()
     missing = ma.fields.Integer()
     injured = ma.fields.Integer()
-    reporter = ma.fields.Dict()
+    reporter = ma.fields.Nested(PersonRefSchema)
     reported_at = ma.fields.String()
     missing_students = ma.fields.List(ma.fields.String())
     injured_students = ma.fields.List(ma.fields.String())
+
+
+class AskedSchema(ma.Schema):
+    kind = ma.fields.String(metadata={"description": "person or partner"})
+    id = ma.fields.Integer()
+    name = ma.fields.String(allow_none=True)
 
 
 class OpenItemsSchema(ma.Schema):
@@ -129,14 +133,15 @@ class OpenItemsSchema(ma.Schema):
     rooms_with_injured = ma.fields.List(ma.fields.Nested(OpenRoomSchema))
     missing = ma.fields.Integer(metadata={"description": "students reported missing"})
     injured = ma.fields.Integer(metadata={"description": "students reported injured"})
-    staff_needing_help = ma.fields.List(ma.fields.Dict())
-    unacknowledged = ma.fields.List(ma.fields.Dict(), metadata={"description": "kind, id, name: asked, not confirmed"})
+    staff_needing_help = ma.fields.List(ma.fields.Nested(lambda: StaffStatusOutSchema()))
+    unacknowledged = ma.fields.List(ma.fields.Nested(AskedSchema),
+                                    metadata={"description": "asked to acknowledge, not confirmed"})
 
 
 class CurveSchema(ma.Schema):
     run_id = ma.fields.Integer()
     started_at = ma.fields.String()
-    points = ma.fields.List(ma.fields.Dict())
+    points = ma.fields.List(ma.fields.Nested(CurvePointSchema))
 
 
 class StaffStatusSchema(ma.Schema):
@@ -149,15 +154,15 @@ class StaffBoardSchema(ma.Schema):
     run_id = ma.fields.Integer()
     safe = ma.fields.Integer()
     need_help = ma.fields.Integer()
-    staff = ma.fields.List(ma.fields.Dict())
+    staff = ma.fields.List(ma.fields.Nested(lambda: StaffStatusOutSchema()))
 
 
 class StaffStatusOutSchema(ma.Schema):
     run_id = ma.fields.Integer()
-    person = ma.fields.Dict()
+    person = ma.fields.Nested(PersonRefSchema)
     status = ma.fields.String()
     channel = ma.fields.String()
     location = ma.fields.String(allow_none=True)
-    room = ma.fields.Dict(allow_none=True)
+    room = ma.fields.Nested(RoomRefSchema, allow_none=True)
     updated_at = ma.fields.String()
     note = ma.fields.String(allow_none=True)

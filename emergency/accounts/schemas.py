@@ -1,15 +1,11 @@
 import marshmallow as ma
 
+from emergency.schema_fields import SchoolRefSchema
+
 
 class LoginSchema(ma.Schema):
     email = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=254))
     password = ma.fields.String(required=True, load_only=True, validate=ma.validate.Length(min=1, max=1024))
-
-
-class SchoolRefSchema(ma.Schema):
-    id = ma.fields.Integer()
-    code = ma.fields.String()
-    name = ma.fields.String()
 
 
 class UserSchema(ma.Schema):

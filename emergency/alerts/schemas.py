@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from emergency.runs.partners import DeliverySummarySchema
+from emergency.schema_fields import described
+
 
 class AckSchema(ma.Schema):
     id = ma.fields.Integer()
@@ -62,13 +65,14 @@ class RunAlertsSchema(ma.Schema):
     run_id = ma.fields.Integer()
     mode = ma.fields.String()
     state = ma.fields.String()
-    summary = ma.fields.Dict(metadata={"description": "counts by status and channel, and acknowledgements"})
+    summary = ma.fields.Nested(DeliverySummarySchema,
+                               metadata={"description": "counts by status and channel, and acknowledgements"})
     queue = ma.fields.Nested(QueueSchema, metadata={
         "description": "the run's place in the district-wide outbox: real runs first, round robin by run"})
-    acks = ma.fields.Dict(metadata={"description": "acknowledgement timing: count, median_seconds, p90_seconds"})
+    acks = described("acknowledgement timing: count, median_seconds, p90_seconds (numbers, null before any)")
     recipients = ma.fields.List(ma.fields.Nested(RecipientSchema))
-    unreachable = ma.fields.List(ma.fields.Dict(), metadata={"description": "name, role, kind"})
-    opted_out = ma.fields.List(ma.fields.Dict(), metadata={"description": "name, role, kind"})
+    unreachable = ma.fields.List(described("name, role, kind"))
+    opted_out = ma.fields.List(described("name, role, kind"))
 
 
 class OptOutSchema(ma.Schema):

@@ -43,8 +43,9 @@ from emergency.compliance.service import (
 from emergency.directory.models import Room
 from emergency.directory.principal import Principal
 from emergency.runs.models import Run, RunEvent
+from emergency.runs.partners import report_for_partner
 from emergency.runs.service import get_run
-from emergency.runs.timeline import events_after, redact_for_partner
+from emergency.runs.timeline import events_after
 from emergency.timeutil import iso, utcnow
 
 FORMATS = ("json", "csv", "html")
@@ -61,7 +62,7 @@ def run_report(session: Session, principal: Principal, run_id: int) -> dict:
     """The after-action report of a run the caller may see; partners (real runs only) get it redacted."""
     run = get_run(session, principal, run_id)
     report = build_report(session, run)
-    return redact_for_partner(report) if principal.is_partner else report
+    return report_for_partner(report) if principal.is_partner else report
 
 
 def build_report(session: Session, run: Run) -> dict:

@@ -13,8 +13,9 @@ from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from emergency.checking import Checker, Path_, Problem
 from emergency.playbooks.model import COMPLIANCE_CATEGORIES
-from emergency.yamlfile import LoadedYaml, Path_, Problem, load_file, load_text
+from emergency.yamlfile import LoadedYaml, load_file, load_text
 
 # One list for both: what a playbook may declare is what a rule may count.
 CATEGORIES = COMPLIANCE_CATEGORIES
@@ -166,27 +167,23 @@ def parse_rules(loaded: LoadedYaml) -> tuple[RuleSet | None, list[Problem]]:
     return ruleset, []
 
 
-class _Checker:
+class _Checker(Checker):
     """Walks the parsed file once, collecting every problem instead of stopping at the first."""
 
     def __init__(self, loaded: LoadedYaml) -> None:
+        super().__init__(lambda path, message: self.problems.append(loaded.problem(path, message)))
         self.loaded = loaded
         self.problems: list[Problem] = []
 
-    def fail(self, path: Path_, message: str) -> None:
-        self.problems.append(self.loaded.problem(path, message))
-
     def ruleset(self) -> RuleSet | None:
-        data = self.loaded.data
-        if not isinstance(data, dict):
-            self.fail((), f"the file must be a mapping of fields, not {_kind_of(data)}")
+        data = self.mapping((), self.loaded.data, TOP_LEVEL_FIELDS)
+        if data is None:
             return None
-        self.unknown_fields(data, (), TOP_LEVEL_FIELDS)
-        name = self.text(data, (), "name", required=True)
-        source = self.text(data, (), "source", required=False)
+        name = self.text_field(data, (), "name", required=True)
+        source = self.text_field(data, (), "source", required=False)
         year_start = self.month_day(data, (), "school_year_start", required=True)
         if year_start == (2, 29):
-            self.fail(("school_year_start",), "a school year cannot start on February 29")
+            self.error(("school_year_start",), "a school year cannot start on February 29")
         periods = self.periods(data.get("periods"))
         rules = self.rules(data.get("rules"), {period.name for period in periods}, year_start)
         if name is None or year_start is None or rules is None:
@@ -206,39 +203,37 @@ class _Checker:
         if raw is None:
             return []
         if not isinstance(raw, dict) or not raw:
-            self.fail(path, "must be a mapping of period names to {from, to} clock times")
+            self.error(path, "must be a mapping of period names to {from, to} clock times")
             return []
         periods = []
         for name, spec in raw.items():
             period_path = path + (name,)
             if not isinstance(name, str) or not _RULE_ID.match(name):
-                self.fail(period_path, f"period name '{name}' must be lowercase letters, digits and _")
+                self.error(period_path, f"period name '{name}' must be lowercase letters, digits and _")
                 continue
-            if not isinstance(spec, dict):
-                self.fail(period_path, f"must be a mapping with 'from' and 'to', not {_kind_of(spec)}")
+            if self.mapping(period_path, spec, PERIOD_FIELDS, expected="a mapping with 'from' and 'to'") is None:
                 continue
-            self.unknown_fields(spec, period_path, PERIOD_FIELDS)
             start = self.clock(spec, period_path, "from")
             end = self.clock(spec, period_path, "to")
             if start is None or end is None:
                 continue
             if start >= end:
-                self.fail(period_path + ("to",), f"'to' must be after 'from' ({_clock_text(start)})")
+                self.error(period_path + ("to",), f"'to' must be after 'from' ({_clock_text(start)})")
                 continue
             periods.append(Period(name, start, end))
         for index, period in enumerate(periods):
             for earlier in periods[:index]:
                 if period.start_minute < earlier.end_minute and earlier.start_minute < period.end_minute:
-                    self.fail(path + (period.name, "from"), f"overlaps period '{earlier.name}'")
+                    self.error(path + (period.name, "from"), f"overlaps period '{earlier.name}'")
         return periods
 
     def rules(self, raw: Any, period_names: set[str], year_start: MonthDay | None) -> list[Rule] | None:
         path: Path_ = ("rules",)
         if raw is None:
-            self.fail((), "missing required field 'rules'")
+            self.error(path, "required field is missing")
             return None
         if not isinstance(raw, list) or not raw:
-            self.fail(path, "must be a non-empty list of rules")
+            self.error(path, "must be a non-empty list of rules")
             return None
         rules = []
         seen: set[str] = set()
@@ -247,7 +242,7 @@ class _Checker:
             if rule is None:
                 continue
             if rule.id in seen:
-                self.fail(path + (index, "id"), f"duplicate rule id '{rule.id}'")
+                self.error(path + (index, "id"), f"duplicate rule id '{rule.id}'")
                 continue
             seen.add(rule.id)
             rules.append(rule)
@@ -256,24 +251,29 @@ class _Checker:
     def rule(self, spec: Any, path: Path_, period_names: set[str],
              year_start: MonthDay | None) -> Rule | None:
         if not isinstance(spec, dict):
-            self.fail(path, f"a rule must be a mapping, not {_kind_of(spec)}")
+            self.wrong(path, "a mapping (a rule)", spec)
             return None
-        rule_id = self.text(spec, path, "id", required=True)
+        rule_id = self.text_field(spec, path, "id", required=True)
         if rule_id is not None and not _RULE_ID.match(rule_id):
-            self.fail(path + ("id",), f"rule id '{rule_id}' must be lowercase letters, digits and _")
+            self.error(path + ("id",), f"rule id '{rule_id}' must be lowercase letters, digits and _")
             rule_id = None
-        kind = self.text(spec, path, "kind", required=True)
-        if kind is not None and kind not in KIND_FIELDS:
-            self.fail(path + ("kind",), f"unknown rule kind '{kind}' (known: {', '.join(KIND_FIELDS)})")
-            kind = None
-        description = self.text(spec, path, "description", required=True)
+        kind = self.text_field(spec, path, "kind", required=True)
+        if kind is not None:
+            kind = self.choice(path + ("kind",), kind, KIND_FIELDS, "rule kind")
+        description = self.text_field(spec, path, "description", required=True)
         required = self.count(spec, path, "required", required=True)
         if kind is None:
             return None
-        self.unknown_fields(spec, path, COMMON_RULE_FIELDS + KIND_FIELDS[kind], kind=kind)
+
+        def misplaced(key: str) -> str | None:
+            if any(key in fields for fields in KIND_FIELDS.values()):
+                return f"field '{key}' does not apply to kind '{kind}'"
+            return None
+
+        self.fields(path, spec, COMMON_RULE_FIELDS + KIND_FIELDS[kind], misplaced=misplaced)
         for name in KIND_REQUIRED_FIELDS.get(kind, ()):
             if name not in spec:
-                self.fail(path, f"missing required field '{name}' for kind '{kind}'")
+                self.error(path + (name,), f"required field for kind '{kind}' is missing")
         categories = self.categories(spec, path)
         if categories is None and kind == EARLY_DISMISSAL:
             categories = frozenset({EARLY_DISMISSAL})
@@ -284,15 +284,15 @@ class _Checker:
                 return (md < year_start, md)
 
             if order(window_from) > order(window_by):
-                self.fail(path + ("by",), "'by' comes before 'from' in the school year")
+                self.error(path + ("by",), "'by' comes before 'from' in the school year")
         periods = self.period_refs(spec, path, period_names)
         if kind == DISTINCT_PERIODS:
             available = len(periods) if periods else len(period_names)
             if not period_names:
-                self.fail(path, "kind 'distinct_periods' needs 'periods' defined at the top of the file")
+                self.error(path, "kind 'distinct_periods' needs 'periods' defined at the top of the file")
             elif required is not None and required > available:
-                self.fail(path + ("required",), f"asks for {required} distinct periods but only "
-                                                f"{available} are defined")
+                self.error(path + ("required",), f"asks for {required} distinct periods but only "
+                                                 f"{available} are defined")
         within_days = self.count(spec, path, "within_days", required=False, minimum=1)
         max_minutes = self.count(spec, path, "max_minutes_before_dismissal", required=False)
         notice_days = self.count(spec, path, "min_notice_days", required=False)
@@ -318,90 +318,64 @@ class _Checker:
 
     # Field readers: each returns None (after recording a problem) when the value is unusable.
 
-    def unknown_fields(self, spec: dict, path: Path_, allowed: tuple[str, ...],
-                       kind: str | None = None) -> None:
-        for key in spec:
-            if key in allowed:
-                continue
-            if kind is not None and any(key in fields for fields in KIND_FIELDS.values()):
-                self.fail(path + (key,), f"field '{key}' does not apply to kind '{kind}'")
-            else:
-                self.fail(path + (key,), f"unknown field '{key}' (allowed: {', '.join(allowed)})")
+    def present(self, spec: dict, path: Path_, name: str, *, required: bool) -> bool:
+        """Whether `name` is in `spec`; a missing required field is a problem."""
+        if name in spec:
+            return True
+        if required:
+            self.error(path + (name,), "required field is missing")
+        return False
 
-    def text(self, spec: dict, path: Path_, name: str, *, required: bool) -> str | None:
-        if name not in spec:
-            if required:
-                self.fail(path, f"missing required field '{name}'")
-            return None
-        value = spec[name]
-        if not isinstance(value, str) or not value.strip():
-            self.fail(path + (name,), f"must be a non-empty text, not {_kind_of(value)}")
-            return None
-        return value.strip()
+    def text_field(self, spec: dict, path: Path_, name: str, *, required: bool) -> str | None:
+        return self.text(path + (name,), spec[name]) if self.present(spec, path, name, required=required) else None
 
     def count(self, spec: dict, path: Path_, name: str, *, required: bool, minimum: int = 0) -> int | None:
-        if name not in spec:
-            if required:
-                self.fail(path, f"missing required field '{name}'")
+        if not self.present(spec, path, name, required=required):
             return None
-        value = spec[name]
-        # bool is an int in Python; `required: yes` is a mistake, not the number 1.
-        if not isinstance(value, int) or isinstance(value, bool):
-            self.fail(path + (name,), f"must be a whole number, not {_kind_of(value)}")
-            return None
-        if value < minimum:
-            what = "negative" if value < 0 else f"less than {minimum}"
-            self.fail(path + (name,), f"must not be {what} (got {value})")
-            return None
-        return value
+        return self.integer(path + (name,), spec[name], minimum)
 
     def flag(self, spec: dict, path: Path_, name: str) -> bool:
-        value = spec.get(name, False)
-        if not isinstance(value, bool):
-            self.fail(path + (name,), f"must be true or false, not {_kind_of(value)}")
+        if name not in spec:
             return False
-        return value
+        return bool(self.boolean(path + (name,), spec[name]))
 
     def month_day(self, spec: dict, path: Path_, name: str, *, required: bool) -> MonthDay | None:
-        if name not in spec:
-            if required:
-                self.fail(path, f"missing required field '{name}'")
+        if not self.present(spec, path, name, required=required):
             return None
         value = spec[name]
         if isinstance(value, date):
-            self.fail(path + (name,), f'must be a month and day like "{value:%m-%d}", not a full date')
+            self.error(path + (name,), f'must be a month and day like "{value:%m-%d}", not a full date')
             return None
         match = _MONTH_DAY.match(value) if isinstance(value, str) else None
         if match is None:
-            self.fail(path + (name,), f'must be a month and day like "07-01", not {_kind_of(value)}')
+            self.wrong(path + (name,), 'a month and day like "07-01"', value)
             return None
         month, day = int(match[1]), int(match[2])
         try:
             date(2000, month, day)  # a leap year, so February 29 is accepted
         except ValueError:
-            self.fail(path + (name,), f"'{value}' is not a valid month and day")
+            self.error(path + (name,), f"'{value}' is not a valid month and day")
             return None
         return month, day
 
     def clock(self, spec: dict, path: Path_, name: str) -> int | None:
-        if name not in spec:
-            self.fail(path, f"missing required field '{name}'")
+        if not self.present(spec, path, name, required=True):
             return None
         value = spec[name]
         if isinstance(value, int) and not isinstance(value, bool):
             # YAML 1.1 reads an unquoted 12:30 as the base-60 number 750.
             if 0 <= value <= _MINUTES_PER_DAY:
-                self.fail(path + (name,), f'put clock times in quotes, like "{_clock_text(value)}"')
+                self.error(path + (name,), f'put clock times in quotes, like "{_clock_text(value)}"')
             else:
-                self.fail(path + (name,), f'must be a clock time like "08:00", not the number {value}')
+                self.wrong(path + (name,), 'a clock time like "08:00"', value)
             return None
         match = _CLOCK.match(value) if isinstance(value, str) else None
         if match is None:
-            self.fail(path + (name,), f'must be a clock time like "08:00", not {_kind_of(value)}')
+            self.wrong(path + (name,), 'a clock time like "08:00"', value)
             return None
         hour, minute = int(match[1]), int(match[2])
         if minute > 59 or hour > 24 or (hour == 24 and minute):
-            self.fail(path + (name,), f"'{value}' is not a valid clock time (00:00 to 24:00)")
+            self.error(path + (name,), f"'{value}' is not a valid clock time (00:00 to 24:00)")
             return None
         return hour * 60 + minute
 
@@ -410,51 +384,19 @@ class _Checker:
             return None
         value = spec["categories"]
         if not isinstance(value, list) or not value:
-            self.fail(path + ("categories",),
-                      f"must be a non-empty list of categories, not {_kind_of(value)}")
+            self.wrong(path + ("categories",), "a non-empty list of categories", value)
             return None
-        known = []
-        for index, category in enumerate(value):
-            if category not in CATEGORIES:
-                self.fail(path + ("categories", index),
-                          f"unknown category '{category}' (known: {', '.join(CATEGORIES)})")
-            else:
-                known.append(category)
-        return frozenset(known) if len(known) == len(value) else None
+        # A category named twice is harmless here: they form a set.
+        known = [self.choice(path + ("categories", index), category, CATEGORIES, "category")
+                 for index, category in enumerate(value)]
+        return None if None in known else frozenset(known)
 
     def period_refs(self, spec: dict, path: Path_, period_names: set[str]) -> tuple[str, ...]:
         if "periods" not in spec:
             return ()
-        value = spec["periods"]
-        if not isinstance(value, list) or not value:
-            self.fail(path + ("periods",), f"must be a non-empty list of period names, not {_kind_of(value)}")
-            return ()
-        names = []
-        for index, name in enumerate(value):
-            if not isinstance(name, str) or name not in period_names:
-                self.fail(path + ("periods", index), f"unknown period '{name}'")
-            elif name in names:
-                self.fail(path + ("periods", index), f"period '{name}' is listed twice")
-            else:
-                names.append(name)
-        return tuple(names)
-
-
-def _kind_of(value: Any) -> str:
-    """How a wrong value reads in a message: its YAML type, and the value when it is short."""
-    if value is None:
-        return "an empty value"
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return f"the text '{value}'" if len(value) <= 40 else "a long text"
-    if isinstance(value, (int, float)):
-        return f"the number {value}"
-    return f"a {type(value).__name__}"
+        checked = self.choice_list(path + ("periods",), spec["periods"], sorted(period_names), "period",
+                                   expected="a non-empty list of period names")
+        return checked or ()
 
 
 def _clock_text(minutes: int) -> str:

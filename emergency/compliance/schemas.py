@@ -2,6 +2,16 @@ import marshmallow as ma
 
 from emergency.compliance.reports import FORMATS
 from emergency.compliance.rules import CATEGORIES
+from emergency.runs.partners import (
+    PAYLOAD_DESCRIPTION,
+    ReportAccountabilitySchema,
+    ReportAlertsSchema,
+    ReportNoteSchema,
+    ReportSummarySchema,
+    ReportTimelineRowSchema,
+    UnreachableRowSchema,
+)
+from emergency.schema_fields import NameRoleSchema, SchoolRefSchema, SchoolYearSchema, counts, described
 
 _YEAR = ma.fields.Integer(validate=ma.validate.Range(min=1990, max=2200),
                           metadata={"description": "the year the school year starts (default: the current one)"})
@@ -28,19 +38,44 @@ class RuleResultSchema(ma.Schema):
     detail = ma.fields.String()
 
 
+class RulesFileSchema(ma.Schema):
+    name = ma.fields.String()
+    source = ma.fields.String()
+
+
+class StatusSummarySchema(ma.Schema):
+    status = ma.fields.String(metadata={"description": "the worst applicable rule status"})
+    counts = counts("how many rules have each status")
+    behind = ma.fields.List(ma.fields.String(), metadata={"description": "ids of the rules behind"})
+    rules = ma.fields.Integer()
+
+
+class DrillCountSchema(ma.Schema):
+    total = ma.fields.Integer()
+    manual = ma.fields.Integer()
+
+
+class SchoolStandingSchema(ma.Schema):
+    school = ma.fields.Nested(SchoolRefSchema)
+    status = ma.fields.String()
+    counts = counts("how many rules have each status")
+    drills = ma.fields.Nested(DrillCountSchema)
+    behind = ma.fields.List(ma.fields.Nested(RuleResultSchema))
+
+
 class ComplianceSchema(ma.Schema):
     """One school's report (school, summary, rules) or, without school_id, the district summary (totals, schools)."""
 
     year = ma.fields.Integer()
-    school_year = ma.fields.Dict()
+    school_year = ma.fields.Nested(SchoolYearSchema)
     today = ma.fields.String()
-    rules_file = ma.fields.Dict()
-    school = ma.fields.Dict()
-    summary = ma.fields.Dict()
-    drills = ma.fields.Dict()
+    rules_file = ma.fields.Nested(RulesFileSchema)
+    school = ma.fields.Nested(SchoolRefSchema)
+    summary = ma.fields.Nested(StatusSummarySchema)
+    drills = ma.fields.Nested(DrillCountSchema)
     rules = ma.fields.List(ma.fields.Nested(RuleResultSchema))
-    totals = ma.fields.Dict()
-    schools = ma.fields.List(ma.fields.Dict())
+    totals = counts("how many schools have each status")
+    schools = ma.fields.List(ma.fields.Nested(SchoolStandingSchema))
 
 
 class ManualDrillSchema(ma.Schema):
@@ -60,7 +95,7 @@ class DrillSchema(ma.Schema):
     manual = ma.fields.Boolean()
     run_id = ma.fields.Integer(allow_none=True)
     manual_drill_id = ma.fields.Integer(allow_none=True)
-    school = ma.fields.Dict()
+    school = ma.fields.Nested(SchoolRefSchema)
     category = ma.fields.String()
     playbook = ma.fields.String(allow_none=True)
     held_at = ma.fields.String()
@@ -71,13 +106,13 @@ class DrillSchema(ma.Schema):
     summer = ma.fields.Boolean()
     parents_notified_on = ma.fields.String(allow_none=True)
     note = ma.fields.String(allow_none=True)
-    recorded_by = ma.fields.Dict(allow_none=True)
+    recorded_by = ma.fields.Nested(NameRoleSchema, allow_none=True)
     recorded_at = ma.fields.String(allow_none=True)
 
 
 class DrillLogSchema(ma.Schema):
     year = ma.fields.Integer()
-    school_year = ma.fields.Dict()
+    school_year = ma.fields.Nested(SchoolYearSchema)
     drills = ma.fields.List(ma.fields.Nested(DrillSchema))
 
 
@@ -96,19 +131,50 @@ class ReportQuerySchema(ma.Schema):
                               metadata={"description": "json (default), csv or html (a printable page)"})
 
 
+class StaffTimelineRowSchema(ReportTimelineRowSchema):
+    payload = described(PAYLOAD_DESCRIPTION)
+
+
 class ReportSchema(ma.Schema):
     run_id = ma.fields.Integer()
-    summary = ma.fields.Dict()
-    timeline = ma.fields.List(ma.fields.Dict())
-    alerts = ma.fields.Dict()
-    unreachable = ma.fields.List(ma.fields.Dict())
-    accountability = ma.fields.Dict()
-    notes = ma.fields.List(ma.fields.Dict())
+    summary = ma.fields.Nested(ReportSummarySchema)
+    timeline = ma.fields.List(ma.fields.Nested(StaffTimelineRowSchema))
+    alerts = ma.fields.Nested(ReportAlertsSchema)
+    unreachable = ma.fields.List(ma.fields.Nested(UnreachableRowSchema))
+    accountability = ma.fields.Nested(ReportAccountabilitySchema)
+    notes = ma.fields.List(ma.fields.Nested(ReportNoteSchema))
     generated_at = ma.fields.String()
+
+
+class TrendRowSchema(ma.Schema):
+    run_id = ma.fields.Integer()
+    school = ma.fields.Nested(SchoolRefSchema)
+    date = ma.fields.String()
+    time = ma.fields.String()
+    category = ma.fields.String()
+    playbook = ma.fields.String(allow_none=True)
+    duration_seconds = ma.fields.Integer(allow_none=True)
+    seconds_to_full_accountability = ma.fields.Float(allow_none=True)
+    recipients_alerted = ma.fields.Integer()
+    recipients_acknowledged = ma.fields.Integer()
+    ack_rate = ma.fields.Float(allow_none=True)
+
+
+class AveragesSchema(ma.Schema):
+    drills = ma.fields.Integer()
+    ack_rate = ma.fields.Float(allow_none=True)
+    seconds_to_full_accountability = ma.fields.Float(allow_none=True)
+
+
+class SchoolTrendSchema(ma.Schema):
+    school = ma.fields.Nested(SchoolRefSchema)
+    drills = ma.fields.Integer()
+    earlier = ma.fields.Nested(AveragesSchema)
+    later = ma.fields.Nested(AveragesSchema)
 
 
 class TrendsSchema(ma.Schema):
     year = ma.fields.Integer()
-    school_year = ma.fields.Dict()
-    drills = ma.fields.List(ma.fields.Dict())
-    schools = ma.fields.List(ma.fields.Dict())
+    school_year = ma.fields.Nested(SchoolYearSchema)
+    drills = ma.fields.List(ma.fields.Nested(TrendRowSchema))
+    schools = ma.fields.List(ma.fields.Nested(SchoolTrendSchema))

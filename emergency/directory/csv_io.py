@@ -19,7 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
-from emergency.csvfiles import Problems, Row, read_rows
+from emergency.checking import Checker, Problems, dotted
+from emergency.csvfiles import Row, read_rows
 from emergency.directory.models import Partner, Person, Room, School
 from emergency.directory.roles import DISTRICT_ADMIN, PARTNER_KINDS, PERSON_ROLES
 from emergency.errors import ValidationFailed
@@ -103,21 +104,20 @@ def _read(folder: Path, kind: str, problems: _Problems) -> list[_Row] | None:
 
 # ------------------------------------------------------------------------------------------- checking
 
-class _Checker:
-    """Turns the text of one row into typed values, recording each problem with its position."""
+class _Checker(Checker):
+    """Turns the text of one row into typed values, recording each problem at its line and column."""
 
     def __init__(self, kind: str, row: _Row, problems: _Problems, region: str):
+        super().__init__(lambda path, message: problems.add(kind, row.line, dotted(path), message))
         self.kind, self.row, self.problems, self.region = kind, row, problems, region
-        self.ok = True
 
     def problem(self, column: str, message: str) -> None:
-        self.ok = False
-        self.problems.add(self.kind, self.row.line, column, message)
+        self.error((column,), message)
 
     def has(self, column: str) -> bool:
         return column in self.row.values
 
-    def text(self, column: str, *, required: bool = False) -> str:
+    def cell(self, column: str, *, required: bool = False) -> str:
         value = self.row.values.get(column, "")
         if required and not value and self.has(column):
             self.problem(column, "is empty")
@@ -126,14 +126,14 @@ class _Checker:
             self.problem(column, f"is longer than {length} characters")
         return value
 
-    def choice(self, column: str, allowed: Iterable[str], what: str) -> str:
-        value = self.text(column, required=True).lower()
-        if value and value not in allowed:
-            self.problem(column, f"unknown {what} '{value}' (expected one of: {', '.join(allowed)})")
+    def choice_in(self, column: str, allowed: Iterable[str], what: str) -> str:
+        value = self.cell(column, required=True).lower()
+        if value:
+            self.choice((column,), value, allowed, what)
         return value
 
     def mobile(self) -> str | None:
-        value = self.text("mobile")
+        value = self.cell("mobile")
         if not value:
             return None
         try:
@@ -143,7 +143,7 @@ class _Checker:
             return None
 
     def email(self) -> str | None:
-        value = self.text("email").lower()
+        value = self.cell("email").lower()
         if not value:
             return None
         if not _EMAIL.match(value) or ".." in value:
@@ -152,7 +152,7 @@ class _Checker:
         return value
 
     def active(self) -> bool:
-        value = self.text("active").lower()
+        value = self.cell("active").lower()
         if value in _YES or not value:
             return True
         if value in _NO:
@@ -191,13 +191,13 @@ def _check_schools(rows: list[_Row], problems: _Problems, region: str) -> list[_
     out, seen = [], {}
     for row in rows:
         c = _Checker("schools", row, problems, region)
-        code = c.text("code", required=True)
+        code = c.cell("code", required=True)
         if ";" in code:
             c.problem("code", "must not contain ';' (people.csv and partners.csv use it between codes)")
-        fields = {"name": c.text("name", required=True)}
+        fields = {"name": c.cell("name", required=True)}
         if c.has("address"):
-            fields["address"] = c.text("address")
-        timezone = c.text("timezone", required=True)
+            fields["address"] = c.cell("address")
+        timezone = c.cell("timezone", required=True)
         if timezone:
             try:
                 zoneinfo.ZoneInfo(timezone)
@@ -209,7 +209,7 @@ def _check_schools(rows: list[_Row], problems: _Problems, region: str) -> list[_
             fields["dismissal_time"] = _dismissal(c)
         if c.has("sourced_id"):
             # The school's sourcedId in the district's OneRoster export (roster import matches on it).
-            fields["sourced_id"] = c.text("sourced_id") or None
+            fields["sourced_id"] = c.cell("sourced_id") or None
         if code in seen:
             c.problem("code", f"duplicate school code '{code}' (also on line {seen[code]})")
         elif code:
@@ -220,7 +220,7 @@ def _check_schools(rows: list[_Row], problems: _Problems, region: str) -> list[_
 
 
 def _dismissal(c: _Checker) -> str | None:
-    value = c.text("dismissal_time")
+    value = c.cell("dismissal_time")
     if not value:
         return None
     match = _TIME.match(value)
@@ -236,15 +236,14 @@ def _check_rooms(rows: list[_Row], problems: _Problems, region: str, school_code
     db_folded = {(code, number.casefold()): number for code, number in db_rooms}
     for row in rows:
         c = _Checker("rooms", row, problems, region)
-        code = c.text("school_code", required=True)
-        number = c.text("number", required=True)
+        code = c.cell("school_code", required=True)
+        number = c.cell("number", required=True)
         if code and code not in school_codes:
             c.problem("school_code", f"unknown school code '{code}'")
-        fields = {name: c.text(name) for name in ("name", "floor") if c.has(name)}
+        fields = {name: c.cell(name) for name in ("name", "floor") if c.has(name)}
         if c.has("kind"):
-            value = c.text("kind").lower() or "classroom"
-            if value not in ROOM_KINDS:
-                c.problem("kind", f"unknown kind '{value}' (expected one of: {', '.join(ROOM_KINDS)})")
+            value = c.cell("kind").lower() or "classroom"
+            c.choice(("kind",), value, ROOM_KINDS, "kind")
             fields["kind"] = value
         if c.has("capacity"):
             fields["capacity"] = _capacity(c)
@@ -266,7 +265,7 @@ def _check_rooms(rows: list[_Row], problems: _Problems, region: str, school_code
 
 
 def _capacity(c: _Checker) -> int | None:
-    value = c.text("capacity")
+    value = c.cell("capacity")
     if not value:
         return None
     if not value.isdigit():
@@ -284,10 +283,10 @@ def _check_contacts(kind: str, rows: list[_Row], problems: _Problems, region: st
         c = _Checker(kind, row, problems, region)
         fields: dict = {}
         if kind == "partners":
-            fields["agency"] = c.text("agency", required=True)
-        fields["name"] = c.text("name", required=True)
+            fields["agency"] = c.cell("agency", required=True)
+        fields["name"] = c.cell("name", required=True)
         roles = PERSON_ROLES if kind == "people" else PARTNER_KINDS
-        fields["role"] = c.choice("role", roles, "role")
+        fields["role"] = c.choice_in("role", roles, "role")
         fields["mobile"], fields["email"] = c.mobile(), c.email()
         if c.has("mobile") and c.has("email") and not row.values["mobile"] and not row.values["email"]:
             c.problem("email", "is empty, and so is mobile: give at least one")
@@ -305,7 +304,7 @@ def _check_contacts(kind: str, rows: list[_Row], problems: _Problems, region: st
             c.problem("schools", "is empty (only district admins may belong to no school)")
         if c.has("home_room"):
             fields["home_room"] = None
-            number = c.text("home_room")
+            number = c.cell("home_room")
             if number and not schools:
                 c.problem("home_room", "needs a school: the home room is looked up in the first school")
             elif number and schools[0] in school_codes:

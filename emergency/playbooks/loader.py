@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from emergency.checking import Checker, Path_, Problem, dotted, one_of, shown
 from emergency.directory.roles import PERSON_ROLES
 from emergency.playbooks.drill_facts import DRILL_FACTS
 from emergency.playbooks.model import (
@@ -44,7 +45,7 @@ from emergency.playbooks.templates import (
     sms_length,
     template_variables,
 )
-from emergency.yamlfile import LoadedYaml, Path_, Problem, dotted, load_text
+from emergency.yamlfile import LoadedYaml, load_text
 
 KEY_PATTERN = re.compile(r"[a-z][a-z0-9_-]*\Z")
 MAX_KEY_LENGTH = 40
@@ -84,10 +85,11 @@ STEP_FIELDS = ("step", "role")
 # --------------------------------------------------------------------------- the validator
 
 
-class _Checker:
+class _Checker(Checker):
     """Walks one loaded file, collecting problems and building the playbook."""
 
     def __init__(self, loaded: LoadedYaml) -> None:
+        super().__init__(lambda path, message: self.problems.append(loaded.problem(path, message)))
         self.loaded = loaded
         self.problems: list[Problem] = list(loaded.problems)
         self.reported: set[tuple[Path_, str]] = set()
@@ -98,88 +100,6 @@ class _Checker:
             return False
         self.reported.add((path, kind))
         return True
-
-    def error(self, path: Path_, message: str) -> None:
-        self.problems.append(self.loaded.problem(path, message))
-
-    # ---- generic shapes
-
-    def mapping(self, path: Path_, value: Any, allowed: tuple[str, ...], required: tuple[str, ...] = ()
-                ) -> dict | None:
-        if not isinstance(value, dict):
-            self.error(path, f"must be a mapping of fields, got {_describe(value)}")
-            return None
-        for key in value:
-            if key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1) if isinstance(key, str) else []
-                hint = f"did you mean '{close[0]}'?" if close else f"allowed: {', '.join(allowed)}"
-                self.error(path + (key,), f"unknown field '{key}'; {hint}")
-        for key in required:
-            if key not in value:
-                self.error(path + (key,), "required field is missing")
-        return value
-
-    def text(self, path: Path_, value: Any, max_length: int, allow_empty: bool = False) -> str | None:
-        if not isinstance(value, str):
-            self.error(path, f"must be text, got {_describe(value)}")
-            return None
-        value = value.strip()
-        if not value and not allow_empty:
-            self.error(path, "must not be empty")
-            return None
-        if len(value) > max_length:
-            self.error(path, f"is {len(value)} characters long; at most {max_length} allowed")
-            return None
-        return value
-
-    def boolean(self, path: Path_, value: Any) -> bool | None:
-        if not isinstance(value, bool):
-            self.error(path, f"must be true or false, got {_describe(value)}")
-            return None
-        return value
-
-    def integer(self, path: Path_, value: Any, bounds: tuple[int, int]) -> int | None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.error(path, f"must be a whole number, got {_describe(value)}")
-            return None
-        low, high = bounds
-        if not low <= value <= high:
-            self.error(path, f"must be between {low} and {high}, got {value}")
-            return None
-        return value
-
-    def choice(self, path: Path_, value: Any, choices: Iterable[str], what: str) -> str | None:
-        choices = tuple(choices)
-        if not isinstance(value, str) or value not in choices:
-            shown = f"'{value}'" if isinstance(value, str) else _describe(value)
-            self.error(path, f"unknown {what} {shown}; expected one of {', '.join(choices)}")
-            return None
-        return value
-
-    def choice_list(self, path: Path_, value: Any, choices: Iterable[str], what: str,
-                    allow_empty: bool = False, valid=None) -> tuple[str, ...] | None:
-        """A list of unique strings, each one of `choices` (or accepted by `valid`)."""
-        if not isinstance(value, list):
-            self.error(path, f"must be a list, got {_describe(value)}")
-            return None
-        if not value and not allow_empty:
-            self.error(path, "must list at least one value")
-            return None
-        choices = tuple(choices)
-        result: list[str] = []
-        ok = True
-        for index, item in enumerate(value):
-            accepted = isinstance(item, str) and (valid(item) if valid else item in choices)
-            if not accepted:
-                shown = f"'{item}'" if isinstance(item, str) else _describe(item)
-                self.error(path + (index,), f"unknown {what} {shown}; expected one of {', '.join(choices)}")
-                ok = False
-            elif item in result:
-                self.error(path + (index,), f"duplicate {what} '{item}'")
-                ok = False
-            else:
-                result.append(item)
-        return tuple(result) if ok else None
 
     # ---- the playbook
 
@@ -234,22 +154,21 @@ class _Checker:
             return None
         value = top["key"]
         if not isinstance(value, str) or not KEY_PATTERN.match(value) or len(value) > MAX_KEY_LENGTH:
-            shown = f"'{value}'" if isinstance(value, str) else _describe(value)
             self.error(("key",), f"must be a slug of lowercase letters, digits, '_' or '-' starting with a "
-                                 f"letter, at most {MAX_KEY_LENGTH} characters; got {shown}")
+                                 f"letter, at most {MAX_KEY_LENGTH} characters; got {shown(value)}")
             return None
         return value
 
     def start_roles(self, value: Any, modes: tuple[str, ...] | None) -> dict[str, tuple[str, ...]] | None:
         path: Path_ = ("start_roles",)
         if not isinstance(value, dict):
-            self.error(path, f"must map each mode to a list of roles, got {_describe(value)}")
+            self.wrong(path, "a mapping of each mode to a list of roles", value)
             return None
         result: dict[str, tuple[str, ...]] = {}
         ok = True
         for mode, roles in value.items():
             if mode not in MODES:
-                self.error(path + (mode,), f"unknown mode '{mode}'; expected one of {', '.join(MODES)}")
+                self.error(path + (mode,), f"unknown mode {shown(mode)} {one_of(MODES)}")
                 ok = False
                 continue
             if modes is not None and mode not in modes:
@@ -273,7 +192,7 @@ class _Checker:
     def variants(self, value: Any) -> dict[str, str] | None:
         path: Path_ = ("variants",)
         if not isinstance(value, dict):
-            self.error(path, f"must map each hazard to its directive, got {_describe(value)}")
+            self.wrong(path, "a mapping of each hazard to its directive", value)
             return None
         result: dict[str, str] = {}
         ok = True
@@ -292,15 +211,14 @@ class _Checker:
     def templates(self, path: Path_, value: Any) -> dict[str, tuple[str, Path_]] | None:
         """Occasion -> (template, where it was written); each template checked on its own."""
         if not isinstance(value, dict):
-            self.error(path, f"must map occasions ({', '.join(OCCASIONS)}) to message templates, "
-                             f"got {_describe(value)}")
+            self.wrong(path, f"a mapping of occasions ({', '.join(OCCASIONS)}) to message templates", value)
             return None
         result: dict[str, tuple[str, Path_]] = {}
         ok = True
         for occasion, template in value.items():
             where = path + (occasion,)
             if occasion not in OCCASIONS:
-                self.error(where, f"unknown occasion '{occasion}'; expected one of {', '.join(OCCASIONS)}")
+                self.error(where, f"unknown occasion {shown(occasion)} {one_of(OCCASIONS)}")
                 ok = False
                 continue
             checked = self.template(where, template)
@@ -338,7 +256,7 @@ class _Checker:
                       ) -> tuple[NotificationRule, ...] | None:
         path: Path_ = ("notifications",)
         if not isinstance(value, list):
-            self.error(path, f"must be a list of notification rules, got {_describe(value)}")
+            self.wrong(path, "a list of notification rules", value)
             return None
         if not value:
             self.error(path, "must list at least one notification rule")
@@ -388,14 +306,14 @@ class _Checker:
         escalate = None
         if item.get("escalate_after_seconds") is not None:
             escalate = self.integer(path + ("escalate_after_seconds",), item["escalate_after_seconds"],
-                                    ESCALATION_RANGE)
+                                    *ESCALATION_RANGE)
             if require_ack is False:
                 self.error(path + ("escalate_after_seconds",),
                            "escalation needs require_ack: true (only an unacknowledged alert escalates "
                            "to a voice call)")
                 escalate = None
                 require_ack = None
-        priority = (self.integer(path + ("priority",), item["priority"], PRIORITY_RANGE)
+        priority = (self.integer(path + ("priority",), item["priority"], *PRIORITY_RANGE)
                     if "priority" in item else DEFAULT_PRIORITY)
 
         own = self.templates(path + ("templates",), item["templates"]) if "templates" in item else {}
@@ -465,9 +383,9 @@ class _Checker:
         if item is None:
             return None
         required = self.boolean(path + ("required",), item["required"]) if "required" in item else False
-        reminder = (self.integer(path + ("reminder_minutes",), item["reminder_minutes"], REMINDER_RANGE)
+        reminder = (self.integer(path + ("reminder_minutes",), item["reminder_minutes"], *REMINDER_RANGE)
                     if "reminder_minutes" in item else DEFAULT_REMINDER_MINUTES)
-        deadline = (self.integer(path + ("deadline_minutes",), item["deadline_minutes"], DEADLINE_RANGE)
+        deadline = (self.integer(path + ("deadline_minutes",), item["deadline_minutes"], *DEADLINE_RANGE)
                     if "deadline_minutes" in item else DEFAULT_DEADLINE_MINUTES)
         if reminder is not None and deadline is not None and reminder >= deadline:
             blame = "reminder_minutes" if "reminder_minutes" in item else "deadline_minutes"
@@ -502,26 +420,13 @@ class _Checker:
                               rooms=rooms, assembly_points=points, partner_missing_names=partner_names)
 
     def assembly_points(self, path: Path_, value: Any) -> tuple[str, ...] | None:
-        if not isinstance(value, list):
-            self.error(path, f"must be a list of assembly point names, got {_describe(value)}")
-            return None
-        result: list[str] = []
-        ok = True
-        for index, item in enumerate(value):
-            name = self.text(path + (index,), item, MAX_ASSEMBLY_POINT_LENGTH)
-            if name is None:
-                ok = False
-            elif name in result:
-                self.error(path + (index,), f"duplicate assembly point '{name}'")
-                ok = False
-            else:
-                result.append(name)
-        return tuple(result) if ok else None
+        return self.unique_list(path, value, lambda where, item: self.text(where, item, MAX_ASSEMBLY_POINT_LENGTH),
+                                "assembly point", expected="a list of assembly point names", allow_empty=True)
 
     def checklist(self, value: Any) -> tuple[ChecklistStep, ...] | None:
         path: Path_ = ("checklist",)
         if not isinstance(value, list):
-            self.error(path, f"must be a list of steps, got {_describe(value)}")
+            self.wrong(path, "a list of steps", value)
             return None
         steps: list[ChecklistStep] = []
         ok = True
@@ -565,25 +470,6 @@ def _used_by(where: Path_ | None, path: Path_) -> str:
     if where is not None and where[0] == "templates":
         return f" (used by {dotted(path)})"
     return ""
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return f"{str(value).lower()} (true/false)"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        shown = value if len(value) <= 30 else value[:27] + "..."
-        return f"text '{shown}'"
-    if isinstance(value, int):
-        return f"the number {value}"
-    if isinstance(value, float):
-        return f"the number {value}"
-    return f"a {type(value).__name__} ({value})"
 
 
 # --------------------------------------------------------------------------- entry points

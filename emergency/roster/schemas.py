@@ -3,6 +3,7 @@
 import marshmallow as ma
 
 from emergency.roster.service import EXCEPTION_STATUSES, EXTRA_STATUSES
+from emergency.schema_fields import ActorSchema
 
 MAX_STUDENTS = 5000
 
@@ -151,13 +152,6 @@ class AccessLogQuerySchema(ma.Schema):
     school_id = ma.fields.Integer()
     since = ma.fields.AwareDateTime()
     format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(("json", "csv")))
-
-
-class ActorSchema(ma.Schema):
-    kind = ma.fields.String()
-    id = ma.fields.Integer()
-    name = ma.fields.String()
-    role = ma.fields.String()
 
 
 class AccessEntrySchema(ma.Schema):

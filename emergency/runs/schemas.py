@@ -1,5 +1,8 @@
 import marshmallow as ma
 
+from emergency.runs.partners import PAYLOAD_DESCRIPTION, PartnerRunSchema
+from emergency.schema_fields import PageMetaSchema, described
+
 MODES = ("drill", "real")
 
 
@@ -48,42 +51,21 @@ class TimelineQuerySchema(ma.Schema):
     limit = ma.fields.Integer(load_default=500, validate=ma.validate.Range(min=1, max=5000))
 
 
-class RunSchema(ma.Schema):
-    id = ma.fields.Integer()
-    school_id = ma.fields.Integer()
-    school = ma.fields.Dict()
-    playbook = ma.fields.Dict()
-    mode = ma.fields.String()
-    action = ma.fields.String()
-    directive = ma.fields.String()
-    location = ma.fields.String(allow_none=True)
-    note = ma.fields.String(allow_none=True)
-    state = ma.fields.String()
-    end_reason = ma.fields.String(allow_none=True)
-    end_message = ma.fields.String(allow_none=True)
-    started_by = ma.fields.Dict()
-    ended_by = ma.fields.Dict(allow_none=True)
-    started_at = ma.fields.String()
-    ended_at = ma.fields.String(allow_none=True)
-    last_seq = ma.fields.Integer()
-    superseded_by_id = ma.fields.Integer(allow_none=True)
-    facts = ma.fields.Dict()
-    counts = ma.fields.Dict()
-    me = ma.fields.Dict(metadata={"description": "the caller's acknowledgement, staff status and last check-in"})
-    checklist = ma.fields.List(ma.fields.Dict())
+class RunSchema(PartnerRunSchema):
+    """A run as staff see it: today every field partners see, and nothing more."""
 
 
 class RunPageSchema(ma.Schema):
     runs = ma.fields.List(ma.fields.Nested(RunSchema))
-    meta = ma.fields.Dict()
+    meta = ma.fields.Nested(PageMetaSchema)
 
 
 class EventSchema(ma.Schema):
     seq = ma.fields.Integer()
     type = ma.fields.String()
     at = ma.fields.String()
-    actor = ma.fields.Dict()
-    payload = ma.fields.Dict()
+    actor = described("who: kind (person, partner, system, sms), and id, name, role where known")
+    payload = described(PAYLOAD_DESCRIPTION)
 
 
 class TimelineSchema(ma.Schema):
@@ -97,13 +79,18 @@ class ChecklistTickSchema(ma.Schema):
     done = ma.fields.Boolean(load_default=True, metadata={"description": "false unticks it"})
 
 
+class NameAtSchema(ma.Schema):
+    name = ma.fields.String(allow_none=True)
+    at = ma.fields.String()
+
+
 class ChecklistStepSchema(ma.Schema):
     index = ma.fields.Integer()
     step = ma.fields.String()
     role = ma.fields.String()
     done = ma.fields.Boolean(metadata={"description": "the caller ticked it"})
     done_at = ma.fields.String(allow_none=True)
-    done_by = ma.fields.List(ma.fields.Dict(), metadata={"description": "name and at of everyone who ticked it"})
+    done_by = ma.fields.List(ma.fields.Nested(NameAtSchema), metadata={"description": "everyone who ticked it"})
 
 
 class ChecklistSchema(ma.Schema):

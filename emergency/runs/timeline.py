@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, select, update
 from sqlalchemy.orm import Session
@@ -12,23 +11,10 @@ from sqlalchemy.orm.attributes import set_committed_value
 from emergency import logs
 from emergency.realtime.push import SCHOOL, Push, queue
 from emergency.runs.models import Run, RunEvent
+from emergency.runs.partners import live_event_for_partner
 from emergency.timeutil import iso, utcnow
 
 SYSTEM = {"kind": "system", "name": "emergency"}
-
-# Never sent to partners: staff contact details and anything that may name a student.
-_PARTNER_HIDDEN = {"mobile", "to", "to_number", "phone", "email", "missing_students", "injured_students",
-                   "students", "body", "note_private", "number"}
-
-
-def redact_for_partner(value: Any) -> Any:
-    """Remove staff contacts and student names from a payload, at any depth."""
-    if isinstance(value, dict):
-        return {k: redact_for_partner(v) for k, v in value.items() if k not in _PARTNER_HIDDEN}
-    if isinstance(value, list):
-        return [redact_for_partner(v) for v in value]
-    return value
-
 
 def next_seq(session: Session, run: Run) -> int:
     """Allocate the run's next sequence number; the row update serialises concurrent writers."""
@@ -65,7 +51,7 @@ def publish(session: Session, run: Run, event: RunEvent, *, partner_visible: boo
             push_name: str | None = None, audience: str = SCHOOL, person_ids: tuple[int, ...] = ()) -> None:
     """Queue the live push of a timeline entry (sent when the session commits) to `audience` and `person_ids`."""
     data = envelope(run, event)
-    partner_data = redact_for_partner(data) if partner_visible and run.mode == "real" else None
+    partner_data = live_event_for_partner(data) if partner_visible and run.mode == "real" else None
     queue(session, Push(push_name or event.type, run.school_id, data, partner_data, person_ids=person_ids,
                         audience=audience))
 
@@ -124,7 +110,7 @@ def push_only(session: Session, run: Run, name: str, payload: dict, *, partner_v
     """
     data = {"run_id": run.id, "school_id": run.school_id, "mode": run.mode, "seq": run.last_seq,
             "type": name, "at": iso(utcnow()), "payload": payload}
-    partner_data = redact_for_partner(data) if partner_visible and run.mode == "real" else None
+    partner_data = live_event_for_partner(data) if partner_visible and run.mode == "real" else None
     queue(session, Push(name, run.school_id, data, partner_data, coalesce_key=f"{name}:{run.id}" if coalesce else None,
                         version=run.last_seq or 0))
 

@@ -11,7 +11,7 @@ from emergency.alerts.delivery import summary
 from emergency.alerts.models import Acknowledgement
 from emergency.directory.principal import Principal
 from emergency.runs.models import Run, RunEvent
-from emergency.runs.timeline import redact_for_partner
+from emergency.runs.partners import event_for_partner, run_for_partner
 from emergency.timeutil import iso
 
 
@@ -53,10 +53,10 @@ def run_view(session: Session, principal: Principal, run: Run, *, with_counts: b
     if with_counts:
         view["counts"] = counts(session, run)
         view["me"] = caller_state(session, principal, run)
-    return redact_for_partner(view) if principal.is_partner else view
+    return run_for_partner(view) if principal.is_partner else view
 
 
 def event_view(principal: Principal, event: RunEvent) -> dict:
     view = {"seq": event.seq, "type": event.type, "at": iso(event.created_at), "actor": event.actor,
             "payload": event.payload}
-    return redact_for_partner(view) if principal.is_partner else view
+    return event_for_partner(view) if principal.is_partner else view

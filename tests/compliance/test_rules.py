@@ -128,22 +128,22 @@ def test_school_year_start_comes_from_the_file():
         ),
         pytest.param(
             BASE.replace("required: 12", "required: twelve"),
-            "r.yaml:10:15: rules[0].required: must be a whole number, not the text 'twelve'",
+            "r.yaml:10:15: rules[0].required: must be a whole number, got the text 'twelve'",
             id="wrong-type-text-for-number",
         ),
         pytest.param(
             BASE.replace("required: 12", "required: yes"),
-            "r.yaml:10:15: rules[0].required: must be a whole number, not the boolean true",
+            "r.yaml:10:15: rules[0].required: must be a whole number, got the boolean true",
             id="wrong-type-boolean-for-number",
         ),
         pytest.param(
             BASE.replace("name: Test district", "name: [a, b]"),
-            "r.yaml:1:7: name: must be a non-empty text, not a list",
+            "r.yaml:1:7: name: must be text, got a list",
             id="wrong-type-list-for-text",
         ),
         pytest.param(
             BASE + "    include_summer: sometimes\n",
-            "r.yaml:11:21: rules[0].include_summer: must be true or false, not the text 'sometimes'",
+            "r.yaml:11:21: rules[0].include_summer: must be true or false, got the text 'sometimes'",
             id="wrong-type-text-for-boolean",
         ),
         pytest.param(
@@ -164,12 +164,12 @@ def test_school_year_start_comes_from_the_file():
         pytest.param(
             BASE.replace("kind: count", "kind: tally"),
             "r.yaml:8:11: rules[0].kind: unknown rule kind 'tally' "
-            "(known: count, distinct_periods, summer, early_dismissal)",
+            "(expected one of: count, distinct_periods, summer, early_dismissal)",
             id="unknown-kind",
         ),
         pytest.param(
             BASE + "    categories: [lockdown, fire]\n",
-            "r.yaml:11:28: rules[0].categories[1]: unknown category 'fire' (known: evacuation, "
+            "r.yaml:11:28: rules[0].categories[1]: unknown category 'fire' (expected one of: evacuation, "
             "evacuation_secondary, lockdown, shelter, hold, secure, early_dismissal, other)",
             id="unknown-category",
         ),
@@ -185,7 +185,7 @@ def test_school_year_start_comes_from_the_file():
         ),
         pytest.param(
             BASE + '    from: "9-1"\n',
-            'r.yaml:11:11: rules[0].from: must be a month and day like "07-01", not the text \'9-1\'',
+            'r.yaml:11:11: rules[0].from: must be a month and day like "07-01", got the text \'9-1\'',
             id="date-not-mm-dd",
         ),
         pytest.param(
@@ -225,12 +225,12 @@ def test_school_year_start_comes_from_the_file():
         ),
         pytest.param(
             BASE.replace("    description: All drills\n", ""),
-            "r.yaml:7:5: rules[0]: missing required field 'description'",
+            "r.yaml:7:5: rules[0].description: required field is missing",
             id="missing-field",
         ),
         pytest.param(
             BASE.replace("name: Test district\n", ""),
-            "r.yaml:1:1: missing required field 'name'",
+            "r.yaml:1:1: name: required field is missing",
             id="missing-top-level-field",
         ),
         pytest.param(
@@ -256,14 +256,14 @@ def test_school_year_start_comes_from_the_file():
         pytest.param(
             BASE + "  - id: times\n    kind: distinct_periods\n    description: x\n    required: 1\n"
             "    periods: [morning, evening]\n",
-            "r.yaml:15:24: rules[1].periods[1]: unknown period 'evening'",
+            "r.yaml:15:24: rules[1].periods[1]: unknown period 'evening' (expected one of: afternoon, morning)",
             id="unknown-period",
         ),
         pytest.param(
             BASE + "  - id: e\n    kind: early_dismissal\n    description: x\n    required: 1\n"
             "    min_notice_days: 7\n",
-            "r.yaml:11:5: rules[1]: missing required field 'max_minutes_before_dismissal' "
-            "for kind 'early_dismissal'",
+            "r.yaml:11:5: rules[1].max_minutes_before_dismissal: required field for kind 'early_dismissal' "
+            "is missing",
             id="missing-kind-field",
         ),
         pytest.param(
@@ -271,7 +271,7 @@ def test_school_year_start_comes_from_the_file():
             "r.yaml:12:1: YAML syntax error: expected the node content, but found '<stream end>'",
             id="yaml-syntax",
         ),
-        pytest.param("- total\n", "r.yaml:1:1: the file must be a mapping of fields, not a list",
+        pytest.param("- total\n", "r.yaml:1:1: must be a mapping of fields, got a list",
                      id="not-a-mapping"),
         pytest.param("", "r.yaml:1:1: the file is empty", id="empty-file"),
     ],

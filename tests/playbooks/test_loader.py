@@ -40,7 +40,7 @@ def test_misspelt_field_is_reported_with_a_suggestion(tmp_path):
 
 def test_unknown_top_level_field_lists_the_allowed_fields(tmp_path):
     file, problems = problems_in(tmp_path, BASE + "colour: red\n")
-    assert_problem(problems, file, 36, 9, "colour", "unknown field 'colour'; allowed: key, name")
+    assert_problem(problems, file, 36, 9, "colour", "unknown field 'colour' (allowed: key, name")
 
 
 def test_wrong_types_are_each_reported(tmp_path):
@@ -53,9 +53,9 @@ def test_wrong_types_are_each_reported(tmp_path):
         ("  - {step: Lock the door., role: teacher}", "  - Lock the door."),
     ))
     assert_problem(problems, file, 2, 7, "name", "must be text, got the number 42")
-    assert_problem(problems, file, 6, 8, "modes", "must be a list, got text 'drill'")
+    assert_problem(problems, file, 6, 8, "modes", "must be a list, got the text 'drill'")
     assert_problem(problems, file, 24, 18, "notifications[1].require_ack", "must be true or false")
-    assert_problem(problems, file, 26, 15, "notifications[1].priority", "must be a whole number, got text 'high'")
+    assert_problem(problems, file, 26, 15, "notifications[1].priority", "must be a whole number, got the text 'high'")
     assert_problem(problems, file, 29, 21, "accountability.reminder_minutes", "must be a whole number")
     assert_problem(problems, file, 34, 5, "checklist[0]", "must be a mapping of fields")
 

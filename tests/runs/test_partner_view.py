@@ -1,0 +1,107 @@
+"""Partners see what emergency/runs/partners.py lists, and nothing else: live events, API answers, reports."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+
+from emergency.runs import partners
+from emergency.runs.partners import (
+    PAYLOADS,
+    PartnerEventSchema,
+    PartnerLiveEventSchema,
+    PartnerReportSchema,
+    PartnerRunSchema,
+    live_event_for_partner,
+    payload_for_partner,
+)
+
+LEAKS = ("mobile", "email", "phone", "to_number", "missing_students", "injured_students", "students", "body",
+         "note_private", "number_private")
+NAMED = {"status": "students_missing", "present": 20, "missing": 1, "injured": 1,
+         "missing_students": ["Zed Zebra"], "injured_students": ["Yan Yak"], "note": "Zed Zebra left with Yan Yak"}
+
+
+def _names(schema: type[ma.Schema] | ma.Schema) -> set[str]:
+    schema = schema() if isinstance(schema, type) else schema
+    return {field.data_key or name for name, field in schema.fields.items()}
+
+
+def _allowed(schema, data: dict) -> set[str]:
+    """The keys a partner copy of `data` must have: those the schema lists, of those `data` has."""
+    return _names(schema) & set(data)
+
+
+def _no_leak(value, where: str) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            assert key not in LEAKS, f"{key} reached a partner in {where}"
+            _no_leak(item, where)
+    elif isinstance(value, list):
+        for item in value:
+            _no_leak(item, where)
+    else:
+        assert "Zed" not in str(value) and "Yan" not in str(value), where
+
+
+def test_a_field_nobody_listed_stays_hidden_from_partners():
+    payload = {"message": "Suspect seen near the gym", "mobile": "+12125550100", "new_field": "anything"}
+    assert payload_for_partner("run.updated", payload) == {"message": "Suspect seen near the gym"}
+
+
+def test_an_event_type_nobody_listed_reaches_partners_with_an_empty_payload():
+    envelope = {"run_id": 1, "school_id": 2, "mode": "real", "seq": 3, "type": "something.new", "at": "t",
+                "payload": {"name": "Ann", "count": 1}, "secret": "x"}
+    assert live_event_for_partner(envelope) == {"run_id": 1, "school_id": 2, "mode": "real", "seq": 3,
+                                                "type": "something.new", "at": "t", "payload": {}}
+
+
+def test_contacts_nested_in_a_listed_payload_are_dropped():
+    payload = {"person": {"id": 1, "name": "Tess", "role": "teacher", "mobile": "+12125550100"},
+               "status": "safe", "room": None, "location": None, "channel": "app", "has_note": False}
+    assert payload_for_partner("staff.status", payload)["person"] == {"id": 1, "name": "Tess", "role": "teacher"}
+
+
+def test_partners_live_events_and_answers_hold_exactly_the_allowlisted_fields(
+        client, school_setup, start, pushes):
+    s = school_setup
+    principal, teacher, partner = s.login(s.principal), s.login(s.teacher), s.login(s.partner)
+    run_id = start(principal, s.school, mode="real", note="Intruder near the gym").get_json()["id"]
+    client.post(f"/api/v1/runs/{run_id}/updates", json={"message": "Police on site"}, headers=principal)
+    client.post(f"/api/v1/runs/{run_id}/ack", json={}, headers=teacher)
+    client.post(f"/api/v1/runs/{run_id}/ack", json={}, headers=partner)
+    assert client.post(f"/api/v1/runs/{run_id}/checkins", json={"room_id": s.room.id, **NAMED},
+                       headers=teacher).status_code == 201
+    client.post(f"/api/v1/runs/{run_id}/status", json={"status": "need_help"}, headers=teacher)
+    client.post(f"/api/v1/runs/{run_id}/all-clear", json={"message": "Over"}, headers=principal)
+
+    live = [push for push in pushes.pushes if push.partner_data is not None]
+    assert {push.name for push in live} >= {"run.started", "run.updated", "ack.recorded", "checkin.recorded",
+                                            "accountability.updated", "staff.status", "run.ended"}
+    for push in live:
+        data, seen = push.data, push.partner_data
+        assert set(seen) == _allowed(PartnerLiveEventSchema, data), push.name
+        schema = PAYLOADS.get(data["type"])
+        assert set(seen["payload"]) == (_allowed(schema, data["payload"]) if schema else set()), push.name
+        _no_leak(seen, push.name)
+
+    run = client.get(f"/api/v1/runs/{run_id}", headers=partner).get_json()
+    assert set(run) == _names(PartnerRunSchema)
+    _no_leak(run, "the run")
+    events = client.get(f"/api/v1/runs/{run_id}/timeline", headers=partner).get_json()["events"]
+    assert events
+    for event in events:
+        assert set(event) == _names(PartnerEventSchema)
+        assert set(event["payload"]) <= _names(PAYLOADS[event["type"]]), event["type"]
+        _no_leak(event, event["type"])
+    report = client.get(f"/api/v1/runs/{run_id}/report", headers=partner).get_json()
+    assert set(report) == _names(PartnerReportSchema)
+    _no_leak(report, "the report")
+
+
+def test_staff_still_see_what_partners_do_not(client, school_setup, start):
+    s = school_setup
+    principal = s.login(s.principal)
+    run_id = start(principal, s.school, mode="real").get_json()["id"]
+    event = client.get(f"/api/v1/runs/{run_id}/timeline", headers=principal).get_json()["events"][0]
+    assert event["payload"]["playbook"] == "lockdown"
+    assert partners.event_for_partner(event)["payload"]["playbook"] == "lockdown"
