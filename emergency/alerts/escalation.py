@@ -111,7 +111,7 @@ def _tell_admins(session: Session, run: Run, alert: Alert) -> None:
     admins = [admin for admin in people_of(session, run.school_id, include_district=False)
               if admin.role == SCHOOL_ADMIN and admin.mobile and admin.id != alert.person_id]
     rows = outbox.queue(session, run, event.seq, UNREACHABLE_NOTICE,
-                        [outbox.Outgoing.to(admin, ["sms"], body) for admin in admins])
+                        [outbox.Outgoing.to(admin, ["sms"], body, record_skipped_text=False) for admin in admins])
     if not rows:
         log.warning("run %s: nobody to tell that %s is unreachable (no school admin with a mobile)",
                     run.id, alert.recipient_role)

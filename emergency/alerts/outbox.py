@@ -49,6 +49,9 @@ class Outgoing:
     requires_ack: bool = False
     escalate_after: int | None = None  # seconds of silence before escalation (with requires_ack)
     call_if_opted_out: bool = True
+    # False: when the call replaces a text for an opted-out number, no skipped text row is written
+    # (the admins' unreachable notice is a call, not a text that was not sent).
+    record_skipped_text: bool = True
 
     @classmethod
     def to(cls, recipient: Person | Partner, channels: list[str], text: str, **kwargs) -> Outgoing:
@@ -114,6 +117,8 @@ def _rows(run: Run, event_seq: int, occasion: str, alert: Outgoing, spot: dict, 
         elif channel == "sms" and stopped:
             row.update(status=SKIPPED, error_message=CALLING_INSTEAD if "voice" in channels else NOT_CALLED)
         rows.append(row)
+    if stopped and not alert.record_skipped_text and "voice" in channels:
+        rows = [r for r in rows if not (r["channel"] == "sms" and r["status"] == SKIPPED)]
     if alert.requires_ack and alert.escalate_after:
         # Silence after this long escalates (see alerts.escalation): timed on what can be answered
         # first, or on the call itself when there is nothing else, so an unanswered call still tells
