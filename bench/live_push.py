@@ -298,6 +298,9 @@ def main() -> None:
     parser.add_argument("--storm", type=int, default=1000)
     parser.add_argument("--connect-timeout", type=float, default=60.0)
     parser.add_argument("--database-url", default="")
+    parser.add_argument("--auth-cache", type=float, default=None, metavar="SECONDS",
+                        help="the server's LIVE_AUTH_CACHE_SECONDS; every phone shares one token, so 0 shows the "
+                             "connect path as distinct phones meet it (each connect reads its token)")
     args = parser.parse_args()
 
     limit = raise_open_file_limit()
@@ -309,8 +312,11 @@ def main() -> None:
         school_id, principal_email, teacher_email = seed(database_url)
         env = {"DATABASE_URL": database_url, "ENV": "test", "SECRET_KEY": "bench-secret-key-0123456789",
                "LOG_LEVEL": "WARNING", "DISPATCHER": "thread", "ALERT_PROVIDER": "console", "REDIS_URL": ""}
+        if args.auth_cache is not None:
+            env["LIVE_AUTH_CACHE_SECONDS"] = str(args.auth_cache)
         print(f"# {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start, open-file limit {limit}, "
-              f"database {database_url.split(':')[0]}", flush=True)
+              f"database {database_url.split(':')[0]}, LIVE_AUTH_CACHE_SECONDS "
+              f"{env.get('LIVE_AUTH_CACHE_SECONDS', 'default')}", flush=True)
         print_header()
         runs = [("gevent", [int(s) for s in args.ladder.split(",")])]
         if args.threaded:

@@ -12,7 +12,7 @@ from flask import Flask, jsonify
 from sqlalchemy import text
 
 from emergency.accountability.cache import RollupCache
-from emergency.accounts.service import LoginThrottle
+from emergency.accounts.service import LoginThrottle, PrincipalCache, forget_on_change
 from emergency.alerts import fanout
 from emergency.alerts.setup import init_alerts
 from emergency.config import Config
@@ -54,6 +54,8 @@ def create_app(config: Config | None = None) -> Flask:
 
     db.init_app(app)
     app.extensions["login_throttle"] = LoginThrottle()
+    app.extensions["principal_cache"] = PrincipalCache(config.LIVE_AUTH_CACHE_SECONDS)
+    forget_on_change(app.extensions["db"]["sessionmaker"], app.extensions["principal_cache"])
     app.extensions["rollup_cache"] = RollupCache(config.ROLLUP_CACHE_SECONDS)
     _init_playbooks(app)
     init_alerts(app)
@@ -90,10 +92,11 @@ def _blueprints():
     from emergency.compliance.api import blp as compliance
     from emergency.directory.api import blp as directory
     from emergency.playbooks.api import blp as playbooks
+    from emergency.push.api import blp as push
     from emergency.roster.api import blp as roster
     from emergency.runs.api import blp as runs
 
-    return [auth, directory, playbooks, runs, alerts, accountability, compliance, roster]
+    return [auth, directory, playbooks, runs, alerts, accountability, compliance, roster, push]
 
 
 def _plain_blueprints():

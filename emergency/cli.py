@@ -153,10 +153,11 @@ def _register_domain_groups() -> None:
     from emergency.directory.cli import directory
     from emergency.playbooks.cli import playbooks
     from emergency.privacy.cli import privacy
+    from emergency.push.cli import push
     from emergency.roster.cli import roster
     from emergency.sms.cli import sms
 
-    for group in (directory, playbooks, sms, privacy, compliance, roster):
+    for group in (directory, playbooks, sms, privacy, compliance, roster, push):
         main.add_command(group)
 
 

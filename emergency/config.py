@@ -40,11 +40,19 @@ def _number(name: str, value: str | None, default: float, cast=float):
     return number
 
 
+def _looks_like_vapid_key(value: str) -> bool:
+    """A raw P-256 private key, base64url: 43 characters (or a DER key, longer)."""
+    return len(value) >= 43 and all(c.isalnum() or c in "-_=" for c in value)
+
+
 @dataclass
 class Config:
     """Every setting the service reads; see the README's Settings table."""
 
     DATABASE_URL: str = ""
+    DATABASE_POOL_SIZE: int = 20  # PostgreSQL connections each process keeps open (see emergency.db.PoolSettings)
+    DATABASE_MAX_OVERFLOW: int = 5  # extra connections a process may open at a peak (closed when given back)
+    DATABASE_POOL_TIMEOUT: float = 30.0  # seconds a request waits for a free connection before failing
     REDIS_URL: str = ""
     SECRET_KEY: str = ""
     PUBLIC_BASE_URL: str = "http://127.0.0.1:5000"
@@ -75,9 +83,14 @@ class Config:
     DISPATCHER_LIVENESS_SECONDS: float = 5.0  # a dispatcher silent this long is dead: its claims are taken over
     POLL_AFTER_SECONDS: float = 180.0
     PRIVACY_RETENTION_DAYS: int = 30
+    VAPID_PRIVATE_KEY: str = ""  # Web Push signing key; `emergency push keys` makes one
+    VAPID_SUBJECT: str = ""  # mailto: or https: contact the push services may use
+    PUSH_CONCURRENCY: int = 64  # Web Push requests in flight at once per dispatcher process
+    STAFF_SMS_LINKS: bool = True  # staff texts end with a link that opens the run
     LIVE_SUMMARY_INTERVAL: float = 0.25  # seconds between a run's live roll-up summaries; 0 = every change
     ROLLUP_CACHE_SECONDS: float = 5.0  # longest reuse of a cached roll-up; 0 = no cache
     LIVE_SESSION_CHECK_SECONDS: float = 2.0  # how often live sockets are checked against their token (0: never)
+    LIVE_AUTH_CACHE_SECONDS: float = 5.0  # a socket connect reuses a token's principal this long (0: never)
     TESTING: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -126,6 +139,8 @@ class Config:
             raise ConfigError("SECRET_KEY is a well-known default value; set it to a long random string.")
         elif len(self.SECRET_KEY) < 16 and not self.dev_like:
             raise ConfigError("SECRET_KEY is too short; use at least 16 random characters.")
+        if self.DATABASE_POOL_SIZE < 1:
+            raise ConfigError(f"DATABASE_POOL_SIZE must be at least 1, got {self.DATABASE_POOL_SIZE}.")
         if self.ALERT_PROVIDER not in {"console", "twilio"}:
             raise ConfigError(f"ALERT_PROVIDER must be 'console' or 'twilio', got {self.ALERT_PROVIDER!r}.")
         if self.ALERT_PROVIDER == "twilio":
@@ -170,4 +185,18 @@ class Config:
         if self.METRICS_PORT > 65535:
             raise ConfigError(f"METRICS_PORT must be a port number (1-65535), got {self.METRICS_PORT}.")
         self.PUBLIC_BASE_URL = self.PUBLIC_BASE_URL.rstrip("/")
+        self._resolve_push()
         return self
+
+    def _resolve_push(self) -> None:
+        if not self.VAPID_SUBJECT:
+            https = self.PUBLIC_BASE_URL.startswith("https://")
+            self.VAPID_SUBJECT = self.PUBLIC_BASE_URL if https else "mailto:safety-office@localhost"
+        if not self.VAPID_SUBJECT.startswith(("mailto:", "https://")):
+            raise ConfigError("VAPID_SUBJECT must be a mailto: address or an https:// URL the push services "
+                              f"can reach you at, got {self.VAPID_SUBJECT!r}.")
+        if self.VAPID_PRIVATE_KEY and not _looks_like_vapid_key(self.VAPID_PRIVATE_KEY):
+            raise ConfigError("VAPID_PRIVATE_KEY must be the base64url private key printed by "
+                              "`emergency push keys`.")
+        if self.PUSH_CONCURRENCY < 1:
+            raise ConfigError("PUSH_CONCURRENCY must be at least 1.")

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC
 
 from flask import Flask, current_app, g, request
@@ -66,7 +67,24 @@ def upsert(dialect: str, model):
     return (postgresql if dialect == "postgresql" else sqlite).insert(model)
 
 
-def make_engine(url: str) -> Engine:
+@dataclass(frozen=True)
+class PoolSettings:
+    """PostgreSQL connections one process keeps (DATABASE_POOL_SIZE) and may add (DATABASE_MAX_OVERFLOW).
+
+    Under gevent one process serves thousands of requests and sockets as greenlets, and each one
+    holds a connection from its first query to the end of its request. The pool is then the number
+    of requests in the database at once: Python, on one core, is what limits throughput, so a few
+    dozen are enough, and those waiting queue for up to `timeout` seconds (gevent's queue, no thread
+    blocked). Overflow connections are closed when given back, so a busy process that lives on its
+    overflow opens a PostgreSQL backend (a fork) per request: the steady pool must cover the load.
+    """
+
+    size: int = 20
+    max_overflow: int = 5
+    timeout: float = 30.0
+
+
+def make_engine(url: str, pool: PoolSettings | None = None) -> Engine:
     """Create an engine with the pragmas each backend needs for concurrent use."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -112,7 +130,9 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "rollback", _release)
 
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    pool = pool or PoolSettings()
+    return create_engine(url, pool_size=pool.size, max_overflow=pool.max_overflow, pool_timeout=pool.timeout,
+                         pool_pre_ping=True)
 
 
 # Set for the duration of a GET/HEAD request: its transactions only read.
@@ -136,7 +156,8 @@ class Database:
     """The app's engine and session factory, stored on app.extensions['db']."""
 
     def init_app(self, app: Flask) -> None:
-        engine = make_engine(app.config["DATABASE_URL"])
+        engine = make_engine(app.config["DATABASE_URL"], PoolSettings(
+            app.config["DATABASE_POOL_SIZE"], app.config["DATABASE_MAX_OVERFLOW"], app.config["DATABASE_POOL_TIMEOUT"]))
         app.extensions["db"] = {"engine": engine, "sessionmaker": sessionmaker(engine, expire_on_commit=False)}
         app.before_request(self._begin_request)
         app.teardown_request(self._end_request)

@@ -97,6 +97,30 @@ def fake_twilio():
         yield fake
 
 
+@pytest.fixture
+def push_service():
+    """A local fake of a browser push service (tests/fakes/fake_push.py)."""
+    from tests.fakes.fake_push import FakePush
+
+    with FakePush() as fake:
+        yield fake
+
+
+@pytest.fixture
+def subscribe(client):
+    """Register one of the fake push service's devices for a logged-in person; returns the device."""
+
+    def do(headers: dict, push_service):
+        device = push_service.new_device()
+        response = client.post("/api/v1/me/push-subscriptions", headers=headers,
+                               json={**device.subscription(), "user_agent": "Test phone"})
+        assert response.status_code == 201, response.get_json()
+        device.subscription_id = response.get_json()["id"]
+        return device
+
+    return do
+
+
 def twilio_settings(fake) -> dict:
     """Settings that point the real twilio client at a FakeTwilio."""
     return dict(ALERT_PROVIDER="twilio", TWILIO_ACCOUNT_SID=fake.account_sid, TWILIO_AUTH_TOKEN=fake.auth_token,

@@ -43,8 +43,10 @@ class ServedThread:
 class ServedProcess:
     """`gunicorn -k gevent emergency.wsgi:app` (as in the Procfile) in a subprocess, with its own environment."""
 
-    def __init__(self, env: dict, *, args: list[str] | None = None, log_path: Path | None = None):
+    def __init__(self, env: dict, *, args: list[str] | None = None, log_path: Path | None = None,
+                 start_timeout: float = 30.0):
         self.log_path = log_path  # where its output goes (default: a pipe read only if it fails to start)
+        self.start_timeout = start_timeout  # seconds until /healthz answers (more on a loaded machine)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **env}
@@ -56,7 +58,7 @@ class ServedProcess:
         output = open(self.log_path, "w") if self.log_path else subprocess.PIPE  # noqa: SIM115 (the process owns it)
         self.process = subprocess.Popen(self.args, env=self.env, cwd=REPO, stdout=output,
                                         stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 text = self.log_path.read_text() if self.log_path else self.process.stdout.read()
@@ -67,7 +69,7 @@ class ServedProcess:
             except requests.RequestException:
                 time.sleep(0.2)
         self.__exit__()
-        raise RuntimeError("server did not start in 30 s")
+        raise RuntimeError(f"server did not start in {self.start_timeout:g} s")
 
     def __exit__(self, *exc):
         if self.process and self.process.poll() is None:

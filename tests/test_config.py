@@ -245,6 +245,21 @@ def test_dispatcher_liveness_below_a_second_is_refused():
         make(DISPATCHER_LIVENESS_SECONDS=0.5).resolved()
 
 
+def test_vapid_subject_must_be_a_contact_push_services_accept():
+    with pytest.raises(ConfigError, match="VAPID_SUBJECT"):
+        Config(ENV="test", VAPID_SUBJECT="safety@example.org").resolved()
+
+
+def test_vapid_subject_defaults_to_the_https_base_url():
+    assert Config(ENV="test", PUBLIC_BASE_URL="https://alerts.example.org").resolved().VAPID_SUBJECT == \
+        "https://alerts.example.org"
+
+
+def test_a_malformed_vapid_key_is_refused_at_start():
+    with pytest.raises(ConfigError, match="VAPID_PRIVATE_KEY"):
+        Config(ENV="test", VAPID_PRIVATE_KEY="not a key").resolved()
+
+
 @pytest.mark.parametrize("values, match", [
     ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be"),
     ({"METRICS_PORT": 9100}, "METRICS_PORT is set but METRICS_TOKEN is not"),

@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("accounts", ("accounts",)),
     ("playbooks", ("playbooks",)),
     ("runs", ("runs",)),
+    ("push subscriptions", ("push",)),
     ("alerts", ("alerts",)),
     ("accountability", ("accountability",)),
     ("rosters, compliance, inbound SMS", ("roster", "compliance", "sms")),

@@ -12,6 +12,7 @@ from emergency.accounts.schemas import LoginResultSchema, LoginSchema, UserSchem
 from emergency.db import db
 from emergency.directory.models import School
 from emergency.directory.principal import Principal
+from emergency.push.service import forget_login
 from emergency.web import bearer_token, current_principal
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Log in and out; who am I")
@@ -49,9 +50,13 @@ class Login(MethodView):
 class Logout(MethodView):
     @blp.response(204)
     def post(self):
-        """Revoke the caller's token."""
+        """Revoke the caller's token; push subscriptions registered with it go too."""
         current_principal()
+        forget_login(db.session, service.token_id(db.session, bearer_token()))
+        db.session.commit()
         service.logout(db.session, bearer_token())
+        # This instance at once; the others within LIVE_AUTH_CACHE_SECONDS, and their sockets by the sweeper.
+        current_app.extensions["principal_cache"].forget(service.token_hash(bearer_token()))
 
 
 @blp.route("/me")

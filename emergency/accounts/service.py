@@ -11,8 +11,9 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import String, any_, bindparam, event, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session, sessionmaker
 
 from emergency.accounts.models import Account, AuthToken
 from emergency.directory.models import Partner, Person, partner_schools, person_schools
@@ -156,6 +157,11 @@ def _owner_active(account: Account) -> bool:
     return owner is not None and owner.active
 
 
+def token_id(session: Session, token: str) -> int | None:
+    """The id of a bearer token's row (what a device's push subscription remembers), if it exists."""
+    return session.scalar(select(AuthToken.id).where(AuthToken.token_hash == token_hash(token))) if token else None
+
+
 def logout(session: Session, token: str) -> None:
     """Revoke the token; a second logout is harmless."""
     row = session.scalar(select(AuthToken).where(AuthToken.token_hash == token_hash(token)))
@@ -164,34 +170,115 @@ def logout(session: Session, token: str) -> None:
         session.commit()
 
 
-def authenticate(session: Session, token: str) -> Principal:
-    """Turn a bearer token into a Principal, or raise Unauthorized."""
+class PrincipalCache:
+    """Principals of recently authenticated tokens, reused for at most `ttl` seconds (0: never).
+
+    For the live channel's connect path, where a school's phones reconnect at once. A token is
+    forgotten at its logout on this instance and whenever this process commits a change to an
+    account, token, person or partner (`forget_on_change`); a logout or deactivation elsewhere shows
+    within `ttl`, and live sockets are re-checked by the session sweeper anyway. Never past the
+    token's own expiry.
+    """
+
+    def __init__(self, ttl: float, clock=time.monotonic) -> None:
+        self.ttl = ttl
+        self.clock = clock
+        self._entries: dict[str, tuple[float, object, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, hashed: str) -> Principal | None:
+        entry = self._entries.get(hashed)
+        if entry is None:
+            return None
+        until, expires_at, principal = entry
+        if self.clock() >= until or expires_at <= utcnow():
+            self.forget(hashed)
+            return None
+        return principal
+
+    def put(self, hashed: str, principal: Principal, expires_at) -> None:
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            if len(self._entries) >= _PRINCIPAL_CACHE_LIMIT:
+                self._entries.clear()  # a crude bound: a rebuild costs one lookup per token
+            self._entries[hashed] = (self.clock() + self.ttl, expires_at, principal)
+
+    def forget(self, hashed: str) -> None:
+        with self._lock:
+            self._entries.pop(hashed, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_PRINCIPAL_CACHE_LIMIT = 100_000
+_PRINCIPAL_MODELS = (Account, AuthToken, Person, Partner)
+
+
+def forget_on_change(sessions: sessionmaker, cache: PrincipalCache) -> None:
+    """Clear `cache` whenever a session of `sessions` commits a change to an account, token, person or partner."""
+
+    @event.listens_for(sessions, "before_flush")
+    def _note(session: Session, _context, _instances) -> None:
+        if any(isinstance(obj, _PRINCIPAL_MODELS) for obj in (*session.new, *session.dirty, *session.deleted)):
+            session.info["principals_changed"] = True
+
+    @event.listens_for(sessions, "after_commit")
+    def _clear(session: Session) -> None:
+        if session.info.pop("principals_changed", False):
+            cache.clear()
+
+    @event.listens_for(sessions, "after_rollback")
+    def _discard(session: Session) -> None:
+        session.info.pop("principals_changed", None)
+
+
+def authenticate(session: Session, token: str, cache: PrincipalCache | None = None) -> Principal:
+    """Turn a bearer token into a Principal, or raise Unauthorized (reusing `cache`'s answer if given)."""
     if not token:
         raise Unauthorized("Log in first: send 'Authorization: Bearer <token>'.")
-    # This runs on every request, so it is two plain lookups (the token with its account and owner,
-    # then the owner's schools), not an eager-loaded object graph, which costs more Python.
-    # On the session's Core connection: the ORM's result machinery is most of a lookup's cost.
-    connection = session.connection()
-    row = connection.execute(_TOKEN_LOOKUP, {"token_hash": token_hash(token)}).one_or_none()
-    if row is None or row.revoked_at is not None:
+    hashed = token_hash(token)
+    if cache is not None and (principal := cache.get(hashed)) is not None:
+        return principal
+    # This runs on every request, so it is one plain statement (the token with its account, owner and
+    # the owner's schools, one row per school), not an eager-loaded object graph, which costs more
+    # Python and a round trip per relation. On the session's Core connection: the ORM's result
+    # machinery is most of a lookup's cost.
+    rows = session.connection().execute(_TOKEN_LOOKUP, {"token_hash": hashed}).all()
+    if not rows or rows[0].revoked_at is not None:
         raise Unauthorized("The token is not valid; log in again.")
+    row = rows[0]
     if row.expires_at <= utcnow():
         raise Unauthorized("The token has expired; log in again.")
     if row.person_id is not None and row.person_active:
         schools = None if row.person_role == DISTRICT_ADMIN else frozenset(
-            connection.scalars(_PERSON_SCHOOLS, {"owner_id": row.person_id}))
-        return Principal(row.account_id, "person", row.person_id, row.person_name, row.person_role, row.email,
-                         schools, row.home_room_id)
-    if row.partner_id is not None and row.partner_active:
-        schools = frozenset(connection.scalars(_PARTNER_SCHOOLS, {"owner_id": row.partner_id}))
-        return Principal(row.account_id, "partner", row.partner_id, row.partner_name, PARTNER, row.email, schools)
-    raise Unauthorized("The account is disabled.")
+            r.person_school for r in rows if r.person_school is not None)
+        principal = Principal(row.account_id, "person", row.person_id, row.person_name, row.person_role, row.email,
+                              schools, row.home_room_id)
+    elif row.partner_id is not None and row.partner_active:
+        schools = frozenset(r.partner_school for r in rows if r.partner_school is not None)
+        principal = Principal(row.account_id, "partner", row.partner_id, row.partner_name, PARTNER, row.email,
+                              schools)
+    else:
+        raise Unauthorized("The account is disabled.")
+    if cache is not None:
+        cache.put(hashed, principal, row.expires_at)
+    return principal
 
 
 def live_token_hashes(session: Session, hashes: list[str]) -> set[str]:
     """Which of these token hashes still authenticate: not revoked, not expired, owner active."""
-    live: set[str] = set()
     now = utcnow()
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement with one array parameter, however many phones: an IN list of thousands of
+        # parameters costs far more to build and to parse, every few seconds.
+        return set(session.scalars(_LIVE_TOKENS_ANY, {"hashes": hashes, "now": now}))
+    live: set[str] = set()
     for start in range(0, len(hashes), 500):
         live.update(session.scalars(_LIVE_TOKENS, {"hashes": hashes[start:start + 500], "now": now}))
     return live
@@ -202,20 +289,22 @@ _TOKEN_LOOKUP = (select(AuthToken.expires_at, AuthToken.revoked_at, Account.id.l
                         Person.id.label("person_id"), Person.name.label("person_name"),
                         Person.role.label("person_role"), Person.active.label("person_active"), Person.home_room_id,
                         Partner.id.label("partner_id"), Partner.name.label("partner_name"),
-                        Partner.active.label("partner_active"))
+                        Partner.active.label("partner_active"), person_schools.c.school_id.label("person_school"),
+                        partner_schools.c.school_id.label("partner_school"))
                  .join(Account, Account.id == AuthToken.account_id)
                  .outerjoin(Person, Person.id == Account.person_id)
                  .outerjoin(Partner, Partner.id == Account.partner_id)
+                 .outerjoin(person_schools, person_schools.c.person_id == Person.id)
+                 .outerjoin(partner_schools, partner_schools.c.partner_id == Partner.id)
                  .where(AuthToken.token_hash == bindparam("token_hash")))
-_LIVE_TOKENS = (select(AuthToken.token_hash)
-                .join(Account, Account.id == AuthToken.account_id)
-                .outerjoin(Person, Person.id == Account.person_id)
-                .outerjoin(Partner, Partner.id == Account.partner_id)
-                .where(AuthToken.token_hash.in_(bindparam("hashes", expanding=True)),
-                       AuthToken.revoked_at.is_(None), AuthToken.expires_at > bindparam("now"),
-                       or_(Person.active.is_(True), Partner.active.is_(True))))
-_PERSON_SCHOOLS = select(person_schools.c.school_id).where(person_schools.c.person_id == bindparam("owner_id"))
-_PARTNER_SCHOOLS = select(partner_schools.c.school_id).where(partner_schools.c.partner_id == bindparam("owner_id"))
+_STILL_LIVE = (select(AuthToken.token_hash)
+               .join(Account, Account.id == AuthToken.account_id)
+               .outerjoin(Person, Person.id == Account.person_id)
+               .outerjoin(Partner, Partner.id == Account.partner_id)
+               .where(AuthToken.revoked_at.is_(None), AuthToken.expires_at > bindparam("now"),
+                      or_(Person.active.is_(True), Partner.active.is_(True))))
+_LIVE_TOKENS = _STILL_LIVE.where(AuthToken.token_hash.in_(bindparam("hashes", expanding=True)))
+_LIVE_TOKENS_ANY = _STILL_LIVE.where(AuthToken.token_hash == any_(bindparam("hashes", type_=ARRAY(String))))
 
 
 def principal_for(account: Account) -> Principal:

@@ -25,7 +25,7 @@ from emergency.runs import timeline
 from emergency.runs.models import Run
 from emergency.timeutil import iso, utcnow
 
-CHANNELS = ("app", "sms", "voice")
+CHANNELS = ("app", "push", "sms", "voice")  # push: the notification's Acknowledge button
 
 
 class RunEnded(Conflict):

@@ -39,10 +39,20 @@ from emergency import logs
 from emergency.alerts import outbox
 from emergency.alerts.budgets import Budget, LocalBudget
 from emergency.alerts.delivery import apply_provider_status, record_failure, summary
-from emergency.alerts.models import FAILED, QUEUED, RANK, SENDING, SENT, Alert, DispatcherHeartbeat
+from emergency.alerts.models import (
+    DISPATCHED_CHANNELS,
+    FAILED,
+    QUEUED,
+    RANK,
+    SENDING,
+    SENT,
+    Alert,
+    DispatcherHeartbeat,
+)
 from emergency.alerts.optouts import opt_out
 from emergency.alerts.providers.base import Provider, ProviderError
 from emergency.alerts.queue import queue_position
+from emergency.alerts.webpush import PushSender, device_gone, is_gone
 from emergency.metrics import instruments as metrics
 from emergency.runs import timeline
 from emergency.runs.models import Run
@@ -55,6 +65,7 @@ PACING_WINDOW = 5.0  # seconds of sending a claim covers at the configured rate
 # A paced dispatcher claims only what it will send within this long: a real run that starts now
 # waits behind at most that many already-claimed drill texts.
 CLAIM_AHEAD_SECONDS = 0.5
+PUSH_IDLE_CHECK = 0.1  # seconds between looking for push alerts while there are none
 
 
 @dataclass
@@ -72,6 +83,7 @@ class Settings:
     liveness_seconds: float = 5.0
     # The sender pool: SMS_PER_SECOND is each number's own rate. Empty: the provider's one sender.
     senders: list[str] = field(default_factory=list)
+    push_concurrency: int = 64
 
     @classmethod
     def from_config(cls, config) -> Settings:
@@ -79,12 +91,15 @@ class Settings:
                    concurrency=config["DISPATCH_CONCURRENCY"], sms_per_second=config["SMS_PER_SECOND"],
                    calls_per_second=config["CALLS_PER_SECOND"], send_timeout=config["SEND_TIMEOUT_SECONDS"],
                    max_attempts=config["MAX_ATTEMPTS"], poll_after=config["POLL_AFTER_SECONDS"],
-                   liveness_seconds=config["DISPATCHER_LIVENESS_SECONDS"], senders=sender_pool(config))
+                   liveness_seconds=config["DISPATCHER_LIVENESS_SECONDS"], senders=sender_pool(config),
+                   push_concurrency=config["PUSH_CONCURRENCY"])
 
     def rate(self, channel: str) -> float:
         """The deployment's sends per second on a channel: every sender number's rate together."""
         if channel == "sms":
             return self.sms_per_second * max(len(self.senders), 1)
+        if channel == "push":  # push services set no sender pace; a 429 says when to slow down
+            return 0.0
         return self.calls_per_second
 
     def sender_for(self, to_number: str | None) -> str | None:
@@ -106,12 +121,17 @@ class Dispatcher:
     """Sends the outbox. `run_once` does one pass; `run_forever` loops until stopped."""
 
     def __init__(self, sessions: sessionmaker, provider: Provider, settings: Settings,
-                 periodic: list[Callable[[Session], object]] | None = None, budget: Budget | None = None):
+                 periodic: list[Callable[[Session], object]] | None = None, budget: Budget | None = None,
+                 push: PushSender | None = None):
         self.sessions = sessions
         self.provider = provider
         self.settings = settings
         self.budget = budget or LocalBudget(self.live_dispatchers)
+        self.push = push or PushSender(sessions, None, "")
         self.pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="send")
+        # Pushes wait on the network, not on a sender's pace: their own, wider pool, so thousands of
+        # them neither wait behind SMS nor take the threads the partners' SMS need.
+        self.push_pool = ThreadPoolExecutor(max_workers=settings.push_concurrency, thread_name_prefix="push")
         self.periodic = periodic or []  # escalations, reminders: run on every pass
         self.stop_event = threading.Event()
         self.identity: int | None = None
@@ -218,9 +238,13 @@ class Dispatcher:
         # Each channel is claimed separately, so slow-paced calls never hold up SMS.
         metrics.dispatcher_pass()
         claimed = self.claim("sms") + self.claim("voice")
-        if claimed:
-            runs = set(self.pool.map(self._send_one, claimed))
+        pushes = self.claim("push")
+        if claimed or pushes:
+            self.push.prepare([p.id for p in pushes])
+            runs = set(self.push_pool.map(self._send_one, pushes)) | set(self.pool.map(self._send_one, claimed))
+            self.push.flush()
             self._push_summaries(runs)
+            claimed += pushes
         self.run_periodic()
         return len(claimed)
 
@@ -245,6 +269,8 @@ class Dispatcher:
 
     def in_flight_limit(self, channel: str) -> int:
         """How many alerts of a channel may be claimed and not yet recorded at once."""
+        if channel == "push":
+            return max(self.settings.push_concurrency * 2, 1)
         most = max(self.settings.concurrency * 2, 1)
         rate = self.settings.rate(channel)
         if rate and rate > 0:
@@ -258,18 +284,28 @@ class Dispatcher:
         self.heartbeat()
         beating = threading.Thread(target=self._keep_beating, name="dispatcher-heartbeat", daemon=True)
         beating.start()
-        in_flight: dict[str, set[Future]] = {"sms": set(), "voice": set()}
+        in_flight: dict[str, set[Future]] = {"sms": set(), "voice": set(), "push": set()}
         touched: set[int] = set()
         last_summary = last_periodic = last_poll = 0.0
+        push_idle_until = 0.0
         while not self.stop_event.is_set():
             metrics.dispatcher_pass()
             try:
                 claimed_any = False
                 for channel, futures in in_flight.items():
                     room = self.in_flight_limit(channel) - len(futures)
+                    if channel == "push" and time.monotonic() < push_idle_until:
+                        continue
                     if room > 0:
-                        for claimed in self.claim(channel, min(room, self.batch_size(channel))):
-                            futures.add(self.pool.submit(self._send_one, claimed))
+                        batch = self.claim(channel, min(room, self.batch_size(channel)))
+                        if channel == "push":
+                            self.push.prepare([c.id for c in batch])
+                            # Nothing to push: look again shortly, not on every pass of a busy SMS
+                            # fan-out (each claim is a write transaction, and SQLite has one writer).
+                            push_idle_until = 0.0 if batch else time.monotonic() + PUSH_IDLE_CHECK
+                        for claimed in batch:
+                            pool = self.push_pool if channel == "push" else self.pool
+                            futures.add(pool.submit(self._send_one, claimed))
                             claimed_any = True
                 pending = set().union(*in_flight.values())
                 if pending:
@@ -281,6 +317,7 @@ class Dispatcher:
                             touched.add(future.result())
                         else:  # the alert stays `sending` and is retried when its lease runs out
                             log.error("recording a send failed", exc_info=future.exception())
+                    self.push.flush()
                 now = time.monotonic()
                 if touched and (now - last_summary > 1.0 or not pending):
                     self._push_summaries(touched)
@@ -298,6 +335,7 @@ class Dispatcher:
                 self.stop_event.wait(idle_sleep)
         # Let what was claimed be sent and recorded, then tell the others they need not wait for us.
         wait(set().union(*in_flight.values()), timeout=self.lease_seconds())
+        self.push.flush()
         try:
             self.unregister()
         except Exception:
@@ -316,16 +354,20 @@ class Dispatcher:
             claimed.body
         logs.set_context(run_id=run_id, alert_id=alert_id)
         sender = self.settings.sender_for(to)
-        # Each number of the pool has its own SMS rate; calls share the account's rate.
+        # Each number of the pool has its own SMS rate; calls share the account's rate; pushes are not paced.
         if channel == "sms":
             self.budget.acquire(f"sms:{sender or 'default'}", self.settings.sms_per_second)
         else:
-            self.budget.acquire("voice", self.settings.calls_per_second)
+            self.budget.acquire(channel, self.settings.rate(channel))
         # Only a pool passes `sender`: providers without one keep their plain signature.
         via = {"sender": sender} if sender else {}
         try:
             if channel == "sms":
                 result = self.provider.send_sms(to, body, status_callback=self._callback(alert_id), **via)
+            elif channel == "push":
+                self.push.send(alert_id)
+                self.push.sent(alert_id)
+                return run_id
             else:
                 twiml = f"{self.settings.public_base_url}/webhooks/twilio/voice/{alert_id}"
                 result = self.provider.place_call(to, twiml_url=twiml, status_callback=self._callback(alert_id),
@@ -360,22 +402,27 @@ class Dispatcher:
             alert.deadline_at = None
             if error.temporary and alert.attempts < self.settings.max_attempts:
                 delay = min(self.settings.backoff_base * 2 ** (alert.attempts - 1), self.settings.backoff_max)
+                delay *= random.uniform(0.5, 1.5)
+                if error.retry_after is not None:  # the provider said how long: never sooner
+                    delay = max(delay, min(error.retry_after, self.settings.backoff_max * 4))
                 alert.status = QUEUED
                 metrics.alert_retried(alert.channel)
-                alert.next_attempt_at = utcnow() + timedelta(seconds=delay * random.uniform(0.5, 1.5))
+                alert.next_attempt_at = utcnow() + timedelta(seconds=delay)
                 log.warning("alert %s: temporary failure (%s), retry %s in %.1fs", alert_id,
                             alert.error_message, alert.attempts, delay)
             else:
                 alert.status = FAILED
                 alert.finished_at = utcnow()
                 log.warning("alert %s: failed for good (%s)", alert_id, alert.error_message)
+                if is_gone(alert, error):
+                    device_gone(session, alert)
                 record_failure(session, alert)
                 if error.code == UNSUBSCRIBED and alert.channel == "sms":
                     fall_back_to_voice(session, alert)
             session.commit()
 
     def rates(self) -> dict[str, float]:
-        return {channel: self.settings.rate(channel) for channel in ("sms", "voice")}
+        return {channel: self.settings.rate(channel) for channel in DISPATCHED_CHANNELS}
 
     def _push_summaries(self, run_ids: set[int]) -> None:
         for run_id in run_ids:

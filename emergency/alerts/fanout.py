@@ -17,6 +17,8 @@ from emergency.directory.models import Partner, Person, partner_schools, person_
 from emergency.directory.roles import ADMIN_ROLES, DISTRICT_ADMIN, NURSE, SCHOOL_ADMIN, SECURITY
 from emergency.playbooks.model import ROLE_AUDIENCE_PREFIX, NotificationRule, Playbook
 from emergency.playbooks.templates import REPLY_HINT, SUPERSEDED_TEMPLATE, message_variables, render, render_rule
+from emergency.push.payload import notification
+from emergency.push.service import devices_by_person
 from emergency.runs import timeline
 from emergency.runs.models import Run
 from emergency.runs.service import playbook_of
@@ -116,11 +118,37 @@ def _rank(delivery: Delivery, run: Run) -> int:
     return _class(delivery) * CLASS_WEIGHT + delivery.priority
 
 
+def run_link(session: Session, run: Run) -> str | None:
+    """The short link staff texts end with: it opens the run in the console (after a login, never instead)."""
+    app = session.info.get("app")
+    if app is None or not app.config.get("STAFF_SMS_LINKS"):
+        return None
+    return f"{app.config['PUBLIC_BASE_URL']}/r/{run.id}"
+
+
+def _with_link(text: str, link: str | None) -> str:
+    return f"{text} {link}" if link else text
+
+
 def fan_out(session: Session, run: Run, occasion: str, event_seq: int, *, extra: dict | None = None) -> int:
     """Write the alerts for `occasion` of `run` to the outbox; returns how many were queued."""
     playbook = playbook_of(run)
     variables = message_variables(run, **(extra or {}))
     rendered: dict[tuple, str] = {}
+    notifications: dict[tuple, dict] = {}
+    link = run_link(session, run)
+    deliveries = plan(session, run, playbook)
+    devices = devices_by_person(session, [d.recipient.id for d in deliveries
+                                          if d.recipient.kind == "person" and "push" in d.channels])
+
+    def push_payload(rule: NotificationRule, text: str, require_ack: bool) -> dict:
+        key = (id(rule), require_ack)
+        if key not in notifications:
+            notifications[key] = notification(
+                run_id=run.id, school_id=run.school_id, school=variables["school"], action=variables["action"],
+                directive=variables["directive"] or "", mode=run.mode, occasion=occasion, text=text,
+                requires_ack=require_ack)
+        return notifications[key]
 
     def words(rule: NotificationRule, hint: str) -> str:
         # Every recipient of a rule gets the same words: render once per rule, not per person.
@@ -134,16 +162,23 @@ def fan_out(session: Session, run: Run, occasion: str, event_seq: int, *, extra:
 
     outgoing = []
     # The run's n-th recipient goes in the n-th round from now, all channels alike.
-    for round_, delivery in enumerate(plan(session, run, playbook)):
+    for round_, delivery in enumerate(deliveries):
         recipient = delivery.recipient
         require_ack = delivery.require_ack and occasion == "start"
+        text = words(delivery.rule, REPLY_HINT if require_ack else "")
+        person = recipient.kind == "person"
         outgoing.append(outbox.Outgoing(
             name=recipient.name, role=recipient.role, number=recipient.mobile, channels=list(delivery.channels),
-            text=words(delivery.rule, REPLY_HINT if require_ack else ""), spoken=words(delivery.rule, ""),
+            text=text, spoken=words(delivery.rule, ""),
             person_id=recipient.id if recipient.kind == "person" else None,
             partner_id=recipient.id if recipient.kind == "partner" else None,
             priority=_rank(delivery, run), round=round_, requires_ack=require_ack,
-            escalate_after=delivery.escalate_after))
+            escalate_after=delivery.escalate_after,
+            # never in partners' texts: they stay link-free by rule
+            link=link if person else None,
+            devices=devices.get(recipient.id, []) if person else [],
+            push_payload=push_payload(delivery.rule, text, require_ack) if person and "push" in delivery.channels
+            else None))
     rows = outbox.queue(session, run, event_seq, occasion, outgoing, stopped=outbox.opted_out(session))
     if occasion == "start":
         # One entry per recipient, though a text and a call may both be unreachable.

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from emergency.db import Base, UTCDateTime
+from emergency.db import Base, JSONType, UTCDateTime
 from emergency.timeutil import utcnow
 
 # Our status of an alert. Provider statuses are kept as they come in `provider_status`.
@@ -33,6 +33,8 @@ RANK = {QUEUED: 0, SENDING: 1, SENT: 2, ANSWERED: 3, **{s: 9 for s in FINAL}}
 # The claim order across every run: lane first (real emergencies before drills, whatever the
 # school), then turn (round robin by run: a run's n-th alert is in the n-th round), then id.
 REAL_LANE, DRILL_LANE = 0, 1
+# What the dispatcher claims and sends, each channel claimed on its own.
+DISPATCHED_CHANNELS = ("sms", "voice", "push")
 _CLAIMABLE = "status IN ('queued', 'sending')"
 
 
@@ -80,6 +82,9 @@ class Alert(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ack_channel: Mapped[str | None] = mapped_column(String(8))
+    # Web Push: the one device this alert goes to, and the notification it carries.
+    subscription_id: Mapped[int | None] = mapped_column(ForeignKey("push_subscriptions.id", ondelete="SET NULL"))
+    payload: Mapped[dict | None] = mapped_column(JSONType)
 
     @property
     def recipient_kind(self) -> str:

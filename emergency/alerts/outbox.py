@@ -6,7 +6,9 @@ end), escalation (the call after silence, the admins told who stayed silent), ac
 the rows in the caller's transaction, each with its place in the district-wide queue
 (`alerts.queue`), and holds the rules every alert follows:
 
-- no mobile number: the text or call is UNREACHABLE (a push is the live event itself, SENT);
+- a push goes to each of the person's registered devices (Web Push); with none, the push is the
+  live event itself, SENT;
+- no mobile number: the text or call is UNREACHABLE;
 - opted out of SMS (replied STOP): the text is SKIPPED and a call carries the same words instead
   (unless the producer says a call is not worth it: a reminder);
 - an alert that needs an acknowledgement within N seconds starts its timer on the first channel that
@@ -15,7 +17,7 @@ the rows in the caller's transaction, each with its place in the district-wide q
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select
@@ -52,6 +54,9 @@ class Outgoing:
     # False: when the call replaces a text for an opted-out number, no skipped text row is written
     # (the admins' unreachable notice is a call, not a text that was not sent).
     record_skipped_text: bool = True
+    link: str | None = None  # appended to the text message (staff only: partners' texts stay link-free)
+    devices: list[int] = field(default_factory=list)  # the person's push subscriptions: one push row each
+    push_payload: dict | None = None  # what the push carries (see push.payload); with devices
 
     @classmethod
     def to(cls, recipient: Person | Partner, channels: list[str], text: str, **kwargs) -> Outgoing:
@@ -105,12 +110,20 @@ def _rows(run: Run, event_seq: int, occasion: str, alert: Outgoing, spot: dict, 
         "escalate_after_seconds": alert.escalate_after if alert.requires_ack else None,
         "queued_at": now, "next_attempt_at": now, "attempts": 0,
         "escalate_at": None, "escalated_at": None, "sent_at": None, "error_message": None,
+        "subscription_id": None, "payload": None,
     }
+    # A push goes to each of the person's devices; without one, the live event is all there is.
+    targets = [(channel, device) for channel in channels
+               for device in ((alert.devices or [None]) if channel == "push" else [None])]
     rows = []
-    for channel in channels:
+    for channel, device in targets:
         row = dict(base, channel=channel, body=alert.spoken or alert.text if channel == "voice" else alert.text,
                    status=QUEUED)
-        if channel == "push":
+        if channel == "sms" and alert.link:
+            row["body"] = f"{alert.text} {alert.link}"
+        if channel == "push" and device is not None:
+            row.update(subscription_id=device, payload=alert.push_payload)
+        elif channel == "push":
             row.update(status=SENT, sent_at=now)  # delivered by the live event itself
         elif not alert.number:
             row.update(status=UNREACHABLE, error_message=NO_NUMBER)

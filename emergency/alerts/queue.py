@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy import and_, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
-from emergency.alerts.models import DRILL_LANE, QUEUED, REAL_LANE, SENDING, Alert
+from emergency.alerts.models import DISPATCHED_CHANNELS, DRILL_LANE, QUEUED, REAL_LANE, SENDING, Alert
 from emergency.runs.models import Run
 from emergency.timeutil import utcnow
 
@@ -28,7 +28,7 @@ def current_round(session: Session, lane: int) -> int:
     rounds = [session.scalar(select(func.min(Alert.turn))
                              .where(Alert.channel == channel, Alert.lane == lane, Alert.status == QUEUED,
                                     Alert.next_attempt_at <= now))
-              for channel in ("sms", "voice")]
+              for channel in DISPATCHED_CHANNELS]
     return min((r for r in rounds if r is not None), default=0)
 
 
@@ -45,7 +45,7 @@ def queue_position(session: Session, run_id: int, rates: dict[str, float]) -> di
     """
     now = utcnow()
     channels = {}
-    for channel in ("sms", "voice"):
+    for channel in DISPATCHED_CHANNELS:
         due = or_(and_(Alert.status == QUEUED, Alert.next_attempt_at <= now), Alert.status == SENDING)
         waiting = session.scalar(select(func.count())
                                  .where(Alert.run_id == run_id, Alert.channel == channel, due)) or 0

@@ -15,7 +15,7 @@ class AckSchema(ma.Schema):
     person_id = ma.fields.Integer(allow_none=True)
     partner_id = ma.fields.Integer(allow_none=True)
     alert_id = ma.fields.Integer(allow_none=True)
-    channel = ma.fields.String(metadata={"description": "app, sms or voice"})
+    channel = ma.fields.String(metadata={"description": "app, push (the notification's Acknowledge), sms or voice"})
     acknowledged_at = ma.fields.String()
     created = ma.fields.Boolean(metadata={"description": "false when this recipient had already acknowledged"})
 
@@ -59,6 +59,8 @@ class ChannelQueueSchema(ma.Schema):
 class QueueSchema(ma.Schema):
     sms = ma.fields.Nested(ChannelQueueSchema)
     voice = ma.fields.Nested(ChannelQueueSchema)
+    push = ma.fields.Nested(ChannelQueueSchema, metadata={
+        "description": "Web Push notifications to devices; not paced, so eta_seconds is null"})
 
 
 class RunAlertsSchema(ma.Schema):

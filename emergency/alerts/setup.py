@@ -19,7 +19,10 @@ from emergency.alerts.dispatcher import Dispatcher, Settings, sender_pool
 from emergency.alerts.escalation import run_due_escalations
 from emergency.alerts.providers import ConsoleProvider, Provider, TwilioProvider
 from emergency.alerts.providers.instrumented import instrument
+from emergency.alerts.providers.webpush import WebPushProvider
+from emergency.alerts.webpush import PushSender
 from emergency.metrics.exposition import serve_metrics
+from emergency.push.vapid import configured_private_key, public_key
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,21 @@ def build_provider(config) -> Provider:
     return ConsoleProvider()
 
 
+def build_push_sender(app: Flask) -> PushSender:
+    """Web Push with the configured VAPID key; without one (production, unset) push alerts fail plainly."""
+    private_key = configured_private_key(app.config)
+    provider = None
+    if private_key:
+        provider = app.extensions.get("push_provider") or WebPushProvider(
+            private_key, app.config["VAPID_SUBJECT"], timeout=app.config["SEND_TIMEOUT_SECONDS"],
+            pool_size=app.config["PUSH_CONCURRENCY"])
+        app.extensions["push_public_key"] = public_key(private_key)
+    else:
+        log.warning("VAPID_PRIVATE_KEY is not set: Web Push is off (run `emergency push keys` to make a pair)")
+        app.extensions["push_public_key"] = None
+    return PushSender(app.extensions["db"]["sessionmaker"], provider, app.config["SECRET_KEY"])
+
+
 def periodic_jobs() -> list:
     """Jobs the dispatcher runs about once a second: escalations, reminders, check-ins left untallied."""
     return [run_due_escalations, run_due_reminders, apply_untallied]
@@ -46,7 +64,8 @@ def init_alerts(app: Flask) -> None:
     provider = app.extensions.get("alert_provider") or build_provider(app.config)
     app.extensions["alert_provider"] = provider
     dispatcher = Dispatcher(app.extensions["db"]["sessionmaker"], instrument(provider),
-                            Settings.from_config(app.config), periodic_jobs())
+                            Settings.from_config(app.config), periodic_jobs(),
+                            push=build_push_sender(app))
     dispatcher.budget = build_budget(app.config, app.extensions["db"]["engine"], dispatcher.live_dispatchers)
     app.extensions["dispatcher"] = dispatcher
 

@@ -67,6 +67,12 @@ def asset(filename: str):
     return response
 
 
+@blp.get("/r/<int:run_id>")
+def run_link(run_id: int):
+    """The short link in staff texts: opens the run in the console, which asks for a login if there is none."""
+    return redirect(f"/#/run/{run_id}", code=302)
+
+
 @blp.get("/sw.js")
 def service_worker():
     """The service worker, at the root so its scope covers `/` and `/app`."""

@@ -38,20 +38,23 @@ class LiveSessions:
     def __len__(self) -> int:
         return len(self._by_sid)
 
-    def stale(self, session: Session) -> list[str]:
-        """The sids whose token no longer authenticates (revoked, expired, owner deactivated)."""
+    def stale(self, session: Session) -> dict[str, str]:
+        """The sids whose token no longer authenticates (revoked, expired, owner deactivated), with its hash."""
         with self._lock:
             snapshot = dict(self._by_sid)
         if not snapshot:
-            return []
+            return {}
         live = live_token_hashes(session, sorted(set(snapshot.values())))
         session.rollback()  # end the read transaction: the sweep must never hold one open
-        return [sid for sid, token_hash in snapshot.items() if token_hash not in live]
+        return {sid: token_hash for sid, token_hash in snapshot.items() if token_hash not in live}
 
-    def sweep(self, sessions: sessionmaker, disconnect: Callable[[str], None]) -> int:
-        """Disconnect every stale socket; returns how many were cut off."""
+    def sweep(self, sessions: sessionmaker, disconnect: Callable[[str], None],
+              forget: Callable[[str], None] = lambda _hash: None) -> int:
+        """Disconnect every stale socket and `forget` its token (a cached principal); returns how many."""
         with sessions() as session:
             stale = self.stale(session)
+        for token_hash in set(stale.values()):
+            forget(token_hash)
         for sid in stale:
             self.discard(sid)
             try:

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from flask import Flask, request
 from flask_socketio import ConnectionRefusedError, SocketIO, join_room
 
-from emergency.accounts.service import authenticate, token_hash
+from emergency.accounts.service import PrincipalCache, authenticate, token_hash
 from emergency.db import db, reading_only
 from emergency.errors import Unauthorized
 from emergency.metrics import instruments as metrics
@@ -95,6 +95,18 @@ def init_socketio(app: Flask) -> SocketIO:
         engineio_logger=False,
     )
     live = LiveSessions()
+    principals: PrincipalCache = app.extensions["principal_cache"]
+
+    def _authenticate(token: str):
+        # A school's phones connect (and reconnect) at once: their principals are cached briefly, and a
+        # lookup is one statement outside any transaction (PostgreSQL: no BEGIN and ROLLBACK round trips).
+        # Its own short session: the handler may share an app context (and its session) with other code.
+        if (cached := principals.get(token_hash(token))) is not None:
+            return cached
+        with db.new_session(app) as session:
+            if session.get_bind().dialect.name == "postgresql":
+                session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            return authenticate(session, token, cache=principals)
 
     @socketio.on("connect")
     def connect(auth=None):
@@ -104,7 +116,7 @@ def init_socketio(app: Flask) -> SocketIO:
             raise ConnectionRefusedError("Send the token in the Socket.IO auth payload: {\"token\": \"...\"}.")
         reading = reading_only.set(True)  # on SQLite: a read transaction, not a queued writer's
         try:
-            principal = authenticate(db.session, token)
+            principal = _authenticate(token)
         except Unauthorized as exc:
             log.info("socket connect refused: %s", exc.message)
             raise ConnectionRefusedError(exc.message) from None
@@ -138,7 +150,8 @@ def sweep_live_sessions(app: Flask) -> int:
     socketio: SocketIO = app.extensions["socketio"]
     live: LiveSessions = app.extensions["live_sessions"]
     return live.sweep(app.extensions["db"]["sessionmaker"],
-                      lambda sid: socketio.server.disconnect(sid, namespace="/"))
+                      lambda sid: socketio.server.disconnect(sid, namespace="/"),
+                      forget=app.extensions["principal_cache"].forget)
 
 
 def start_session_sweeper(app: Flask) -> None:

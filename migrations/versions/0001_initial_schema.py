@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-01 10:29:16.692755
+Create Date: 2026-12-02 00:51:25.864605
 """
 from alembic import op
 import sqlalchemy as sa
@@ -292,52 +292,6 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_accountability_tallies_run_id_runs')),
     sa.PrimaryKeyConstraint('run_id', name=op.f('pk_accountability_tallies'))
     )
-    op.create_table('alerts',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('run_id', sa.Integer(), nullable=False),
-    sa.Column('event_seq', sa.Integer(), nullable=False),
-    sa.Column('occasion', sa.String(length=24), nullable=False),
-    sa.Column('person_id', sa.Integer(), nullable=True),
-    sa.Column('partner_id', sa.Integer(), nullable=True),
-    sa.Column('recipient_name', sa.String(length=200), nullable=False),
-    sa.Column('recipient_role', sa.String(length=32), nullable=False),
-    sa.Column('to_number', sa.String(length=20), nullable=True),
-    sa.Column('channel', sa.String(length=8), nullable=False),
-    sa.Column('body', sa.Text(), nullable=False),
-    sa.Column('priority', sa.Integer(), nullable=False),
-    sa.Column('lane', sa.Integer(), server_default=sa.text('0'), nullable=False),
-    sa.Column('turn', sa.Integer(), server_default=sa.text('0'), nullable=False),
-    sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('provider_status', sa.String(length=24), nullable=True),
-    sa.Column('provider_sid', sa.String(length=64), nullable=True),
-    sa.Column('error_code', sa.Integer(), nullable=True),
-    sa.Column('error_message', sa.String(length=300), nullable=True),
-    sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('deadline_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('claimed_by', sa.Integer(), nullable=True),
-    sa.Column('requires_ack', sa.Boolean(), nullable=False),
-    sa.Column('escalate_after_seconds', sa.Integer(), nullable=True),
-    sa.Column('escalate_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('escalated_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('queued_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('sent_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('delivered_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('finished_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('acknowledged_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('ack_channel', sa.String(length=8), nullable=True),
-    sa.ForeignKeyConstraint(['partner_id'], ['partners.id'], name=op.f('fk_alerts_partner_id_partners')),
-    sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_alerts_person_id_people')),
-    sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_alerts_run_id_runs')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_alerts')),
-    sa.UniqueConstraint('provider_sid', name=op.f('uq_alerts_provider_sid'))
-    )
-    with op.batch_alter_table('alerts', schema=None) as batch_op:
-        batch_op.create_index('ix_alerts_due', ['channel', 'lane', 'turn', 'id'], unique=False, postgresql_where=sa.text("status IN ('queued', 'sending')"), sqlite_where=sa.text("status IN ('queued', 'sending')"))
-        batch_op.create_index('ix_alerts_escalate', ['escalate_at'], unique=False)
-        batch_op.create_index('ix_alerts_run_recipient', ['run_id', 'person_id', 'partner_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_alerts_to_number'), ['to_number'], unique=False)
-
     op.create_table('auth_tokens',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('account_id', sa.Integer(), nullable=False),
@@ -482,24 +436,23 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_student_data_reads_at'), ['at'], unique=False)
         batch_op.create_index(batch_op.f('ix_student_data_reads_school_id'), ['school_id'], unique=False)
 
-    op.create_table('acknowledgements',
+    op.create_table('push_subscriptions',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('run_id', sa.Integer(), nullable=False),
-    sa.Column('person_id', sa.Integer(), nullable=True),
-    sa.Column('partner_id', sa.Integer(), nullable=True),
-    sa.Column('alert_id', sa.Integer(), nullable=True),
-    sa.Column('channel', sa.String(length=8), nullable=False),
-    sa.Column('acknowledged_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['alert_id'], ['alerts.id'], name=op.f('fk_acknowledgements_alert_id_alerts')),
-    sa.ForeignKeyConstraint(['partner_id'], ['partners.id'], name=op.f('fk_acknowledgements_partner_id_partners')),
-    sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_acknowledgements_person_id_people')),
-    sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_acknowledgements_run_id_runs')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_acknowledgements'))
+    sa.Column('person_id', sa.Integer(), nullable=False),
+    sa.Column('token_id', sa.Integer(), nullable=True),
+    sa.Column('endpoint', sa.Text(), nullable=False),
+    sa.Column('p256dh', sa.String(length=200), nullable=False),
+    sa.Column('auth', sa.String(length=64), nullable=False),
+    sa.Column('user_agent', sa.String(length=300), nullable=False),
+    sa.Column('created_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_push_subscriptions_person_id_people'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['token_id'], ['auth_tokens.id'], name=op.f('fk_push_subscriptions_token_id_auth_tokens'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_push_subscriptions')),
+    sa.UniqueConstraint('endpoint', name=op.f('uq_push_subscriptions_endpoint'))
     )
-    with op.batch_alter_table('acknowledgements', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_acknowledgements_run_id'), ['run_id'], unique=False)
-        batch_op.create_index('uq_acknowledgements_partner', ['run_id', 'partner_id'], unique=True, sqlite_where=sa.text('partner_id IS NOT NULL'), postgresql_where=sa.text('partner_id IS NOT NULL'))
-        batch_op.create_index('uq_acknowledgements_person', ['run_id', 'person_id'], unique=True, sqlite_where=sa.text('person_id IS NOT NULL'), postgresql_where=sa.text('person_id IS NOT NULL'))
+    with op.batch_alter_table('push_subscriptions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_push_subscriptions_person_id'), ['person_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_push_subscriptions_token_id'), ['token_id'], unique=False)
 
     op.create_table('room_statuses',
     sa.Column('run_id', sa.Integer(), nullable=False),
@@ -537,19 +490,99 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['student_id'], ['students.id'], name=op.f('fk_student_statuses_student_id_students'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('run_id', 'student_id', name=op.f('pk_student_statuses'))
     )
+    op.create_table('alerts',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('run_id', sa.Integer(), nullable=False),
+    sa.Column('event_seq', sa.Integer(), nullable=False),
+    sa.Column('occasion', sa.String(length=24), nullable=False),
+    sa.Column('person_id', sa.Integer(), nullable=True),
+    sa.Column('partner_id', sa.Integer(), nullable=True),
+    sa.Column('recipient_name', sa.String(length=200), nullable=False),
+    sa.Column('recipient_role', sa.String(length=32), nullable=False),
+    sa.Column('to_number', sa.String(length=20), nullable=True),
+    sa.Column('channel', sa.String(length=8), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('priority', sa.Integer(), nullable=False),
+    sa.Column('lane', sa.Integer(), server_default=sa.text('0'), nullable=False),
+    sa.Column('turn', sa.Integer(), server_default=sa.text('0'), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('provider_status', sa.String(length=24), nullable=True),
+    sa.Column('provider_sid', sa.String(length=64), nullable=True),
+    sa.Column('error_code', sa.Integer(), nullable=True),
+    sa.Column('error_message', sa.String(length=300), nullable=True),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('deadline_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('claimed_by', sa.Integer(), nullable=True),
+    sa.Column('requires_ack', sa.Boolean(), nullable=False),
+    sa.Column('escalate_after_seconds', sa.Integer(), nullable=True),
+    sa.Column('escalate_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('escalated_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('queued_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('delivered_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('acknowledged_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('ack_channel', sa.String(length=8), nullable=True),
+    sa.Column('subscription_id', sa.Integer(), nullable=True),
+    sa.Column('payload', sa.JSON().with_variant(sa.JSON(none_as_null=True), 'postgresql'), nullable=True),
+    sa.ForeignKeyConstraint(['partner_id'], ['partners.id'], name=op.f('fk_alerts_partner_id_partners')),
+    sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_alerts_person_id_people')),
+    sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_alerts_run_id_runs')),
+    sa.ForeignKeyConstraint(['subscription_id'], ['push_subscriptions.id'], name=op.f('fk_alerts_subscription_id_push_subscriptions'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_alerts')),
+    sa.UniqueConstraint('provider_sid', name=op.f('uq_alerts_provider_sid'))
+    )
+    with op.batch_alter_table('alerts', schema=None) as batch_op:
+        batch_op.create_index('ix_alerts_due', ['channel', 'lane', 'turn', 'id'], unique=False, postgresql_where=sa.text("status IN ('queued', 'sending')"), sqlite_where=sa.text("status IN ('queued', 'sending')"))
+        batch_op.create_index('ix_alerts_escalate', ['escalate_at'], unique=False)
+        batch_op.create_index('ix_alerts_run_recipient', ['run_id', 'person_id', 'partner_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_alerts_to_number'), ['to_number'], unique=False)
+
+    op.create_table('acknowledgements',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('run_id', sa.Integer(), nullable=False),
+    sa.Column('person_id', sa.Integer(), nullable=True),
+    sa.Column('partner_id', sa.Integer(), nullable=True),
+    sa.Column('alert_id', sa.Integer(), nullable=True),
+    sa.Column('channel', sa.String(length=8), nullable=False),
+    sa.Column('acknowledged_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['alert_id'], ['alerts.id'], name=op.f('fk_acknowledgements_alert_id_alerts')),
+    sa.ForeignKeyConstraint(['partner_id'], ['partners.id'], name=op.f('fk_acknowledgements_partner_id_partners')),
+    sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_acknowledgements_person_id_people')),
+    sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_acknowledgements_run_id_runs')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_acknowledgements'))
+    )
+    with op.batch_alter_table('acknowledgements', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_acknowledgements_run_id'), ['run_id'], unique=False)
+        batch_op.create_index('uq_acknowledgements_partner', ['run_id', 'partner_id'], unique=True, sqlite_where=sa.text('partner_id IS NOT NULL'), postgresql_where=sa.text('partner_id IS NOT NULL'))
+        batch_op.create_index('uq_acknowledgements_person', ['run_id', 'person_id'], unique=True, sqlite_where=sa.text('person_id IS NOT NULL'), postgresql_where=sa.text('person_id IS NOT NULL'))
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
-    op.drop_table('student_statuses')
-    op.drop_table('room_statuses')
     with op.batch_alter_table('acknowledgements', schema=None) as batch_op:
         batch_op.drop_index('uq_acknowledgements_person', sqlite_where=sa.text('person_id IS NOT NULL'), postgresql_where=sa.text('person_id IS NOT NULL'))
         batch_op.drop_index('uq_acknowledgements_partner', sqlite_where=sa.text('partner_id IS NOT NULL'), postgresql_where=sa.text('partner_id IS NOT NULL'))
         batch_op.drop_index(batch_op.f('ix_acknowledgements_run_id'))
 
     op.drop_table('acknowledgements')
+    with op.batch_alter_table('alerts', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_alerts_to_number'))
+        batch_op.drop_index('ix_alerts_run_recipient')
+        batch_op.drop_index('ix_alerts_escalate')
+        batch_op.drop_index('ix_alerts_due', postgresql_where=sa.text("status IN ('queued', 'sending')"), sqlite_where=sa.text("status IN ('queued', 'sending')"))
+
+    op.drop_table('alerts')
+    op.drop_table('student_statuses')
+    op.drop_table('room_statuses')
+    with op.batch_alter_table('push_subscriptions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_push_subscriptions_token_id'))
+        batch_op.drop_index(batch_op.f('ix_push_subscriptions_person_id'))
+
+    op.drop_table('push_subscriptions')
     with op.batch_alter_table('student_data_reads', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_student_data_reads_school_id'))
         batch_op.drop_index(batch_op.f('ix_student_data_reads_at'))
@@ -577,13 +610,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_auth_tokens_account_id'))
 
     op.drop_table('auth_tokens')
-    with op.batch_alter_table('alerts', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_alerts_to_number'))
-        batch_op.drop_index('ix_alerts_run_recipient')
-        batch_op.drop_index('ix_alerts_escalate')
-        batch_op.drop_index('ix_alerts_due', postgresql_where=sa.text("status IN ('queued', 'sending')"), sqlite_where=sa.text("status IN ('queued', 'sending')"))
-
-    op.drop_table('alerts')
     op.drop_table('accountability_tallies')
     with op.batch_alter_table('accountability_schedules', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_accountability_schedules_reminder_due_at'))

@@ -53,3 +53,15 @@ def alert_of(session, run, *, channel: str, person=None, partner=None) -> Alert:
     recipient = Alert.person_id == person.id if person else Alert.partner_id == partner.id
     return session.scalar(select(Alert).where(Alert.run_id == run.id, Alert.channel == channel, recipient)
                           .order_by(Alert.id.desc()))
+
+
+class RecordingBudget:
+    """A send budget that never waits and remembers every (key, rate) it was asked for."""
+
+    name = "recording"
+
+    def __init__(self):
+        self.taken: list[tuple[str, float]] = []
+
+    def acquire(self, key: str, rate: float) -> None:
+        self.taken.append((key, rate))

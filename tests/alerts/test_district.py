@@ -13,7 +13,7 @@ from emergency.alerts.escalation import run_due_escalations
 from emergency.alerts.models import DRILL_LANE, QUEUED, REAL_LANE, SENDING, Alert, DispatcherHeartbeat
 from emergency.db import db
 from emergency.timeutil import utcnow
-from tests.alerts.helpers import fake_twilio_settings, start
+from tests.alerts.helpers import RecordingBudget, fake_twilio_settings, start
 
 POOL = ["+15005550006", "+15005550007", "+15005550008"]
 
@@ -179,15 +179,8 @@ def test_each_recipient_always_hears_from_the_same_pool_number(app, client, logi
 
 def test_each_pool_number_has_its_own_sms_budget(app, staffed_school):
     dispatcher = _dispatcher(app)
-    keys: list[tuple[str, float]] = []
-
-    class Recording:
-        name = "recording"
-
-        def acquire(self, key: str, rate: float) -> None:
-            keys.append((key, rate))
-
-    dispatcher.budget = Recording()
+    dispatcher.budget = RecordingBudget()
+    keys = dispatcher.budget.taken
     dispatcher.settings.sms_per_second = 2.0
     school, admin, staff, _ = staffed_school("North Elementary", teachers=12)
     start(app, admin, school)

@@ -88,7 +88,7 @@ def serve_demo():
                 cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
             base = f"http://127.0.0.1:{port}"
             try:
-                deadline = time.monotonic() + 60
+                deadline = time.monotonic() + 180  # a loaded machine starts slowly
                 while True:
                     if process.poll() is not None:
                         raise RuntimeError(f"the server exited ({process.returncode}):\n{log.read_text()[-4000:]}")

@@ -169,3 +169,60 @@ def test_cross_origin_polling_gets_no_cors_grant(app):
                                 headers={"Origin": "https://evil.example.org"}, timeout=10)
     assert response.status_code == 400
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+# -- the connect path's principal cache -----------------------------------------------------------------
+def _token_lookups(app):
+    """Counts statements reading auth_tokens by hash (the connect path's token lookup)."""
+    from sqlalchemy import event
+
+    seen = []
+
+    def count(_conn, _cursor, statement, *_args):
+        if "FROM auth_tokens" in statement and "token_hash =" in statement:
+            seen.append(statement)
+
+    event.listen(app.extensions["db"]["engine"], "before_cursor_execute", count)
+    return seen
+
+
+def test_a_school_reconnecting_looks_each_token_up_once(app, teacher):
+    lookups = _token_lookups(app)
+    phones = [_client(app, teacher) for _ in range(5)]
+
+    assert all(phone.is_connected() for phone in phones)
+    assert len(lookups) == 1
+
+
+def test_a_logged_out_token_cannot_connect_again_though_it_was_cached(app, client, teacher):
+    assert _client(app, teacher).is_connected()  # now cached
+
+    assert client.post("/api/v1/auth/logout", headers=teacher).status_code == 204
+
+    assert not _client(app, teacher).is_connected()
+
+
+def test_a_deactivated_person_cannot_connect_again_though_cached(app, session, school, make_person, login):
+    person = make_person("teacher", [school])
+    headers = login(person)
+    assert _client(app, headers).is_connected()
+    session.merge(person).active = False
+    session.commit()
+
+    assert not _client(app, headers).is_connected()
+
+
+def test_a_token_revoked_elsewhere_is_forgotten_by_the_sweeper(app, session, teacher):
+    # Another instance's logout changes the row without this process seeing an ORM change.
+    from sqlalchemy import update
+
+    phone = _client(app, teacher)
+    session.execute(update(AuthToken).where(AuthToken.token_hash == _hash(teacher)).values(revoked_at=utcnow()))
+    session.commit()
+    assert len(app.extensions["principal_cache"]) == 1
+
+    assert sweep_live_sessions(app) == 1
+
+    assert not phone.is_connected()
+    assert len(app.extensions["principal_cache"]) == 0
+    assert not _client(app, teacher).is_connected()

@@ -43,7 +43,7 @@ ERROR_REASONS: dict[int, str] = {
 class SendResult:
     """What the provider said when it accepted a message or call."""
 
-    sid: str
+    sid: str | None
     status: str
 
 
@@ -57,12 +57,14 @@ class ProviderError(Exception):
         code: int | None = None,
         http_status: int | None = None,
         temporary: bool,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.http_status = http_status
         self.temporary = temporary
+        self.retry_after = retry_after  # seconds the provider asked us to wait (Retry-After)
 
     @property
     def reason(self) -> str | None:

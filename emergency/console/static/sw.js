@@ -28,7 +28,13 @@ const SHELL = [
   "/console/js/screens/login.js",
   "/console/js/screens/partner.js",
   "/console/js/screens/start.js",
+  // Web Push (issue 16)
+  "/console/push-sw.js",
+  "/console/js/push.js",
 ];
+
+// Web Push (issue 16): the push and notificationclick handlers.
+importScripts("/console/push-sw.js");
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()));

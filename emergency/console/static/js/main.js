@@ -4,6 +4,7 @@ import { isAdmin, isPartner, logout, NetworkError, session } from "./api.js";
 import { announce, h, replace, tick, toast } from "./dom.js";
 import * as live from "./live.js";
 import * as outbox from "./outbox.js";
+import * as push from "./push.js";
 import { modeLabel, setRunMode } from "./runui.js";
 import * as board from "./screens/board.js";
 import * as checkin from "./screens/checkin.js";
@@ -90,9 +91,11 @@ function onSession(saved) {
   if (saved) live.connect(saved.token);
   else live.disconnect();
   showNetwork();
+  push.refresh(); // Web Push (issue 16): offer notifications, or re-register this phone
 }
 
 document.getElementById("logout").addEventListener("click", async () => {
+  await push.forget(); // Web Push (issue 16): this phone stops getting alerts once logged out
   await logout();
   location.hash = "#/login";
 });

@@ -87,6 +87,7 @@ export function eventText(event) {
     case "recipient.unreachable":
     case "alert.unreachable": return `Not reached: ${p.name || (p.recipients || []).map((r) => r.name).join(", ") || "someone"}`;
     case "alert.failed": return `Message failed: ${p.recipient || ""} (${p.channel || ""})`;
+    case "push.device_removed": return `Push notifications lost: ${p.recipient || ""} (device no longer subscribed; ${p.devices_left ?? 0} left)`;
     case "alert.opted_out": return `Opted out of texts: ${p.name || (p.recipients || []).map((r) => r.name).join(", ")}`;
     default: return event.type.replace(/[._]/g, " ");
   }

@@ -209,11 +209,14 @@ export async function render(main, runId) {
     const unreachable = alerts.unreachable || [];
     const optedOut = alerts.opted_out || [];
     const texts = (alerts.queue && alerts.queue.sms) || {};
+    const pushes = (alerts.queue && alerts.queue.push) || {};
     replace(alertsBox,
       h("h2", { class: "section-title", text: "Alerts" }),
       h("p", { text: `${ack.acknowledged ?? 0} of ${ack.asked ?? 0} acknowledged · ${ack.pending ?? 0} still sending · ${ack.total ?? 0} messages` }),
       texts.waiting ? h("p", { class: "muted", "data-testid": "queue", text: `${texts.waiting} texts to send, ${
         texts.ahead} of other runs ahead${texts.eta_seconds == null ? "" : `, about ${Math.ceil(texts.eta_seconds)} s to go`}` }) : null,
+      pushes.waiting ? h("p", { class: "muted", "data-testid": "push-queue",
+        text: `${pushes.waiting} phone notification${pushes.waiting > 1 ? "s" : ""} to send` }) : null,
       unreachable.length ? h("p", { class: "notice notice-warn", "data-testid": "unreachable",
         text: `Unreachable (${unreachable.length}): ${unreachable.map((p) => p.name).join(", ")}` }) : null,
       optedOut.length ? h("p", { class: "muted",

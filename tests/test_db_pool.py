@@ -1,0 +1,94 @@
+"""The PostgreSQL connection pool under gevent, and psycopg 3 cooperating with gevent's event loop."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from emergency.config import Config, ConfigError
+from emergency.db import PoolSettings, make_engine
+
+POSTGRES = os.environ.get("TEST_DATABASE_URL", "").startswith("postgres")
+
+
+def test_pool_settings_come_from_the_environment():
+    config = Config.from_env({"DATABASE_POOL_SIZE": "40", "DATABASE_MAX_OVERFLOW": "0",
+                              "DATABASE_POOL_TIMEOUT": "12.5"})
+
+    assert (config.DATABASE_POOL_SIZE, config.DATABASE_MAX_OVERFLOW, config.DATABASE_POOL_TIMEOUT) == (40, 0, 12.5)
+
+
+def test_an_empty_pool_is_refused_in_one_sentence():
+    with pytest.raises(ConfigError, match="DATABASE_POOL_SIZE must be at least 1"):
+        Config(ENV="test", DATABASE_POOL_SIZE=0).resolved()
+
+
+def test_a_postgresql_engine_keeps_the_configured_pool():
+    engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", PoolSettings(size=40, max_overflow=3,
+                                                                                       timeout=7.5))
+
+    assert (engine.pool.size(), engine.pool._max_overflow, engine.pool._timeout) == (40, 3, 7.5)
+
+
+def test_the_default_pool_is_steady_rather_than_overflowing():
+    # Overflow connections are closed when given back: a pool living on them forks a backend per request.
+    engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+
+    assert engine.pool.size() == 20 and engine.pool._max_overflow == 5
+
+
+def test_the_app_engine_uses_the_pool_settings(make_config, database_url):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite keeps its own pool; PoolSettings apply to PostgreSQL")
+    from emergency.app import create_app
+
+    app = create_app(make_config(DATABASE_POOL_SIZE=33, DATABASE_MAX_OVERFLOW=2, DATABASE_POOL_TIMEOUT=9.0))
+    engine = app.extensions["db"]["engine"]
+    try:
+        assert (engine.pool.size(), engine.pool._max_overflow, engine.pool._timeout) == (33, 2, 9.0)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.skipif(not POSTGRES, reason="set TEST_DATABASE_URL to a PostgreSQL database")
+def test_psycopg_waits_for_the_database_without_blocking_gevent(database_url):
+    """Under gevent's patching psycopg 3 waits with the patched poll(); no psycogreen is needed.
+
+    One connection holds an advisory lock; a greenlet asks for it on a second connection. If that
+    wait blocked the process, the first greenlet could never release the lock and the second would
+    fail at its statement timeout; cooperating, a ticker keeps running and the lock changes hands.
+    """
+    url = database_url.replace("postgresql+psycopg://", "postgresql://")
+    script = textwrap.dedent(f"""
+        from gevent import monkey; monkey.patch_all()
+        import gevent, psycopg, psycopg.waiting
+        a = psycopg.connect({url!r}, autocommit=True)
+        b = psycopg.connect({url!r}, autocommit=True)
+        ticks = [0]
+        def ticker():
+            while True:
+                ticks[0] += 1
+                gevent.sleep(0.01)
+        gevent.spawn(ticker)
+        a.execute("SELECT pg_advisory_lock(424242)")
+        def waiter():
+            b.execute("SET statement_timeout = '20s'")
+            b.execute("SELECT pg_advisory_lock(424242)")
+            ticks_while_waiting = ticks[0]
+            b.execute("SELECT pg_advisory_unlock(424242)")
+            return ticks_while_waiting
+        waiting = gevent.spawn(waiter)
+        gevent.sleep(0.3)
+        a.execute("SELECT pg_advisory_unlock(424242)")
+        print(psycopg.waiting.wait.__name__, waiting.get(timeout=30))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 0, done.stderr
+    wait_function, ticks = done.stdout.split()
+    assert wait_function != "wait_c"  # the C wait blocks the whole process
+    assert int(ticks) > 0
