@@ -91,7 +91,7 @@ def seed(url: str, rooms: int, tag: str) -> tuple[int, str, list[str]]:
         session.execute(insert(person_schools), [{"person_id": p, "school_id": school.id}
                                                  for p in [*people, principal.id]])
         session.execute(insert(Account), [{"email": f"t{n}.{tag}@bench.example.org", "person_id": p,
-                                           "failed_logins": 0, "created_at": now}
+                                           "created_at": now}
                                           for n, p in enumerate(people, start=1)])
         accounts = list(session.scalars(select(Account.id).where(Account.person_id.in_(people))
                                         .order_by(Account.person_id)))

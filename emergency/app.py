@@ -10,14 +10,16 @@ from pathlib import Path
 import redis
 from flask import Flask, jsonify
 from sqlalchemy import text
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from emergency.accountability.cache import RollupCache
-from emergency.accounts.service import LoginThrottle, PrincipalCache, forget_on_change
+from emergency.accounts.service import PrincipalCache, forget_on_change
+from emergency.accounts.throttle import init_throttle
 from emergency.alerts import fanout
 from emergency.alerts.setup import init_alerts
 from emergency.config import Config
 from emergency.db import db
-from emergency.errors import register_error_handlers
+from emergency.errors import DATABASE_RETRY_AFTER, register_error_handlers
 from emergency.logs import configure_logging
 from emergency.logs import init_app as init_request_logging
 from emergency.metrics.exposition import init_app as init_metrics
@@ -25,7 +27,7 @@ from emergency.realtime.coalesce import CoalescingPublisher
 from emergency.realtime.push import RecordingPublisher, TeePublisher
 from emergency.realtime.socket import SocketPublisher, init_socketio, start_session_sweeper
 from emergency.runs import announcements
-from emergency.web import EmergencyApi
+from emergency.web import SWAGGER_UI_ASSETS, EmergencyApi, GuardedJSONProvider, api_headers, docs_assets
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ def create_app(config: Config | None = None) -> Flask:
     config = (config or Config.from_env()).resolved()
     instance = Path(config.INSTANCE_PATH).resolve()
     app = Flask(__name__, instance_path=str(instance), static_folder=None)
+    app.json = GuardedJSONProvider(app)
     app.config.update({k: v for k, v in asdict(config).items() if k != "extra"})
     app.config.update(config.extra)
     app.config.update(
@@ -44,7 +47,7 @@ def create_app(config: Config | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/api",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        OPENAPI_SWAGGER_UI_URL=SWAGGER_UI_ASSETS,
         JSON_SORT_KEYS=False,
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
@@ -53,7 +56,7 @@ def create_app(config: Config | None = None) -> Flask:
         Path(config.DATABASE_URL[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
 
     db.init_app(app)
-    app.extensions["login_throttle"] = LoginThrottle()
+    init_throttle(app)
     app.extensions["principal_cache"] = PrincipalCache(config.LIVE_AUTH_CACHE_SECONDS)
     forget_on_change(app.extensions["db"]["sessionmaker"], app.extensions["principal_cache"])
     app.extensions["rollup_cache"] = RollupCache(config.ROLLUP_CACHE_SECONDS)
@@ -78,8 +81,14 @@ def create_app(config: Config | None = None) -> Flask:
     app.extensions["api"] = api
     for blueprint in _plain_blueprints():
         app.register_blueprint(blueprint)
+    app.register_blueprint(docs_assets)
+    app.after_request(api_headers)
     register_error_handlers(app)
     _health(app)
+    if config.TRUSTED_PROXIES:
+        # Behind a load balancer every client would share its address: take the client's own from the
+        # X-Forwarded-For entries the TRUSTED_PROXIES nearest proxies appended (login limits count by it).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.TRUSTED_PROXIES, x_proto=config.TRUSTED_PROXIES)
     init_request_logging(app)
     init_metrics(app)
     return app
@@ -179,8 +188,11 @@ def _health(app: Flask) -> None:
             with db.engine().connect() as connection:
                 connection.execute(text("SELECT 1"))
             current = is_current(db.engine())
-        except Exception as exc:  # the point is to report, not to fail
-            return jsonify({"status": "unavailable", "database": "unreachable", "detail": str(exc)[:200]}), 503
+        except Exception:  # the point is to report, not to fail
+            # The driver's message names the host, port and database: it goes to the log, not to anyone asking.
+            log.warning("readiness check: the database is unreachable", exc_info=True)
+            return (jsonify({"status": "unavailable", "database": "unreachable"}), 503,
+                    {"Retry-After": str(DATABASE_RETRY_AFTER)})
         if not current:
             return jsonify({"status": "unavailable", "database": "not migrated",
                             "detail": "run `emergency db upgrade`"}), 503
@@ -188,6 +200,8 @@ def _health(app: Flask) -> None:
         if app.config.get("REDIS_URL"):
             problem = redis_problem(app.config["REDIS_URL"])
             if problem:
-                return jsonify({**body, "status": "unavailable", "redis": "unreachable", "detail": problem}), 503
+                log.warning("readiness check: Redis is unreachable: %s", problem)
+                return (jsonify({**body, "status": "unavailable", "redis": "unreachable"}), 503,
+                        {"Retry-After": str(DATABASE_RETRY_AFTER)})
             body["redis"] = "ok"
         return jsonify(body)

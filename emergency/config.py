@@ -8,11 +8,14 @@ import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from limits import parse_many
+
 KNOWN_DEFAULT_SECRETS = {
     "", "dev", "secret", "changeme", "change-me", "secret-key", "development",
     "dev-secret-key-not-for-production", "your-secret-key", "please-change-me",
 }
 DEV_SECRET = "dev-secret-key-not-for-production"
+DEV_ENVS = frozenset({"development", "demo", "test"})
 
 
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -89,6 +92,9 @@ class Config:
     STAFF_SMS_LINKS: bool = True  # staff texts end with a link that opens the run
     LIVE_SUMMARY_INTERVAL: float = 0.25  # seconds between a run's live roll-up summaries; 0 = every change
     ROLLUP_CACHE_SECONDS: float = 5.0  # longest reuse of a cached roll-up; 0 = no cache
+    TRUSTED_PROXIES: int = 0  # proxies in front of the app whose X-Forwarded-For entries are believed
+    LOGIN_LIMIT_PER_ACCOUNT: str = "5 per minute; 10 per 10 minutes; 20 per hour"
+    LOGIN_LIMIT_PER_ADDRESS: str = "100 per minute; 1000 per hour"
     LIVE_SESSION_CHECK_SECONDS: float = 2.0  # how often live sockets are checked against their token (0: never)
     LIVE_AUTH_CACHE_SECONDS: float = 5.0  # a socket connect reuses a token's principal this long (0: never)
     TESTING: bool = False
@@ -116,7 +122,7 @@ class Config:
 
     @property
     def dev_like(self) -> bool:
-        return self.ENV in {"development", "demo", "test"}
+        return self.ENV in DEV_ENVS
 
     def resolved(self) -> Config:
         """Fill derived defaults and check consistency; raises ConfigError with one clear sentence."""
@@ -175,6 +181,12 @@ class Config:
             raise ConfigError(f"DISPATCHER must be 'thread' or 'off', got {self.DISPATCHER!r}.")
         if self.LOG_LEVEL.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {self.LOG_LEVEL!r}.")
+        for name in ("LOGIN_LIMIT_PER_ACCOUNT", "LOGIN_LIMIT_PER_ADDRESS"):
+            try:
+                parse_many(getattr(self, name))
+            except ValueError:
+                raise ConfigError(f"{name} must be limits such as '5 per minute; 20 per hour', "
+                                  f"got {getattr(self, name)!r}.") from None
         if self.LOG_FORMAT not in {"text", "json"}:
             raise ConfigError(f"LOG_FORMAT must be 'text' or 'json', got {self.LOG_FORMAT!r}.")
         if self.METRICS_TOKEN and len(self.METRICS_TOKEN) < 16 and not self.dev_like:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from emergency.checking import Problems
 
-__all__ = ["Problems", "Row", "read_rows"]
+__all__ = ["Problems", "Row", "escape_formula", "read_rows", "unescape_formula"]
 
 
 @dataclass
@@ -45,6 +46,10 @@ def read_rows(path: Path, problems: Problems, columns: Sequence[str], required: 
         # Keep going with replacement characters: the other problems are still worth reporting,
         # and nothing is imported anyway.
         text = raw.decode("utf-8-sig", errors="replace")
+    if "\x00" in text:  # no database column takes a NUL: a problem here, not a crash in the real import
+        line = text[:text.index("\x00")].count("\n") + 1
+        problems.add(file, line, "(file)", "contains a NUL character; save it as plain 'CSV UTF-8'")
+        text = text.replace("\x00", "")
     reader = csv.reader(io.StringIO(text, newline=""))
     rows: list[Row] = []
     header: list[str] | None = None
@@ -61,7 +66,7 @@ def read_rows(path: Path, problems: Problems, columns: Sequence[str], required: 
             if len(record) > len(header) and any(v.strip() for v in record[len(header):]):
                 problems.add(file, start, "(row)", f"has {len(record)} values but the header names "
                                                    f"{len(header)} columns")
-            values = {name: (record[i].strip() if i < len(record) else "")
+            values = {name: (unescape_formula(record[i].strip()) if i < len(record) else "")
                       for i, name in enumerate(header) if name}
             rows.append(Row(start, values))
     except csv.Error as exc:
@@ -95,3 +100,22 @@ def _header(file: str, record: list[str], line: int, problems: Problems, columns
         if name not in seen:
             problems.add(file, line, name, "required column is missing")
     return header
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection); an export
+# writes such cells behind a single quote, which reading takes off again. A plain signed number
+# (an E.164 mobile, +19145550101) calls no function, so it stays as it is and the files stay readable.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+")
+
+
+def escape_formula(value: str) -> str:
+    """The cell as an export writes it: a formula-looking cell behind a single quote."""
+    if value.startswith(_FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def unescape_formula(value: str) -> str:
+    """The cell as escape_formula received it."""
+    return value[1:] if value.startswith("'") and value[1:].startswith(_FORMULA_STARTS) else value

@@ -32,6 +32,11 @@ NAMING = {
 
 WRITER_QUEUE_TIMEOUT = 30.0
 
+# What an Integer column holds on PostgreSQL (SQLite holds 64 bits): every integer the API or an
+# import accepts for one is bounded by these, so a huge number is a 4xx and never a database error.
+MAX_INTEGER = 2**31 - 1
+MIN_INTEGER = -(2**31)
+
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)

@@ -8,9 +8,15 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
+
+
+# Seconds a client is told to wait when the database is down; the pool reconnects by itself.
+DATABASE_RETRY_AFTER = 5
 
 
 class DomainError(Exception):
@@ -19,11 +25,13 @@ class DomainError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, errors: dict | None = None, extra: dict | None = None):
+    def __init__(self, message: str, *, errors: dict | None = None, extra: dict | None = None,
+                 headers: dict | None = None):
         super().__init__(message)
         self.message = message
         self.errors = errors
         self.extra = extra or {}
+        self.headers = headers or {}
 
 
 class ValidationFailed(DomainError):
@@ -54,6 +62,16 @@ class Conflict(DomainError):
 class TooManyRequests(DomainError):
     status = 429
     code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int, **kwargs):
+        super().__init__(message, headers={"Retry-After": str(max(1, retry_after))}, **kwargs)
+
+
+def _database_unavailable(exc: Exception) -> bool:
+    """A lost or refused connection, or a pool with none to give: worth a retry, not a 500."""
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def error_body(status: int, code: str, message: str, errors: dict | None = None, **extra) -> dict:
@@ -89,10 +107,13 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError):
-        return jsonify(error_body(exc.status, exc.code, exc.message, exc.errors, **exc.extra)), exc.status
+        body = error_body(exc.status, exc.code, exc.message, exc.errors, **exc.extra)
+        return jsonify(body), exc.status, exc.headers
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
+        if exc.response is not None:  # already answered in the error shape (the login limiter's 429)
+            return exc.response
         status = exc.code or 500
         errors = None
         message = exc.description or exc.name
@@ -116,5 +137,11 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
+        if _database_unavailable(exc):
+            # One line, not a traceback per request: during an outage every request lands here.
+            log.warning("database unavailable: %s: %s", type(exc).__name__, getattr(exc, "orig", None) or exc)
+            body = error_body(503, "database_unavailable",
+                              "The database is not reachable right now; retry in a few seconds.")
+            return jsonify(body), 503, {"Retry-After": str(DATABASE_RETRY_AFTER)}
         log.exception("unhandled error")
         return jsonify(error_body(500, "internal_error", "An unexpected error occurred; it has been logged.")), 500

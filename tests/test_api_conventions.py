@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 SHAPE = {"code", "status", "message"}
@@ -138,7 +140,35 @@ def test_openapi_document_describes_the_api(client):
 def test_openapi_error_schema_is_the_one_error_shape(client):
     spec = client.get("/api/openapi.json").get_json()
 
-    assert set(spec["components"]["schemas"]["Error"]["properties"]) == SHAPE | {"errors"}
+    # the shape, plus the optional fields some errors add (a 409's active run, a 429's wait)
+    assert set(spec["components"]["schemas"]["Error"]["properties"]) == SHAPE | {
+        "errors", "active_run_id", "run_id", "manual_drill_id", "state", "retry_after"}
+
+
+def test_docs_page_loads_no_script_from_another_origin(client):
+    page = client.get("/api/docs").get_data(as_text=True)
+
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert sources and all(source.startswith("/api/docs/assets/") for source in sources), sources
+    for source in sources:
+        asset = client.get(source)
+        assert asset.status_code == 200 and len(asset.data) > 1000, source
+
+
+@pytest.mark.parametrize("path", ["/api/v1/me", "/api/v1/nope", "/api/openapi.json"])
+def test_api_responses_are_never_cached_or_sniffed(client, path):
+    response = client.get(path)
+
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_api_answers_with_student_names_are_not_cached(client, make_school, make_person, login):
+    school = make_school()
+    response = client.get("/api/v1/runs", headers=login(make_person("school_admin", [school])))
+
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
 
 
 def test_docs_page_is_html(client):

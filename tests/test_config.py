@@ -243,6 +243,19 @@ def test_a_sender_pool_with_a_bad_number_or_another_sender_is_refused(settings):
 def test_dispatcher_liveness_below_a_second_is_refused():
     with pytest.raises(ConfigError, match="DISPATCHER_LIVENESS_SECONDS"):
         make(DISPATCHER_LIVENESS_SECONDS=0.5).resolved()
+@pytest.mark.parametrize("name", ["LOGIN_LIMIT_PER_ACCOUNT", "LOGIN_LIMIT_PER_ADDRESS"])
+def test_login_limits_must_be_limits(name):
+    with pytest.raises(ConfigError, match=name) as caught:
+        make(**{name: "lots"}).resolved()
+    assert_one_sentence(str(caught.value))
+    assert make(**{name: "3 per minute; 50 per day"}).resolved()
+
+
+def test_trusted_proxies_is_read_as_a_number():
+    assert Config.from_env({"TRUSTED_PROXIES": "2"}).TRUSTED_PROXIES == 2
+    assert Config.from_env({}).TRUSTED_PROXIES == 0
+    with pytest.raises(ConfigError, match="TRUSTED_PROXIES"):
+        Config.from_env({"TRUSTED_PROXIES": "all"})
 
 
 def test_vapid_subject_must_be_a_contact_push_services_accept():

@@ -44,6 +44,7 @@ def test_topology_postgres_redis_release_two_webs_behind_a_balancer_and_a_worker
         env = SERVICES[name]["environment"]
         assert env["DISPATCHER"] == "off" and env["REDIS_URL"].startswith("redis://")
         assert env["DATABASE_URL"].startswith("postgresql://")
+        assert env["TRUSTED_PROXIES"] == "1"  # one nginx in front: login limits count the client's address
     assert all(SERVICES[w]["ulimits"]["nofile"]["hard"] >= 10_000 for w in ("web1", "web2"))  # WEB_CONNECTIONS
     assert SERVICES["lb"]["ports"] == ["${HTTP_PORT:-8080}:80"]
     conf = (REPO / "deploy" / "compose-nginx.conf").read_text()

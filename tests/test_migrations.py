@@ -121,3 +121,4 @@ def test_readyz_is_503_when_redis_is_unreachable(make_config):
     body = response.get_json()
     assert body["redis"] == "unreachable" and body["database"] == "ok"
     assert "hunter2" not in response.get_data(as_text=True)
+    assert "127.0.0.1" not in response.get_data(as_text=True) and response.headers["Retry-After"]

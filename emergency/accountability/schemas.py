@@ -4,7 +4,7 @@ import marshmallow as ma
 
 from emergency.accountability.models import CHECKIN_STATUSES, MAX_COUNT, STAFF_STATUSES
 from emergency.runs.partners import CurvePointSchema, FiguresSchema
-from emergency.schema_fields import PersonRefSchema, RoomRefSchema, counts, described
+from emergency.schema_fields import PersonRefSchema, RoomRefSchema, StrictBoolean, counts, described
 
 MAX_NAMES = 200
 
@@ -34,7 +34,7 @@ class CheckinSchema(ma.Schema):
     missing_students = _names("names of missing students (optional; admins only ever see them)")
     injured_students = _names("names of injured students (optional; admins only ever see them)")
     note = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=1000))
-    room_empty = ma.fields.Boolean(load_default=False, metadata={
+    room_empty = StrictBoolean(load_default=False, metadata={
         "description": "true: nobody is with me (a planning period); needed for a report of 0 students"})
 
 

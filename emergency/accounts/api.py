@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import Response, after_this_request, current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from emergency.accounts import service
 from emergency.accounts.schemas import LoginResultSchema, LoginSchema, UserSchema
+from emergency.accounts.throttle import login_limits, remember_device
 from emergency.db import db
 from emergency.directory.models import School
 from emergency.directory.principal import Principal
@@ -33,16 +34,21 @@ def user_view(principal: Principal) -> dict:
 
 @blp.route("/auth/login")
 class Login(MethodView):
+    decorators = login_limits
+
     @blp.arguments(LoginSchema)
     @blp.response(200, LoginResultSchema)
+    @blp.alt_response(429, description="Too many failed logins from this device or address; see Retry-After")
     def post(self, body):
-        """Exchange an email and password for a bearer token."""
-        token, row, account = service.login(
-            db.session, body["email"], body["password"],
-            ttl_hours=current_app.config["TOKEN_TTL_HOURS"],
-            throttle=current_app.extensions["login_throttle"],
-            address=request.remote_addr or "",
-        )
+        """Exchange an email and password for a bearer token (repeated failures are slowed down, not locked)."""
+        token, row, account = service.login(db.session, body["email"], body["password"],
+                                            ttl_hours=current_app.config["TOKEN_TTL_HOURS"])
+
+        @after_this_request
+        def _remember(response: Response) -> Response:
+            remember_device(response, account.email)
+            return response
+
         return {"token": token, "expires_at": row.expires_at, "user": user_view(service.principal_for(account))}
 
 

@@ -6,7 +6,6 @@ import hashlib
 import secrets
 import threading
 import time
-from collections import defaultdict, deque
 from datetime import timedelta
 
 from argon2 import PasswordHasher
@@ -19,7 +18,7 @@ from emergency.accounts.models import Account, AuthToken
 from emergency.directory.models import Partner, Person, partner_schools, person_schools
 from emergency.directory.principal import Principal
 from emergency.directory.roles import DISTRICT_ADMIN, PARTNER
-from emergency.errors import NotFound, TooManyRequests, Unauthorized, ValidationFailed
+from emergency.errors import NotFound, Unauthorized, ValidationFailed
 from emergency.serving import run_blocking
 from emergency.timeutil import utcnow
 
@@ -28,47 +27,6 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 MIN_PASSWORD_LENGTH = 10
 BAD_LOGIN = "The email or password is not correct."
-
-
-class LoginThrottle:
-    """Refuses logins after repeated failures, per email and per client address.
-
-    Kept in memory (per instance) on purpose: it must work before the database is touched,
-    and an attacker spread over instances is still slowed by argon2 and the account lock.
-    """
-
-    def __init__(self, per_email: int = 5, per_address: int = 30, window: float = 900.0):
-        self.per_email, self.per_address, self.window = per_email, per_address, window
-        self._failures: dict[str, deque] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def _count(self, key: str, now: float) -> int:
-        q = self._failures[key]
-        while q and q[0] < now - self.window:
-            q.popleft()
-        return len(q)
-
-    def check(self, email: str, address: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            limited = (self._count("e:" + email, now) >= self.per_email
-                       or self._count("a:" + address, now) >= self.per_address)
-            if limited:
-                oldest = min((q[0] for k in ("e:" + email, "a:" + address) if (q := self._failures[k])),
-                             default=now)
-                wait = max(1, int(oldest + self.window - now))
-                raise TooManyRequests(f"Too many failed logins; try again in {wait} seconds.",
-                                      extra={"retry_after": wait})
-
-    def failed(self, email: str, address: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            self._failures["e:" + email].append(now)
-            self._failures["a:" + address].append(now)
-
-    def succeeded(self, email: str) -> None:
-        with self._lock:
-            self._failures.pop("e:" + email, None)
 
 
 def token_hash(token: str) -> str:
@@ -101,39 +59,25 @@ def set_password(session: Session, email: str, password: str) -> Account:
             account.partner_id = owner.id
         session.add(account)
     account.password_hash = _hasher.hash(password)
-    account.failed_logins = 0
-    account.locked_until = None
     session.commit()
     return account
 
 
-def login(session: Session, email: str, password: str, *, ttl_hours: float,
-          throttle: LoginThrottle, address: str = "") -> tuple[str, AuthToken, Account]:
-    """Check the password and issue a bearer token; the error never says which part was wrong."""
+def login(session: Session, email: str, password: str, *, ttl_hours: float) -> tuple[str, AuthToken, Account]:
+    """Check the password and issue a bearer token; the error never says which part was wrong.
+
+    Repeated failures are slowed down before this runs (accounts/throttle.py), never locked here.
+    """
     email = (email or "").strip().lower()
-    throttle.check(email, address)
     account = session.scalar(select(Account).where(Account.email == email))
-    now = utcnow()
-    if account is not None and account.locked_until and account.locked_until > now:
-        # Still verify a hash, so a locked account answers in the same time as any other.
-        _verify(_DUMMY_HASH, password)
-        throttle.failed(email, address)
-        raise Unauthorized(BAD_LOGIN)
+    # An unknown email still costs one hash, so it answers in the same time as a wrong password.
     ok = _verify(account.password_hash if account and account.password_hash else _DUMMY_HASH, password)
     if not ok or account is None or not account.password_hash or not _owner_active(account):
-        throttle.failed(email, address)
-        if account is not None:
-            account.failed_logins += 1
-            if account.failed_logins >= 10:
-                account.locked_until = now + timedelta(minutes=15)
-            session.commit()
         raise Unauthorized(BAD_LOGIN)
-    throttle.succeeded(email)
+    now = utcnow()
     token = secrets.token_urlsafe(32)
     row = AuthToken(account_id=account.id, token_hash=token_hash(token), created_at=now,
                     expires_at=now + timedelta(hours=ttl_hours))
-    account.failed_logins = 0
-    account.locked_until = None
     account.last_login_at = now
     session.add(row)
     session.commit()

@@ -21,6 +21,7 @@ from emergency.alerts.providers import ConsoleProvider, Provider, TwilioProvider
 from emergency.alerts.providers.instrumented import instrument
 from emergency.alerts.providers.webpush import WebPushProvider
 from emergency.alerts.webpush import PushSender
+from emergency.config import DEV_ENVS
 from emergency.metrics.exposition import serve_metrics
 from emergency.push.vapid import configured_private_key, public_key
 
@@ -36,7 +37,7 @@ def build_provider(config) -> Provider:
             messaging_service_sid=config["TWILIO_MESSAGING_SERVICE_SID"] or None,
             api_base=config["TWILIO_API_BASE"] or None, timeout=config["SEND_TIMEOUT_SECONDS"],
         )
-    return ConsoleProvider()
+    return ConsoleProvider(show_numbers=config["ENV"] in DEV_ENVS)
 
 
 def build_push_sender(app: Flask) -> PushSender:

@@ -82,6 +82,10 @@ class Facts(MethodView):
 class Report(MethodView):
     @blp.arguments(ReportQuerySchema, location="query")
     @blp.response(200, ReportSchema)
+    @blp.doc(responses={"200": {"description": "The after-action report, in the format asked for", "content": {
+        "application/json": {"schema": ReportSchema},
+        "text/csv": {"schema": {"type": "string", "description": "format=csv: the timeline and the rooms"}},
+        "text/html": {"schema": {"type": "string", "description": "format=html: a printable page"}}}}})
     def get(self, args, run_id: int):
         """The after-action report: ?format=json (default), csv (timeline and rooms) or html (printable)."""
         report = reports.run_report(db.session, current_principal(), run_id)

@@ -11,7 +11,7 @@ from emergency.runs.partners import (
     ReportTimelineRowSchema,
     UnreachableRowSchema,
 )
-from emergency.schema_fields import NameRoleSchema, SchoolRefSchema, SchoolYearSchema, counts, described
+from emergency.schema_fields import NameRoleSchema, SchoolRefSchema, SchoolYearSchema, StrictBoolean, counts, described
 
 _YEAR = ma.fields.Integer(validate=ma.validate.Range(min=1990, max=2200),
                           metadata={"description": "the year the school year starts (default: the current one)"})
@@ -84,8 +84,8 @@ class ManualDrillSchema(ma.Schema):
     held_at = ma.fields.AwareDateTime(required=True, metadata={"description": "ISO 8601 with a zone offset"})
     duration_seconds = ma.fields.Integer(load_default=None, allow_none=True, strict=True,
                                          validate=ma.validate.Range(min=0, max=24 * 3600))
-    secondary_exit = ma.fields.Boolean(load_default=False, truthy={True}, falsy={False})
-    summer = ma.fields.Boolean(load_default=False, truthy={True}, falsy={False})
+    secondary_exit = StrictBoolean(load_default=False)
+    summer = StrictBoolean(load_default=False)
     parents_notified_on = ma.fields.Date(load_default=None, allow_none=True)
     note = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=2000))
 
@@ -119,8 +119,8 @@ class DrillLogSchema(ma.Schema):
 class FactsSchema(ma.Schema):
     """Drill facts; null clears one. Which ones a drill takes depends on its playbook's drill_facts."""
 
-    secondary_exit = ma.fields.Boolean(allow_none=True, truthy={True}, falsy={False})
-    summer = ma.fields.Boolean(allow_none=True, truthy={True}, falsy={False})
+    secondary_exit = StrictBoolean(allow_none=True)
+    summer = StrictBoolean(allow_none=True)
     parents_notified_on = ma.fields.Date(allow_none=True)
     dismissal_time = ma.fields.String(allow_none=True, metadata={
         "description": 'normal dismissal that day, "HH:MM" local time (default: the school\'s)'})

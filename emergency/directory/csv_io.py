@@ -20,7 +20,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
 from emergency.checking import Checker, Problems, dotted
-from emergency.csvfiles import Row, read_rows
+from emergency.csvfiles import Row, escape_formula, read_rows
+from emergency.db import MAX_INTEGER
 from emergency.directory.models import Partner, Person, Room, School
 from emergency.directory.roles import DISTRICT_ADMIN, PARTNER_KINDS, PERSON_ROLES
 from emergency.errors import ValidationFailed
@@ -47,6 +48,7 @@ MODELS = {"schools": School, "rooms": Room, "people": Person, "partners": Partne
 
 _EMAIL = re.compile(r"^[^@\s;,]+@[^@\s;,]+\.[^@\s;,.]+$")
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
+_DIGITS = re.compile(r"[0-9]+")
 _YES = {"yes", "y", "true", "1"}
 _NO = {"no", "n", "false", "0"}
 
@@ -268,8 +270,11 @@ def _capacity(c: _Checker) -> int | None:
     value = c.cell("capacity")
     if not value:
         return None
-    if not value.isdigit():
+    if not _DIGITS.fullmatch(value):
         c.problem("capacity", f"must be a whole number of 0 or more, got '{value}'")
+        return None
+    if int(value) > MAX_INTEGER:
+        c.problem("capacity", f"must be at most {MAX_INTEGER}, got '{value}'")
         return None
     return int(value)
 
@@ -389,11 +394,15 @@ def import_directory(session: Session, folder: str | Path, *, dry_run: bool = Fa
     plan.rooms(rooms_in)
     plan.contacts("people", people_in, people_match)
     plan.contacts("partners", partners_in, partners_match)
-    if dry_run:
-        return report
     try:
+        # A dry run writes too and then rolls back, so the database refuses exactly what it would
+        # refuse in the real import, and the two never disagree.
         plan.apply(session)
-        session.commit()
+        session.flush()
+        if dry_run:
+            session.rollback()
+        else:
+            session.commit()
     except SQLAlchemyError as exc:
         session.rollback()
         reason = getattr(exc, "orig", None) or exc
@@ -556,7 +565,7 @@ def export_directory(session: Session, folder: str | Path) -> dict[str, int]:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(COLUMNS[kind])
-        writer.writerows(rows[kind])
+        writer.writerows([escape_formula(cell) for cell in row] for row in rows[kind])
         (folder / FILES[kind]).write_text(buffer.getvalue(), encoding="utf-8")
         written[FILES[kind]] = len(rows[kind])
     return written

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from werkzeug.routing import BaseConverter
 
 from emergency.errors import Forbidden, NotFound
 from emergency.playbooks.model import MODES, Playbook
@@ -12,6 +13,17 @@ from emergency.playbooks.schemas import PlaybookSchema, ReloadResultSchema
 from emergency.web import current_principal, staff_principal
 
 blp = Blueprint("playbooks", __name__, url_prefix="/api/v1", description="Playbooks")
+
+
+class PlaybookKeyConverter(BaseConverter):
+    """A playbook key, never the word `reload`: /playbooks/reload is the POST-only reload, not a playbook,
+    so GET there is a 405 and OPTIONS does not advertise GET."""
+
+    regex = r"(?!reload$)[^/]+"
+
+
+# Registered before the routes below are added (deferred functions run in the order they were recorded).
+blp.record_once(lambda state: state.app.url_map.converters.setdefault("playbook_key", PlaybookKeyConverter))
 
 
 def registry():
@@ -34,7 +46,7 @@ class Playbooks(MethodView):
         return [playbook_view(p, principal.role) for p in registry().all()]
 
 
-@blp.route("/playbooks/<key>")
+@blp.route("/playbooks/<playbook_key:key>")
 class PlaybookOne(MethodView):
     @blp.response(200, PlaybookSchema)
     def get(self, key: str):

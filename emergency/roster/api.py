@@ -71,6 +71,9 @@ class StudentCheckins(MethodView):
 class AccessLog(MethodView):
     @blp.arguments(AccessLogQuerySchema, location="query")
     @blp.response(200, AccessLogSchema)
+    @blp.doc(responses={"200": {"description": "The reads, as JSON or (format=csv) as a CSV file", "content": {
+        "application/json": {"schema": AccessLogSchema},
+        "text/csv": {"schema": {"type": "string", "description": "format=csv: one read per line"}}}}})
     def get(self, args):
         """Who read student-level lists, when, in which run (admins; ?format=csv to export)."""
         entries = service.access_log(db.session, current_principal(), school_id=args.get("school_id"),

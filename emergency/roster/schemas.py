@@ -3,7 +3,7 @@
 import marshmallow as ma
 
 from emergency.roster.service import EXCEPTION_STATUSES, EXTRA_STATUSES
-from emergency.schema_fields import ActorSchema
+from emergency.schema_fields import ActorSchema, StrictBoolean
 
 MAX_STUDENTS = 5000
 
@@ -25,7 +25,7 @@ class StudentCheckinSchema(ma.Schema):
                             validate=ma.validate.Length(max=MAX_STUDENTS),
                             metadata={"description": "students with you who are not on the room's roster: "
                                                      f"status one of {', '.join(EXTRA_STATUSES)}"})
-    need_help = ma.fields.Boolean(load_default=False)
+    need_help = StrictBoolean(load_default=False)
     location = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=200))
     note = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=1000))
 

@@ -1,7 +1,7 @@
 import marshmallow as ma
 
 from emergency.runs.partners import PAYLOAD_DESCRIPTION, PartnerRunSchema
-from emergency.schema_fields import PageMetaSchema, described
+from emergency.schema_fields import PageMetaSchema, StrictBoolean, described
 
 MODES = ("drill", "real")
 
@@ -10,7 +10,7 @@ class StartRunSchema(ma.Schema):
     school_id = ma.fields.Integer(required=True)
     playbook = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
     mode = ma.fields.String(required=True, validate=ma.validate.OneOf(MODES))
-    confirm = ma.fields.Boolean(load_default=False)
+    confirm = StrictBoolean(load_default=False)
     location = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=200))
     note = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=2000))
     variant = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=64))
@@ -76,7 +76,7 @@ class TimelineSchema(ma.Schema):
 
 class ChecklistTickSchema(ma.Schema):
     step = ma.fields.Integer(required=True, strict=True, metadata={"description": "the step's index in the playbook"})
-    done = ma.fields.Boolean(load_default=True, metadata={"description": "false unticks it"})
+    done = StrictBoolean(load_default=True, metadata={"description": "false unticks it"})
 
 
 class NameAtSchema(ma.Schema):

@@ -104,9 +104,7 @@ def start_run(session: Session, principal: Principal, request: StartRequest, pla
             errors={"confirm": ["required for a real emergency"]})
     if request.facts:
         request.facts = {k: v for k, v in validate_facts(playbook, request.facts).items() if v is not None}
-    if request.variant and request.variant not in playbook.variants:
-        raise ValidationFailed(f"The {playbook.name} playbook has no variant '{request.variant}'.",
-                               errors={"variant": [f"allowed: {', '.join(playbook.variants) or 'none'}"]})
+    _check_variant(playbook, request.variant)
     try:
         run, created = _start(session, principal, school, playbook, request, idempotency_key)
         session.commit()
@@ -124,6 +122,12 @@ def start_run(session: Session, principal: Principal, request: StartRequest, pla
         raise Conflict("Another run started at this school at the same moment.",
                        extra={"active_run_id": other.id if other else None}) from None
     return run, created
+
+
+def _check_variant(playbook: Playbook, variant: str | None) -> None:
+    if variant and variant not in playbook.variants:
+        raise ValidationFailed(f"The {playbook.name} playbook has no variant '{variant}'.",
+                               errors={"variant": [f"allowed: {', '.join(playbook.variants) or 'none'}"]})
 
 
 def _start(session: Session, principal: Principal, school: School, playbook: Playbook, request: StartRequest,
@@ -207,11 +211,17 @@ def change_action(session: Session, principal: Principal, run_id: int, playbooks
     if run.mode not in playbook.modes:
         raise ValidationFailed(f"The {playbook.name} playbook cannot run as a {run.mode}.",
                                errors={"playbook": [f"no {run.mode} mode"]})
-    if playbook.key == run.playbook_key and not location and not variant:
-        raise Conflict(f"The run already follows {playbook.name}.")
+    _check_variant(playbook, variant)
+    if (playbook.key == run.playbook_key and playbook.directive_for(variant) == run.directive
+            and (not location or location == run.location)):
+        # The action already in force: a double tap or a retry changes nothing and tells nobody again.
+        return run
     previous = {"playbook": run.playbook_key, "action": run.action, "directive": run.directive}
     run.playbook_key, run.playbook_version, run.playbook = playbook.key, playbook.version, playbook.to_dict()
     run.action, run.directive = playbook.action, playbook.directive_for(variant)
+    run.facts = {k: v for k, v in (run.facts or {}).items() if k != "variant"}
+    if variant:
+        run.facts["variant"] = variant
     if location:
         run.location = location
     event = timeline.record(session, run, "run.action_changed",

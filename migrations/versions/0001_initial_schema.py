@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-02 00:51:25.864605
+Create Date: 2026-12-02 02:27:46.880363
 """
 from alembic import op
 import sqlalchemy as sa
@@ -161,8 +161,6 @@ def upgrade() -> None:
     sa.Column('person_id', sa.Integer(), nullable=True),
     sa.Column('partner_id', sa.Integer(), nullable=True),
     sa.Column('password_hash', sa.String(length=200), nullable=True),
-    sa.Column('failed_logins', sa.Integer(), nullable=False),
-    sa.Column('locked_until', emergency.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_login_at', emergency.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', emergency.db.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('(person_id IS NULL) <> (partner_id IS NULL)', name=op.f('ck_accounts_one_owner')),

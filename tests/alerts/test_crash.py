@@ -2,9 +2,10 @@
 
 The worker runs as a real process and is killed with SIGKILL while it is sending. Alerts it had
 claimed but not recorded stay `sending` until its heartbeat is DISPATCHER_LIVENESS_SECONDS old
-(long before their 40 s lease ends) and are then sent again: that is the documented duplicate
-window, at most the alerts in flight at the crash. The seconds from the restart to the last
-text are printed (`pytest -s`), not asserted: the mechanism itself is tested deterministically
+(default 5 s, long before their 40 s lease ends) and are then sent again: that is the documented
+duplicate window, at most the alerts in flight at the crash. The seconds from the restart to the
+last in-flight alert's text, and to the last text of all, are printed (`pytest -s`), not asserted
+(issue #15's goal: within 10 s of the restart); the mechanism itself is tested deterministically
 in test_district.py.
 """
 
@@ -45,15 +46,19 @@ def test_killed_worker_restarts_and_every_alert_is_sent(app, client, login, make
     session.commit()
     env = {"DATABASE_URL": database_url, "ENV": "test", "LOG_LEVEL": "WARNING", "SMS_PER_SECOND": "25",
            "DISPATCH_CONCURRENCY": "4", "PUBLIC_BASE_URL": "http://testserver",
-           **{k: str(v) for k, v in twilio_settings(fake_twilio).items()}, "SEND_TIMEOUT_SECONDS": "15",
-           "DISPATCHER_LIVENESS_SECONDS": "3"}
+           **{k: str(v) for k, v in twilio_settings(fake_twilio).items()}, "SEND_TIMEOUT_SECONDS": "15"}
 
     worker = WorkerProcess(env).__enter__()
-    assert fake_twilio.wait_for(lambda: len(fake_twilio.messages) >= 20, timeout=30)
-    os.kill(worker.process.pid, signal.SIGKILL)
-    worker.process.wait(10)
+    try:  # a loaded machine may take a while to start a process; never leave it running behind the test
+        assert fake_twilio.wait_for(lambda: len(fake_twilio.messages) >= 20, timeout=120)
+    finally:
+        os.kill(worker.process.pid, signal.SIGKILL)
+        worker.process.wait(10)
     sent_before_crash = len(fake_twilio.messages)
     in_flight = _count(session, SENDING)
+    in_flight_numbers = set(session.scalars(select(Alert.to_number).where(Alert.channel == "sms",
+                                                                           Alert.status == SENDING)))
+    session.rollback()
     assert sent_before_crash < len(staff), "the crash must happen mid fan-out"
 
     restarted = time.monotonic()
@@ -63,8 +68,13 @@ def test_killed_worker_restarts_and_every_alert_is_sent(app, client, login, make
             time.sleep(0.2)
     assert _count(session, QUEUED, SENDING) == 0
     last_text = max(m["accepted_at"] for m in fake_twilio.messages)
-    print(f"\n{in_flight} alerts in flight at the kill; the last text went out {last_text - restarted:.1f} s "
-          f"after the restart (lease 40 s, liveness 3 s)")
+    resent = [m["accepted_at"] for m in fake_twilio.messages
+              if m["to"] in in_flight_numbers and m["accepted_at"] >= restarted]
+    in_flight_out = f"{max(resent) - restarted:.1f} s" if resent else "n/a"
+    first_text = min(m["accepted_at"] for m in fake_twilio.messages if m["accepted_at"] >= restarted)
+    print(f"\n{in_flight} alerts in flight at the kill; after the restart the new worker's first text went out "
+          f"{first_text - restarted:.1f} s, the last in-flight one {in_flight_out}, the last of all "
+          f"{last_text - restarted:.1f} s later (lease 40 s, liveness 5 s)")
 
     received = Counter(m["to"] for m in fake_twilio.messages)
     assert set(received) == {p.mobile for p in staff}, "someone was never alerted"

@@ -108,7 +108,7 @@ def test_permanent_codes_have_reasons_for_the_board() -> None:
 
 
 def test_console_logs_sms_and_reports_it_delivered(caplog: pytest.LogCaptureFixture) -> None:
-    console = ConsoleProvider()
+    console = ConsoleProvider(show_numbers=True)
     with caplog.at_level(logging.INFO, logger="emergency.alerts.console"):
         result = console.send_sms(STAFF, "DRILL - LOCKDOWN", status_callback=None)
     assert result.status == "delivered"
@@ -118,11 +118,30 @@ def test_console_logs_sms_and_reports_it_delivered(caplog: pytest.LogCaptureFixt
 
 
 def test_console_logs_call_and_reports_it_completed(caplog: pytest.LogCaptureFixture) -> None:
-    console = ConsoleProvider()
+    console = ConsoleProvider(show_numbers=True)
     with caplog.at_level(logging.INFO, logger="emergency.alerts.console"):
         result = console.place_call(STAFF, twiml_url="https://d.example/twiml/1", status_callback=None)
     assert result.status == "completed"
     assert STAFF in caplog.text and "https://d.example/twiml/1" in caplog.text
+
+
+def test_console_masks_numbers_unless_told_to_show_them(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="emergency.alerts.console"):
+        ConsoleProvider().send_sms(STAFF, "hello", status_callback=None)
+        ConsoleProvider().place_call(STAFF, twiml_url="https://d.example/twiml/1", status_callback=None)
+    assert STAFF not in caplog.text
+    assert all(STAFF[-4:] in r.getMessage() and STAFF[2:-4] not in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(("env", "shown"), [("production", False), ("development", True), ("demo", True)])
+def test_the_console_provider_shows_whole_numbers_in_development_only(env, shown, caplog) -> None:
+    from emergency.alerts.setup import build_provider
+
+    provider = build_provider({"ALERT_PROVIDER": "console", "ENV": env})
+    with caplog.at_level(logging.INFO, logger="emergency.alerts.console"):
+        provider.send_sms(STAFF, "hello", status_callback=None)
+    assert (STAFF in caplog.text) is shown
+    assert STAFF[-4:] in caplog.text
 
 
 def test_console_uses_the_given_logger(caplog: pytest.LogCaptureFixture) -> None:

@@ -374,3 +374,49 @@ def test_a_folder_without_any_file_or_missing_is_refused(session, tmp_path):
 def test_an_empty_file_is_reported(session, tmp_path):
     assert problems_of(session, write(tmp_path / "in", schools="")) == [
         "schools.csv:1: (file): is empty; the first line must name the columns"]
+
+
+# ------------------------------------------------------------------------------------------ hostile cells
+
+def test_export_escapes_cells_a_spreadsheet_would_run_as_formulas_and_the_import_reads_them_back(session, tmp_path):
+    schools = SCHOOLS + 'EVIL,"=HYPERLINK(""http://evil.example"")",@SUM(A1),America/New_York,15:00\n'
+    people = PEOPLE + "+cmd|' /C calc'!A0,teacher,,plus@pcsd.example.org,PCMS,,yes\n"
+    import_directory(session, write(tmp_path / "in", **{**GOOD, "schools": schools, "people": people}))
+
+    export_directory(session, tmp_path / "out")
+
+    exported = {kind: (tmp_path / "out" / f"{kind}.csv").read_text(encoding="utf-8") for kind in GOOD}
+    cells = [cell for text in exported.values() for line in text.splitlines()[1:] for cell in line.split(",")]
+    formulas = [cell for cell in cells if cell.lstrip('"').startswith(("=", "+", "-", "@"))]
+    assert all(cell.startswith("+1914555") and cell[1:].isdigit() for cell in formulas)  # numbers run nothing
+    assert "'=HYPERLINK" in exported["schools"] and "'@SUM(A1)" in exported["schools"]
+    assert "'+cmd|" in exported["people"]
+    session.rollback()
+    before = counts(session)
+    report = import_directory(session, tmp_path / "out")
+    assert counts(session) == before and not report.changes
+
+
+def test_a_capacity_beyond_what_the_column_holds_is_refused_by_the_dry_run_and_the_import(session, tmp_path):
+    folder = write(tmp_path / "in", schools=SCHOOLS, rooms=ROOMS + "PAE,999,Huge,1,classroom,99999999999999999999999\n")
+    expected = ["rooms.csv:6: capacity: must be at most 2147483647, got '99999999999999999999999'"]
+
+    assert problems_of(session, folder, dry_run=True) == expected
+    assert problems_of(session, folder) == expected
+    assert session.scalar(select(func.count()).select_from(School)) == 0
+
+
+@pytest.mark.parametrize("capacity", ["²", "٣", "1e3"])
+def test_a_capacity_that_is_not_plain_digits_is_refused(session, tmp_path, capacity):
+    folder = write(tmp_path / "in", schools=SCHOOLS, rooms=f"school_code,number,capacity\nPAE,1,{capacity}\n")
+
+    assert problems_of(session, folder) == [
+        f"rooms.csv:2: capacity: must be a whole number of 0 or more, got '{capacity}'"]
+
+
+def test_a_nul_character_is_a_problem_not_a_crash(session, tmp_path):
+    folder = write(tmp_path / "in", schools=SCHOOLS.replace("Park Avenue", "Park\x00Avenue"))
+
+    for dry_run in (True, False):
+        problems = problems_of(session, folder, dry_run=dry_run)
+        assert problems == ["schools.csv:2: (file): contains a NUL character; save it as plain 'CSV UTF-8'"]

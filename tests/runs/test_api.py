@@ -204,3 +204,47 @@ def test_run_says_what_the_caller_has_done(client, school_setup, start):
     assert after["acknowledged_at"] and after["ack_channel"] == "app"
     assert after["last_checkin"]["room_id"] == school_setup.room.id
     assert client.get(f"/api/v1/runs/{run_id}", headers=admin).get_json()["me"]["acknowledged_at"] is None
+
+
+def test_change_of_action_to_an_unknown_variant_is_422_and_sends_nothing(client, school_setup, start, session):
+    from emergency.alerts.models import Alert
+
+    admin = school_setup.login(school_setup.principal)
+    run = start(admin, school_setup.school, playbook="shelter").get_json()
+    before = session.scalar(select(func.count()).select_from(Alert))
+
+    refused = client.post(f"/api/v1/runs/{run['id']}/action", json={"playbook": "shelter", "variant": "volcano"},
+                          headers=admin)
+
+    assert refused.status_code == 422
+    assert "variant" in refused.get_json()["errors"]
+    assert session.scalar(select(func.count()).select_from(Alert)) == before
+
+
+def test_change_to_the_action_already_in_force_changes_and_sends_nothing(client, school_setup, start, session):
+    from emergency.alerts.models import Alert
+
+    admin = school_setup.login(school_setup.principal)
+    run = start(admin, school_setup.school, playbook="lockdown").get_json()
+    before = session.scalar(select(func.count()).select_from(Alert))
+
+    same = client.post(f"/api/v1/runs/{run['id']}/action", json={"playbook": "lockdown"}, headers=admin)
+
+    assert same.status_code == 200
+    assert same.get_json()["last_seq"] == run["last_seq"]
+    assert session.scalar(select(func.count()).select_from(Alert)) == before
+    events = client.get(f"/api/v1/runs/{run['id']}/timeline", headers=admin).get_json()["events"]
+    assert "run.action_changed" not in [e["type"] for e in events]
+
+
+def test_change_of_variant_is_a_change_and_is_recorded(client, school_setup, start):
+    admin = school_setup.login(school_setup.principal)
+    run = start(admin, school_setup.school, playbook="shelter").get_json()
+    variant = next(iter(client.get("/api/v1/playbooks/shelter", headers=admin).get_json()["variants"]))
+
+    changed = client.post(f"/api/v1/runs/{run['id']}/action", json={"playbook": "shelter", "variant": variant},
+                          headers=admin)
+
+    assert changed.status_code == 200
+    assert changed.get_json()["facts"]["variant"] == variant
+    assert changed.get_json()["last_seq"] > run["last_seq"]
