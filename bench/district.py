@@ -38,11 +38,11 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import _seed  # noqa: E402
 
-from emergency.accounts.principal import Principal  # noqa: E402
 from emergency.app import create_app  # noqa: E402
 from emergency.config import Config  # noqa: E402
 from emergency.db import db  # noqa: E402
 from emergency.directory.models import Partner, Person, School  # noqa: E402
+from emergency.directory.principal import Principal  # noqa: E402
 from emergency.migrate import upgrade  # noqa: E402
 from emergency.runs.service import StartRequest, start_run  # noqa: E402
 from tests.fakes.fake_twilio import FakeTwilio  # noqa: E402

@@ -15,6 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from emergency.accountability.cache import RollupCache
 from emergency.accounts.service import PrincipalCache, forget_on_change
 from emergency.accounts.throttle import init_throttle
+from emergency.alerts import fanout
 from emergency.alerts.setup import init_alerts
 from emergency.config import Config
 from emergency.db import db
@@ -25,6 +26,7 @@ from emergency.metrics.exposition import init_app as init_metrics
 from emergency.realtime.coalesce import CoalescingPublisher
 from emergency.realtime.push import RecordingPublisher, TeePublisher
 from emergency.realtime.socket import SocketPublisher, init_socketio, start_session_sweeper
+from emergency.runs import announcements
 from emergency.web import SWAGGER_UI_ASSETS, EmergencyApi, GuardedJSONProvider, api_headers, docs_assets
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.extensions["rollup_cache"] = RollupCache(config.ROLLUP_CACHE_SECONDS)
     _init_playbooks(app)
     init_alerts(app)
+    announcements.listen(fanout)  # runs sit below alerts: a run's events reach fan-out through this
 
     socketio = init_socketio(app)
     # Summaries are coalesced in every process that publishes (web, worker): see realtime.coalesce.

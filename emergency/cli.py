@@ -149,13 +149,13 @@ def set_password(app, email: str, password_stdin: bool) -> None:
 
 
 def _register_domain_groups() -> None:
-    from emergency.accountability.cli import privacy
-    from emergency.alerts.cli import sms
     from emergency.compliance.cli import compliance
     from emergency.directory.cli import directory
     from emergency.playbooks.cli import playbooks
+    from emergency.privacy.cli import privacy
     from emergency.push.cli import push
     from emergency.roster.cli import roster
+    from emergency.sms.cli import sms
 
     for group in (directory, playbooks, sms, privacy, compliance, roster, push):
         main.add_command(group)

@@ -20,7 +20,7 @@ import uuid
 from flask import Flask, g, request
 from pythonjsonlogger.json import JsonFormatter
 
-from emergency.directory.phones import mask_phone
+from emergency.phones import mask_phone
 
 FIELDS = ("request_id", "run_id", "alert_id", "school_id")
 _context = {name: contextvars.ContextVar(f"emergency_{name}", default=None) for name in FIELDS}

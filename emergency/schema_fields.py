@@ -69,3 +69,12 @@ class RoomCountsSchema(ma.Schema):
     missing = ma.fields.Integer(allow_none=True)
     injured = ma.fields.Integer(allow_none=True)
     extra = ma.fields.Integer(allow_none=True)
+
+
+class StrictBoolean(ma.fields.Boolean):
+    """JSON true or false only: marshmallow's Boolean takes 0, 1 and "yes" too (1 == True in a set)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value

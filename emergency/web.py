@@ -17,9 +17,9 @@ from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.routing import IntegerConverter
 
-from emergency.accounts.principal import Principal
 from emergency.accounts.service import authenticate
 from emergency.db import MAX_INTEGER, MIN_INTEGER, db
+from emergency.directory.principal import Principal
 from emergency.errors import Forbidden, ValidationFailed
 
 
@@ -35,15 +35,6 @@ class ErrorSchema(ma.Schema):
                                         metadata={"description": "409: the drill record already on file"})
     state = ma.fields.String(metadata={"description": "409 on an ended run: its state"})
     retry_after = ma.fields.Integer(metadata={"description": "429: seconds to wait (also the Retry-After header)"})
-
-
-class StrictBoolean(ma.fields.Boolean):
-    """JSON true or false only: marshmallow's Boolean takes 0, 1 and "yes" too (1 == True in a set)."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, bool):
-            raise self.make_error("invalid", input=value)
-        return value
 
 
 # ------------------------------------------------------------------------------------------ the input guard

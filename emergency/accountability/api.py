@@ -6,7 +6,7 @@ from flask import Response, current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from emergency.accountability import service
+from emergency.accountability import checkins, rollup, staff
 from emergency.accountability.schemas import (
     CheckinListSchema,
     CheckinOutSchema,
@@ -34,7 +34,7 @@ class Checkins(MethodView):
     def get(self, args, run_id: int):
         """Every check-in of the run, superseded ones included, newest first (names for admins only)."""
         principal = current_principal()
-        return {"checkins": service.list_checkins(db.session, principal, run_id, args.get("room_id"))}
+        return {"checkins": checkins.list_checkins(db.session, principal, run_id, args.get("room_id"))}
 
     @blp.arguments(CheckinSchema)
     @blp.response(201, CheckinOutSchema)
@@ -42,7 +42,7 @@ class Checkins(MethodView):
     def post(self, body, run_id: int):
         """Report a room: counts, status, location (send an Idempotency-Key so an offline replay counts once)."""
         principal = staff_principal()
-        view, created = service.check_in(db.session, principal, run_id, service.CheckinRequest(**body),
+        view, created = checkins.check_in(db.session, principal, run_id, checkins.CheckinRequest(**body),
                                          idempotency_key=idempotency_key())
         return view, 201 if created else 200
 
@@ -52,7 +52,7 @@ class Accountability(MethodView):
     @blp.response(200, RollupSchema)
     def get(self, run_id: int):
         """The roll-up: expected, reported and unreported rooms, totals, who needs help, the figures."""
-        body = service.rollup_json(db.session, current_principal(), run_id, current_app.extensions["rollup_cache"])
+        body = rollup.rollup_json(db.session, current_principal(), run_id, current_app.extensions["rollup_cache"])
         return Response(body, mimetype="application/json")
 
 
@@ -61,7 +61,7 @@ class OpenItems(MethodView):
     @blp.response(200, OpenItemsSchema)
     def get(self, run_id: int):
         """What is still open, for the principal to see before the all-clear (school admins)."""
-        return service.open_items(db.session, staff_principal(), run_id)
+        return rollup.open_items(db.session, staff_principal(), run_id)
 
 
 @blp.route("/runs/<int:run_id>/accountability/curve")
@@ -69,7 +69,7 @@ class Curve(MethodView):
     @blp.response(200, CurveSchema)
     def get(self, run_id: int):
         """Rooms reported over time: one point per room's first report."""
-        return service.run_curve(db.session, current_principal(), run_id)
+        return rollup.run_curve(db.session, current_principal(), run_id)
 
 
 @blp.route("/runs/<int:run_id>/status")
@@ -77,12 +77,12 @@ class StaffStatus(MethodView):
     @blp.response(200, StaffBoardSchema)
     def get(self, run_id: int):
         """Who said "I am safe" and who said "I need help"."""
-        return service.staff_board(db.session, current_principal(), run_id)
+        return staff.staff_board(db.session, current_principal(), run_id)
 
     @blp.arguments(StaffStatusSchema)
     @blp.response(200, StaffStatusOutSchema)
     def post(self, body, run_id: int):
         """Say "I am safe" or "I need help" (the school's admins are alerted at once)."""
-        row = service.set_staff_status(db.session, staff_principal(), run_id, body["status"],
+        row = staff.set_staff_status(db.session, staff_principal(), run_id, body["status"],
                                        note=body.get("note"), location=body.get("location"))
-        return service.staff_view(row, notes=True)
+        return staff.staff_view(row, notes=True)

@@ -15,9 +15,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from emergency.accountability.models import AccountabilitySchedule
-from emergency.accountability.service import banner, queue_texts, school_admins, unreported_rooms
+from emergency.accountability.rooms import unreported_rooms
+from emergency.accountability.texts import queue_texts, school_admins
 from emergency.db import upsert
 from emergency.directory.models import Person
+from emergency.playbooks.templates import banner
 from emergency.runs import timeline
 from emergency.runs.models import ACTIVE, Run
 from emergency.timeutil import utcnow
@@ -96,7 +98,7 @@ def _remind_teachers(session: Session, run: Run) -> int:
     event = timeline.record(session, run, "accountability.reminder", {"rooms": len(rooms)})
     for teacher in teachers:
         room = by_room[teacher.home_room_id]
-        body = (f"{banner(run)}Reminder: room {room.number} has not checked in. Reply IN {room.number} "
+        body = (f"{banner(run.mode)}Reminder: room {room.number} has not checked in. Reply IN {room.number} "
                 f"P<present> M<missing> I<injured>, or use the app. {run.school.name[:60]}")
         queued += queue_texts(session, run, event.seq, "reminder", [teacher], body, priority=REMINDER_PRIORITY)
         nudged += 1
@@ -106,7 +108,7 @@ def _remind_teachers(session: Session, run: Run) -> int:
 
 def unaccounted_body(run: Run, numbers: list[str]) -> str:
     """The admins' deadline SMS, listing room numbers and cutting the list to fit two segments."""
-    head = f"{banner(run)}Not yet accounted for at {run.school.name[:60]} ({len(numbers)} rooms): "
+    head = f"{banner(run.mode)}Not yet accounted for at {run.school.name[:60]} ({len(numbers)} rooms): "
     listed: list[str] = []
     for i, number in enumerate(numbers):
         left = len(numbers) - i - 1  # rooms after this one

@@ -4,8 +4,7 @@ import marshmallow as ma
 
 from emergency.accountability.models import CHECKIN_STATUSES, MAX_COUNT, STAFF_STATUSES
 from emergency.runs.partners import CurvePointSchema, FiguresSchema
-from emergency.schema_fields import PersonRefSchema, RoomRefSchema, counts, described
-from emergency.web import StrictBoolean
+from emergency.schema_fields import PersonRefSchema, RoomRefSchema, StrictBoolean, counts, described
 
 MAX_NAMES = 200
 

@@ -8,11 +8,11 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from emergency.accounts import service
-from emergency.accounts.principal import Principal
 from emergency.accounts.schemas import LoginResultSchema, LoginSchema, UserSchema
 from emergency.accounts.throttle import login_limits, remember_device
 from emergency.db import db
 from emergency.directory.models import School
+from emergency.directory.principal import Principal
 from emergency.push.service import forget_login
 from emergency.web import bearer_token, current_principal
 

@@ -15,8 +15,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, sessionmaker
 
 from emergency.accounts.models import Account, AuthToken
-from emergency.accounts.principal import Principal
 from emergency.directory.models import Partner, Person, partner_schools, person_schools
+from emergency.directory.principal import Principal
 from emergency.directory.roles import DISTRICT_ADMIN, PARTNER
 from emergency.errors import NotFound, Unauthorized, ValidationFailed
 from emergency.serving import run_blocking

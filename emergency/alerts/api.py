@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from emergency.accounts.principal import Principal
+from emergency.alerts import outbox
 from emergency.alerts.acks import ack_stats, acknowledge
 from emergency.alerts.delivery import summary
 from emergency.alerts.escalation import ESCALATION
@@ -16,9 +16,10 @@ from emergency.alerts.models import NOT_REACHED, Alert, OptOut
 from emergency.alerts.queue import queue_position
 from emergency.alerts.schemas import AckSchema, OptOutListSchema, RunAlertsSchema
 from emergency.db import db
-from emergency.directory.phones import mask_phone
+from emergency.directory.principal import Principal
 from emergency.directory.service import get_school, partners_of, people_of
 from emergency.errors import Forbidden
+from emergency.phones import mask_phone
 from emergency.runs.models import Run
 from emergency.runs.service import get_run
 from emergency.timeutil import iso
@@ -94,7 +95,7 @@ def run_alerts_view(session: Session, principal: Principal, run: Run) -> dict:
         view.update(acks={k: stats[k] for k in PARTNER_ACK_KEYS}, recipients=[], unreachable=[], opted_out=[])
         return view
     show_numbers = principal.is_admin_of(run.school_id)
-    opted_out = set(session.scalars(select(OptOut.number)))
+    opted_out = outbox.opted_out(session)
     acked = {(row["kind"], row["id"]): row for row in stats["acknowledgements"]}
     recipients: dict[tuple[str, int], dict] = {}
     calls_unanswered: set[tuple[str, int]] = set()

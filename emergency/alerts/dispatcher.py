@@ -36,6 +36,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from emergency import logs
+from emergency.alerts import outbox
 from emergency.alerts.budgets import Budget, LocalBudget
 from emergency.alerts.delivery import PROVIDER_STATUS, apply_provider_status, record_failure, summary
 from emergency.alerts.models import (
@@ -48,8 +49,9 @@ from emergency.alerts.models import (
     Alert,
     DispatcherHeartbeat,
 )
+from emergency.alerts.optouts import opt_out
 from emergency.alerts.providers.base import Provider, ProviderError
-from emergency.alerts.queue import place, queue_position
+from emergency.alerts.queue import queue_position
 from emergency.alerts.webpush import PushSender, device_gone, is_gone
 from emergency.metrics import instruments as metrics
 from emergency.runs import timeline
@@ -503,19 +505,7 @@ class Dispatcher:
 
 def fall_back_to_voice(session: Session, alert: Alert) -> None:
     """The number replied STOP: remember it, and call instead of texting."""
-    from emergency.alerts.optouts import opt_out
-
     opt_out(session, alert.to_number, "STOP")
-    has_call = session.scalar(select(Alert.id).where(Alert.run_id == alert.run_id, Alert.channel == "voice",
-                                                     Alert.event_seq == alert.event_seq,
-                                                     Alert.to_number == alert.to_number))
-    if has_call is None:
-        session.add(Alert(run_id=alert.run_id, event_seq=alert.event_seq, occasion=alert.occasion,
-                          person_id=alert.person_id, partner_id=alert.partner_id,
-                          recipient_name=alert.recipient_name, recipient_role=alert.recipient_role,
-                          to_number=alert.to_number, channel="voice", body=alert.body, priority=alert.priority,
-                          lane=alert.lane, turn=place(session, session.get(Run, alert.run_id))["turn"],
-                          requires_ack=alert.requires_ack, status=QUEUED, queued_at=utcnow(),
-                          next_attempt_at=utcnow()))
+    outbox.call_instead(session, session.get(Run, alert.run_id), alert)
 
 

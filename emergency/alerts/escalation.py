@@ -15,19 +15,18 @@ transaction as what the escalation queues: of two dispatchers, exactly one escal
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from emergency.alerts import outbox
 from emergency.alerts.acks import find_ack
-from emergency.alerts.fanout import REPLY_HINT, run_link
-from emergency.alerts.models import CANCELLED, QUEUED, SKIPPED, UNREACHABLE, Alert, OptOut
-from emergency.alerts.queue import place
+from emergency.alerts.fanout import run_link
+from emergency.alerts.models import CANCELLED, SKIPPED, UNREACHABLE, Alert
 from emergency.directory.roles import SCHOOL_ADMIN
 from emergency.directory.service import people_of
 from emergency.metrics import instruments as metrics
-from emergency.playbooks.model import DRILL_BANNER
+from emergency.playbooks.templates import REPLY_HINT, unreachable_text
 from emergency.runs import timeline
 from emergency.runs.models import ACTIVE, Run
 from emergency.timeutil import utcnow
@@ -63,21 +62,21 @@ def run_due_escalations(session: Session) -> int:
             continue
         alert = session.get(Alert, alert_id, populate_existing=True)
         if find_ack(session, run.id, person_id=alert.person_id, partner_id=alert.partner_id) is None:
-            _escalate(session, run, alert, now)
+            _escalate(session, run, alert)
             escalated += 1
             metrics.escalated()
         session.commit()
     return escalated
 
 
-def _escalate(session: Session, run: Run, alert: Alert, now: datetime) -> None:
+def _escalate(session: Session, run: Run, alert: Alert) -> None:
     if alert.channel == "voice" or alert.occasion == ESCALATION or not alert.to_number:
-        _tell_admins(session, run, alert, now)
+        _tell_admins(session, run, alert)
     else:
-        _call(session, run, alert, now)
+        _call(session, run, alert)
 
 
-def _call(session: Session, run: Run, alert: Alert, now: datetime) -> None:
+def _call(session: Session, run: Run, alert: Alert) -> None:
     """No acknowledgement yet: phones on silent still ring, so call."""
     seconds = alert.escalate_after_seconds or 0
     event = timeline.record(session, run, "alert.escalated", {
@@ -88,13 +87,10 @@ def _call(session: Session, run: Run, alert: Alert, now: datetime) -> None:
     # The spoken words are the alert's own, without the SMS "Reply OK" hint (the call asks for a key
     # press) or the SMS link.
     spoken = " ".join(alert.body.replace(REPLY_HINT, " ").replace(run_link(session, run) or REPLY_HINT, " ").split())
-    session.add(Alert(
-        run_id=run.id, event_seq=event.seq, occasion=ESCALATION, person_id=alert.person_id,
-        partner_id=alert.partner_id, recipient_name=alert.recipient_name, recipient_role=alert.recipient_role,
-        to_number=alert.to_number, channel="voice", body=spoken, priority=alert.priority, status=QUEUED,
-        **place(session, run), requires_ack=True, escalate_after_seconds=alert.escalate_after_seconds,
-        escalate_at=now + timedelta(seconds=seconds) if seconds else None,
-        queued_at=now, next_attempt_at=now, attempts=0))
+    outbox.queue(session, run, event.seq, ESCALATION, [outbox.Outgoing(
+        name=alert.recipient_name, role=alert.recipient_role, number=alert.to_number, channels=["voice"],
+        text=spoken, person_id=alert.person_id, partner_id=alert.partner_id, priority=alert.priority,
+        requires_ack=True, escalate_after=alert.escalate_after_seconds)], stopped=set())
 
 
 def channels_tried(session: Session, run: Run, alert: Alert) -> list[str]:
@@ -105,38 +101,19 @@ def channels_tried(session: Session, run: Run, alert: Alert) -> list[str]:
     return [c for c in ("push", "sms", "voice") if c in used]
 
 
-def _tried_words(channels: list[str]) -> str:
-    words = [w for c, w in (("sms", "SMS"), ("voice", "call")) if c in channels] or ["the app alert"]
-    return " and ".join(words)
-
-
-def _tell_admins(session: Session, run: Run, alert: Alert, now: datetime) -> None:
+def _tell_admins(session: Session, run: Run, alert: Alert) -> None:
     """Still silent after the call: the school's admins must know who may need checking on."""
     channels = channels_tried(session, run, alert)
     event = timeline.record(session, run, "recipient.unreachable", {
         "name": alert.recipient_name, "role": alert.recipient_role, "kind": alert.recipient_kind,
         "channels": channels, "alert_id": alert.id,
     })
-    banner = f"{DRILL_BANNER} " if run.mode == "drill" else ""
     # Staff names only: never a phone number, never a student's name (this goes out by SMS).
-    body = (f"{banner}Not confirmed after {_tried_words(channels)}: {alert.recipient_name} "
-            f"({alert.recipient_role.replace('_', ' ')}). {run.school.name}.")
-    opted_out = set(session.scalars(select(OptOut.number)))
-    rows = []
-    queue = place(session, run)
-    for admin in people_of(session, run.school_id, include_district=False):
-        if admin.role != SCHOOL_ADMIN or not admin.mobile or admin.id == alert.person_id:
-            continue
-        rows.append({
-            "run_id": run.id, "event_seq": event.seq, "occasion": UNREACHABLE_NOTICE, "person_id": admin.id,
-            "partner_id": None, "recipient_name": admin.name, "recipient_role": admin.role,
-            "to_number": admin.mobile, "channel": "voice" if admin.mobile in opted_out else "sms",
-            "body": body, "priority": 0, **queue, "status": QUEUED, "requires_ack": False,
-            "escalate_after_seconds": None, "escalate_at": None, "escalated_at": None,
-            "queued_at": now, "next_attempt_at": now, "attempts": 0, "sent_at": None,
-        })
-    if rows:
-        session.execute(insert(Alert), rows)
-    else:
+    body = unreachable_text(run.mode, channels, alert.recipient_name, alert.recipient_role, run.school.name)
+    admins = [admin for admin in people_of(session, run.school_id, include_district=False)
+              if admin.role == SCHOOL_ADMIN and admin.mobile and admin.id != alert.person_id]
+    rows = outbox.queue(session, run, event.seq, UNREACHABLE_NOTICE,
+                        [outbox.Outgoing.to(admin, ["sms"], body, record_skipped_text=False) for admin in admins])
+    if not rows:
         log.warning("run %s: nobody to tell that %s is unreachable (no school admin with a mobile)",
                     run.id, alert.recipient_role)

@@ -7,31 +7,27 @@ commit together, so a crash right after a start still leaves every alert in the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from emergency.alerts.models import QUEUED, SENT, SKIPPED, UNREACHABLE, Alert, OptOut
-from emergency.alerts.queue import place
+from emergency.alerts import outbox
+from emergency.alerts.models import CANCELLED, QUEUED, SKIPPED, UNREACHABLE, Alert
 from emergency.directory.models import Partner, Person, partner_schools, person_schools
 from emergency.directory.roles import ADMIN_ROLES, DISTRICT_ADMIN, NURSE, SCHOOL_ADMIN, SECURITY
-from emergency.playbooks.loader import render as render_template
 from emergency.playbooks.model import ROLE_AUDIENCE_PREFIX, NotificationRule, Playbook
+from emergency.playbooks.templates import REPLY_HINT, SUPERSEDED_TEMPLATE, message_variables, render, render_rule
 from emergency.push.payload import notification
 from emergency.push.service import devices_by_person
 from emergency.runs import timeline
 from emergency.runs.models import Run
+from emergency.runs.service import playbook_of
 from emergency.timeutil import utcnow
 
-REPLY_HINT = "Reply OK to confirm."
 # Partners hear first in a real run, then admins, then everyone else, whatever the rule order.
 PARTNER_CLASS, ADMIN_CLASS, STAFF_CLASS = 0, 1, 2
 CLASS_WEIGHT = 1000
 CLOSING_OCCASIONS = ("all_clear", "cancel", "superseded")
-# Not a playbook template: neither "all clear" nor "sent in error" is true when a real emergency
-# ends a drill. Those who got the drill are told, in the drill's own words, that this one is real.
-SUPERSEDED_TEMPLATE = "This drill is over: a REAL emergency has started at {school}. Follow the real alert now."
 
 
 @dataclass(frozen=True)
@@ -136,18 +132,9 @@ def _with_link(text: str, link: str | None) -> str:
 
 def fan_out(session: Session, run: Run, occasion: str, event_seq: int, *, extra: dict | None = None) -> int:
     """Write the alerts for `occasion` of `run` to the outbox; returns how many were queued."""
-    from emergency.runs.service import message_variables, playbook_of
-
     playbook = playbook_of(run)
-    now = utcnow()
-    opted_out = set(session.scalars(select(OptOut.number)))
     variables = message_variables(run, **(extra or {}))
-    rows: list[dict] = []
-    unreachable: list[dict] = []
-    skipped: list[dict] = []
     rendered: dict[tuple, str] = {}
-    # The run's n-th recipient goes in the n-th round from now, all channels alike.
-    queue = place(session, run)
     notifications: dict[tuple, dict] = {}
     link = run_link(session, run)
     deliveries = plan(session, run, playbook)
@@ -163,89 +150,58 @@ def fan_out(session: Session, run: Run, occasion: str, event_seq: int, *, extra:
                 requires_ack=require_ack)
         return notifications[key]
 
-    def render(rule: NotificationRule, hint: str) -> str:
+    def words(rule: NotificationRule, hint: str) -> str:
         # Every recipient of a rule gets the same words: render once per rule, not per person.
         key = (id(rule), hint)
         if key not in rendered:
             if occasion == "superseded":
-                rendered[key] = render_template(SUPERSEDED_TEMPLATE, variables, run.mode)
+                rendered[key] = render(SUPERSEDED_TEMPLATE, variables, run.mode)
             else:
-                rendered[key] = rule.render(occasion, run.mode, {**variables, "reply_hint": hint})
+                rendered[key] = render_rule(rule, occasion, run.mode, {**variables, "reply_hint": hint})
         return rendered[key]
 
-    for turn, delivery in enumerate(deliveries, start=queue["turn"]):
+    outgoing = []
+    # The run's n-th recipient goes in the n-th round from now, all channels alike.
+    for round_, delivery in enumerate(deliveries):
         recipient = delivery.recipient
         require_ack = delivery.require_ack and occasion == "start"
-        text = render(delivery.rule, REPLY_HINT if require_ack else "")
-        spoken = render(delivery.rule, "")
-        channels = list(delivery.channels)
-        number = recipient.mobile
-        if "sms" in channels and number in opted_out and "voice" not in channels:
-            channels.append("voice")  # opted out of SMS: a call is the fallback
-        base = {
-            "run_id": run.id, "event_seq": event_seq, "occasion": occasion,
-            "person_id": recipient.id if recipient.kind == "person" else None,
-            "partner_id": recipient.id if recipient.kind == "partner" else None,
-            "recipient_name": recipient.name,
-            "recipient_role": recipient.role,
-            "to_number": number, "priority": _rank(delivery, run), "lane": queue["lane"], "turn": turn,
-            "requires_ack": require_ack,
-            "escalate_after_seconds": delivery.escalate_after if require_ack else None,
-            "queued_at": now, "next_attempt_at": now, "attempts": 0,
-            "escalate_at": None, "escalated_at": None, "sent_at": None, "error_message": None,
-            "subscription_id": None, "payload": None,
-        }
-        # A push goes to each of the person's devices; without one, the live event is all there is.
-        own_devices = devices.get(recipient.id, []) if recipient.kind == "person" else []
-        targets = [(channel, device) for channel in channels
-                   for device in ((own_devices or [None]) if channel == "push" else [None])]
-        primary_set = False
-        for channel, device in targets:
-            row = dict(base, channel=channel, body=spoken if channel == "voice" else text, status=QUEUED)
-            if channel == "sms" and recipient.kind == "person":
-                row["body"] = _with_link(text, link)  # never in partners' texts: they stay link-free
-            if channel == "push" and device is not None:
-                row.update(subscription_id=device, payload=push_payload(delivery.rule, text, require_ack))
-            elif channel == "push":
-                row.update(status=SENT, sent_at=now)  # delivered by the live event itself
-            elif not number:
-                row.update(status=UNREACHABLE, error_message="no mobile number in the directory")
-            elif channel == "sms" and number in opted_out:
-                row.update(status=SKIPPED, error_message="opted out of SMS (replied STOP); calling instead")
-                skipped.append({"name": recipient.name, "role": base["recipient_role"]})
-            if (require_ack and delivery.escalate_after and not primary_set and row["status"] != UNREACHABLE
-                    and row["status"] != SKIPPED and channel != "voice"):
-                # Silence after this long escalates to a voice call (see alerts.escalation).
-                row["escalate_at"] = now + timedelta(seconds=delivery.escalate_after)
-                primary_set = True
-            rows.append(row)
-        if require_ack and delivery.escalate_after and not primary_set:
-            # No text or push to wait on (opted out of SMS, say): the call itself carries the timer,
-            # so an unanswered call still tells the admins who is unreachable.
-            call = next((r for r in rows[-len(targets):] if r["channel"] == "voice" and r["status"] == QUEUED), None)
-            if call is not None:
-                call["escalate_at"] = now + timedelta(seconds=delivery.escalate_after)
-        if not number and any(c in ("sms", "voice") for c in channels):
-            unreachable.append({"name": recipient.name, "role": base["recipient_role"]})
-    if rows:
-        # A Core executemany: every row has the same keys, so the driver batches them.
-        session.execute(insert(Alert.__table__), rows)
-    if unreachable and occasion == "start":
-        timeline.record(session, run, "alert.unreachable",
-                        {"count": len(unreachable), "recipients": unreachable,
-                         "reason": "no mobile number in the directory"})
-    if skipped and occasion == "start":
-        # Admins see before anyone wonders why a phone rang instead of buzzing.
-        timeline.record(session, run, "alert.opted_out",
-                        {"count": len(skipped), "recipients": skipped,
-                         "reason": "replied STOP to our texts; they get a call instead"})
+        text = words(delivery.rule, REPLY_HINT if require_ack else "")
+        person = recipient.kind == "person"
+        outgoing.append(outbox.Outgoing(
+            name=recipient.name, role=recipient.role, number=recipient.mobile, channels=list(delivery.channels),
+            text=text, spoken=words(delivery.rule, ""),
+            person_id=recipient.id if recipient.kind == "person" else None,
+            partner_id=recipient.id if recipient.kind == "partner" else None,
+            priority=_rank(delivery, run), round=round_, requires_ack=require_ack,
+            escalate_after=delivery.escalate_after,
+            # never in partners' texts: they stay link-free by rule
+            link=link if person else None,
+            devices=devices.get(recipient.id, []) if person else [],
+            push_payload=push_payload(delivery.rule, text, require_ack) if person and "push" in delivery.channels
+            else None))
+    rows = outbox.queue(session, run, event_seq, occasion, outgoing, stopped=outbox.opted_out(session))
+    if occasion == "start":
+        # One entry per recipient, though a text and a call may both be unreachable.
+        unreachable = list({(r["person_id"], r["partner_id"]): _named(r) for r in rows
+                            if r["status"] == UNREACHABLE}.values())
+        skipped = [_named(r) for r in rows if r["status"] == SKIPPED]
+        if unreachable:
+            timeline.record(session, run, "alert.unreachable",
+                            {"count": len(unreachable), "recipients": unreachable, "reason": outbox.NO_NUMBER})
+        if skipped:
+            # Admins see before anyone wonders why a phone rang instead of buzzing.
+            timeline.record(session, run, "alert.opted_out",
+                            {"count": len(skipped), "recipients": skipped,
+                             "reason": "replied STOP to our texts; they get a call instead"})
     return sum(1 for r in rows if r["status"] == QUEUED)
+
+
+def _named(row: dict) -> dict:
+    return {"name": row["recipient_name"], "role": row["recipient_role"]}
 
 
 def cancel_pending(session: Session, run: Run) -> None:
     """The run ended: unsent alerts and pending escalations are dropped."""
-    from emergency.alerts.models import CANCELLED
-
     session.execute(update(Alert).where(Alert.run_id == run.id, Alert.status == QUEUED,
                                         Alert.occasion.not_in(CLOSING_OCCASIONS))
                     .values(status=CANCELLED, finished_at=utcnow(),
@@ -253,3 +209,8 @@ def cancel_pending(session: Session, run: Run) -> None:
     session.execute(update(Alert).where(Alert.run_id == run.id, Alert.escalate_at.is_not(None),
                                         Alert.escalated_at.is_(None))
                     .values(escalate_at=None))
+
+
+# What runs.announcements calls (create_app wires this module in): runs sit below alerts.
+announce = fan_out
+withdraw = cancel_pending

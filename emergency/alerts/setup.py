@@ -1,4 +1,8 @@
-"""Choosing the provider from config, and running the dispatcher in a thread or a worker."""
+"""Choosing the provider from config, and running the dispatcher in a thread or a worker.
+
+A composition module, like app.py (an edge in docs/architecture.md's layers): it hands the
+dispatcher the periodic jobs of the packages above alerts, so alerts itself never imports them.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,17 @@ import threading
 
 from flask import Flask
 
+from emergency.accountability.checkins import apply_untallied
+from emergency.accountability.reminders import run_due_reminders
 from emergency.alerts.budgets import PACER_HEADROOM, Budget, DatabaseBudget, LocalBudget, RedisBudget
 from emergency.alerts.dispatcher import Dispatcher, Settings, sender_pool
+from emergency.alerts.escalation import run_due_escalations
 from emergency.alerts.providers import ConsoleProvider, Provider, TwilioProvider
+from emergency.alerts.providers.instrumented import instrument
 from emergency.alerts.providers.webpush import WebPushProvider
 from emergency.alerts.webpush import PushSender
 from emergency.config import DEV_ENVS
 from emergency.metrics.exposition import serve_metrics
-from emergency.metrics.instruments import instrument
 from emergency.push.vapid import configured_private_key, public_key
 
 log = logging.getLogger(__name__)
@@ -50,10 +57,6 @@ def build_push_sender(app: Flask) -> PushSender:
 
 def periodic_jobs() -> list:
     """Jobs the dispatcher runs about once a second: escalations, reminders, check-ins left untallied."""
-    from emergency.accountability.reminders import run_due_reminders
-    from emergency.accountability.service import apply_untallied
-    from emergency.alerts.escalation import run_due_escalations
-
     return [run_due_escalations, run_due_reminders, apply_untallied]
 
 

@@ -21,14 +21,14 @@ from twilio.twiml.voice_response import VoiceResponse
 from emergency.alerts.acks import RunEnded, acknowledge, find_ack
 from emergency.alerts.delivery import apply_provider_status, summary
 from emergency.alerts.fanout import CLOSING_OCCASIONS
-from emergency.alerts.inbound import handle_inbound_sms
 from emergency.alerts.models import Alert
 from emergency.alerts.signature import SIGNATURE_HEADER, is_valid_signature, public_url
 from emergency.db import db
 from emergency.errors import error_body
-from emergency.playbooks.model import DRILL_BANNER
+from emergency.playbooks.templates import DRILL_BANNER, banner
 from emergency.runs import timeline
 from emergency.runs.models import Run
+from emergency.sms.inbound import handle_inbound_sms
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +107,8 @@ def _goodbye(response: VoiceResponse) -> VoiceResponse:
 
 
 def _ended(response: VoiceResponse, run: Run) -> VoiceResponse:
-    banner = f"{DRILL_BANNER} " if run.mode == "drill" else ""
-    response.say(f"{banner}The {run.playbook.get('name') or run.action} alert at {run.school.name} has ended.")
+    action = run.playbook.get("name") or run.action
+    response.say(f"{banner(run.mode)}The {action} alert at {run.school.name} has ended.")
     return _goodbye(response)
 
 

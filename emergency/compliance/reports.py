@@ -18,9 +18,10 @@ from flask import render_template
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from emergency.accountability import service as accountability
 from emergency.accountability.models import COUNT_FIELDS, Checkin, RoomStatus
-from emergency.accounts.principal import Principal
+from emergency.accountability.rollup import accountability_figures, curve
+from emergency.accountability.rooms import unreported_rooms
+from emergency.accountability.tally import counts_for_run
 from emergency.alerts.ack_tally import ack_tally
 from emergency.alerts.acks import ack_stats
 from emergency.alerts.delivery import summary as delivery_summary
@@ -42,6 +43,7 @@ from emergency.compliance.service import (
     zone_of,
 )
 from emergency.directory.models import Room
+from emergency.directory.principal import Principal
 from emergency.runs.models import Run, RunEvent
 from emergency.runs.partners import report_for_partner
 from emergency.runs.service import get_run
@@ -250,8 +252,8 @@ def unreachable_recipients(session: Session, run: Run) -> list[dict]:
 def accountability_of(session: Session, run: Run) -> dict:
     """Each room's check-in, the curve of rooms reported over time and the times to 50/90/100%."""
     required = bool((run.playbook.get("accountability") or {}).get("required"))
-    counts = accountability.counts_for_run(session, run)
-    figures = accountability.accountability_figures(session, run)
+    counts = counts_for_run(session, run)
+    figures = accountability_figures(session, run)
     rooms = []
     rows = session.execute(select(RoomStatus, Checkin, Room).join(Checkin, Checkin.id == RoomStatus.checkin_id)
                            .join(Room, Room.id == RoomStatus.room_id).where(RoomStatus.run_id == run.id)
@@ -265,7 +267,7 @@ def accountability_of(session: Session, run: Run) -> dict:
                       "elapsed": clock(seconds), "last_report_at": iso(status.reported_at),
                       "reports": status.reports, **{name: getattr(status, name) for name in COUNT_FIELDS},
                       "location": checkin.location, "reporter": checkin.reporter_name})
-    for room in accountability.unreported_rooms(session, run):
+    for room in unreported_rooms(session, run):
         rooms.append({"room": room.label, "number": room.number, "status": "not_reported", "checked_in_at": None,
                       "checked_in_local": None, "seconds_to_check_in": None, "elapsed": "", "last_report_at": None,
                       "reports": 0,
@@ -273,7 +275,7 @@ def accountability_of(session: Session, run: Run) -> dict:
     reported = [room for room in rooms if room["reports"]]
     return {
         "available": True, "required": required, "expected": counts["expected"], "reported": counts["reported"],
-        "percent": counts["percent"], "figures": figures, "curve": accountability.curve(session, run),
+        "percent": counts["percent"], "figures": figures, "curve": curve(session, run),
         "rooms": rooms, "totals": {name: counts[name] for name in COUNT_FIELDS},
         "note": None if reported else NO_CHECKINS,
     }
@@ -384,7 +386,7 @@ def trends_for(session: Session, principal: Principal, ruleset: RuleSet, *, scho
 def trend_row(session: Session, run: Run, drill) -> dict:
     """One drill's figures for the trend."""
     rate = ack_rate(session, run)
-    seconds_to_full = accountability.accountability_figures(session, run).get("seconds_to_100_percent")
+    seconds_to_full = accountability_figures(session, run).get("seconds_to_100_percent")
     return {
         "run_id": run.id, "school": {"id": drill.school.id, "code": drill.school.code, "name": drill.school.name},
         "date": drill.record.day.isoformat(), "time": drill.record.held_at.strftime("%H:%M"),

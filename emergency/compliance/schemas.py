@@ -11,8 +11,7 @@ from emergency.runs.partners import (
     ReportTimelineRowSchema,
     UnreachableRowSchema,
 )
-from emergency.schema_fields import NameRoleSchema, SchoolRefSchema, SchoolYearSchema, counts, described
-from emergency.web import StrictBoolean
+from emergency.schema_fields import NameRoleSchema, SchoolRefSchema, SchoolYearSchema, StrictBoolean, counts, described
 
 _YEAR = ma.fields.Integer(validate=ma.validate.Range(min=1990, max=2200),
                           metadata={"description": "the year the school year starts (default: the current one)"})

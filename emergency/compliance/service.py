@@ -16,15 +16,15 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from emergency.accounts.principal import Principal
 from emergency.compliance.engine import DrillRecord, RuleResult, evaluate, summarize
 from emergency.compliance.models import ManualDrill
 from emergency.compliance.rules import CATEGORIES, RuleSet, load_rules, school_year_bounds, school_year_of
 from emergency.directory.models import School
+from emergency.directory.principal import Principal
 from emergency.directory.roles import ADMIN_ROLES
 from emergency.directory.service import get_school, schools_in_scope
 from emergency.errors import Conflict, DomainError, Forbidden, ValidationFailed
-from emergency.playbooks.model import DRILL_FACTS, Playbook
+from emergency.playbooks.drill_facts import parse_clock, validate_facts
 from emergency.runs import timeline
 from emergency.runs.models import ACTIVE, ENDED, Run
 from emergency.runs.service import get_run, playbook_of
@@ -35,11 +35,6 @@ log = logging.getLogger(__name__)
 RULES_KEY = "compliance_rules"
 PROBLEMS_KEY = "compliance_rules_problems"
 ADMINS_ONLY = "Only school and district admins can see drill compliance."
-
-# Facts a drill may carry for the rules engine: the playbooks' DRILL_FACTS vocabulary.
-BOOLEAN_FACTS = ("secondary_exit", "summer")
-KNOWN_FACTS = DRILL_FACTS
-ALWAYS_ALLOWED_FACTS = ("summer",)  # any drill may be held during summer school
 
 # A hand-entered drill this close to an already recorded one of the same kind is a double entry.
 DUPLICATE_WINDOW = timedelta(hours=1)
@@ -101,70 +96,12 @@ def local_today(school: School) -> date:
     return utcnow().astimezone(zone_of(school)).date()
 
 
-def _clock(text: str) -> time | None:
-    try:
-        hours, minutes = text.split(":")
-        if len(hours) != 2 or len(minutes) != 2:
-            return None
-        return time(int(hours), int(minutes))
-    except ValueError:
-        return None
-
-
 def dismissal_of(school: School, facts: dict | None = None) -> time | None:
     """Normal dismissal that day: the drill's `dismissal_time` fact, else the school's ("15:10"), else None."""
-    return _clock(str((facts or {}).get("dismissal_time") or school.dismissal_time or ""))
+    return parse_clock(str((facts or {}).get("dismissal_time") or school.dismissal_time or ""))
 
 
-# --- drill facts -----------------------------------------------------------------------------
-
-def validate_facts(playbook: Playbook, facts: dict | None, *, field_prefix: str = "facts.") -> dict:
-    """Check drill facts against what the playbook records; the cleaned facts (None clears one)."""
-    clean: dict = {}
-    errors: dict[str, list[str]] = {}
-    allowed = set(ALWAYS_ALLOWED_FACTS) | set(playbook.drill_facts)
-    for key, value in (facts or {}).items():
-        if key not in KNOWN_FACTS:
-            errors[key] = [f"unknown drill fact; known: {', '.join(KNOWN_FACTS)}"]
-        elif key not in allowed:
-            errors[key] = [f"the {playbook.name} playbook does not record '{key}'; "
-                           f"it records: {', '.join(sorted(allowed))}"]
-        elif value is None:
-            clean[key] = None
-        else:
-            try:
-                clean[key] = _fact_value(key, value)
-            except ValueError as exc:
-                errors[key] = [str(exc)]
-    if errors:
-        raise ValidationFailed("Some drill facts are not valid: " + "; ".join(
-            f"{key}: {' '.join(messages)}" for key, messages in errors.items()),
-            errors={field_prefix + key: messages for key, messages in errors.items()})
-    return clean
-
-
-def _fact_value(name: str, value: object) -> object:
-    if name in BOOLEAN_FACTS:
-        if not isinstance(value, bool):
-            raise ValueError("must be true or false")
-        return value
-    if name == "parents_notified_on":
-        if isinstance(value, datetime):
-            raise ValueError("must be a date like 2026-10-01, without a time")
-        if isinstance(value, date):
-            return value.isoformat()
-        try:
-            return date.fromisoformat(str(value)).isoformat()
-        except ValueError:
-            raise ValueError("must be a date like 2026-10-01") from None
-    # dismissal_time: that day's normal dismissal, when it differs from the school's usual one
-    if isinstance(value, time):
-        return value.strftime("%H:%M")
-    clock = _clock(str(value))
-    if clock is None:
-        raise ValueError('must be a local time like "15:10"')
-    return clock.strftime("%H:%M")
-
+# --- drill facts ---------------------------------------------------------------------------
 
 def record_facts(session: Session, principal: Principal, run_id: int, facts: dict) -> Run:
     """Record compliance facts on an active or ended drill (secondary exit used, parents notified on)."""

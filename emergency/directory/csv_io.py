@@ -25,8 +25,8 @@ from emergency.checking import Checker, Problems, dotted
 from emergency.csvfiles import Row, escape_formula, read_rows
 from emergency.db import MAX_INTEGER
 from emergency.directory.models import Partner, Person, Room, School
-from emergency.directory.phones import InvalidPhone, mask_phone, normalise_phone
 from emergency.directory.roles import DISTRICT_ADMIN, PARTNER_KINDS, PERSON_ROLES
+from emergency.phones import InvalidPhone, mask_phone, normalise_phone
 
 ROOM_KINDS = ("classroom", "gym", "cafeteria", "office", "library", "auditorium", "lab", "nurse", "other")
 KINDS = ("schools", "rooms", "people", "partners")

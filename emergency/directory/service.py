@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from emergency.accounts.principal import Principal
 from emergency.directory.models import Partner, Person, Room, School, partner_schools, person_schools
+from emergency.directory.principal import Principal
 from emergency.directory.roles import ADMIN_ROLES, DISTRICT_ADMIN
 from emergency.errors import NotFound
 

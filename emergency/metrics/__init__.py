@@ -4,8 +4,8 @@ Two kinds:
 - gauges read from the database at scrape time (outbox depth by channel and status, age of the
   oldest due alert, figures of the active runs) and from this process (database pool use), by
   `DatabaseCollector`: any instance answers them the same way, so they survive restarts;
-- counters and histograms bumped at a few hook points (sends and provider latency through
-  `InstrumentedProvider`, retries, escalations, acknowledgements, live connections, events pushed,
+- counters and histograms bumped at a few hook points (sends and provider latency, through
+  `alerts.providers.instrumented`), retries, escalations, acknowledgements, live connections, events pushed,
   HTTP requests).
 
 With PROMETHEUS_MULTIPROC_DIR set (before the process starts: prometheus-client reads it at import),

@@ -15,7 +15,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from emergency.accountability.service import accountability_figures
+from emergency.accountability.rollup import accountability_figures
 from emergency.alerts.models import QUEUED, SENDING, SENT, Acknowledgement, Alert
 from emergency.runs.models import ACTIVE, Run
 from emergency.timeutil import utcnow

@@ -9,8 +9,6 @@ import time
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from emergency.alerts.providers.base import Provider, ProviderError
-
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30)
 SECONDS_BUCKETS = (5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
@@ -31,42 +29,6 @@ HTTP_LATENCY = Histogram("emergency_http_request_seconds", "HTTP request latency
 DISPATCHER_PASS = Gauge("emergency_dispatcher_last_pass_timestamp_seconds",
                         "Unix time of the latest dispatcher pass (the 'dispatcher down' alert reads it).",
                         multiprocess_mode="max")
-
-
-class InstrumentedProvider:
-    """Wraps the real provider: counts every send by channel and outcome, and times it."""
-
-    def __init__(self, inner: Provider):
-        self.inner = inner
-        self.name = inner.name
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def send_sms(self, to, body, **kwargs):
-        return self._timed("sms", self.inner.send_sms, to, body, **kwargs)
-
-    def place_call(self, to, **kwargs):
-        return self._timed("voice", self.inner.place_call, to, **kwargs)
-
-    def _timed(self, channel: str, send, *args, **kwargs):
-        started = time.perf_counter()
-        outcome = "crashed"
-        try:
-            result = send(*args, **kwargs)
-            outcome = "sent"
-            return result
-        except ProviderError as exc:
-            outcome = "temporary_error" if exc.temporary else "permanent_error"
-            raise
-        finally:
-            PROVIDER_LATENCY.labels(channel).observe(time.perf_counter() - started)
-            ALERT_SENDS.labels(channel, outcome).inc()
-
-
-def instrument(provider: Provider) -> Provider:
-    """The provider, counted and timed (once, however often it is called)."""
-    return provider if isinstance(provider, InstrumentedProvider) else InstrumentedProvider(provider)
 
 
 def dispatcher_pass() -> None:

@@ -1,4 +1,4 @@
-"""Read playbook YAML, report every mistake with its file, line and column, and render messages.
+"""Read playbook YAML and report every mistake with its file, line and column.
 
 Validation is strict because a typo found during a real lockdown is a typo found too late:
 unknown fields, wrong types, unknown template variables and messages too long for two SMS
@@ -12,7 +12,6 @@ import difflib
 import hashlib
 import json
 import re
-import string
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -20,24 +19,31 @@ from typing import Any
 
 from emergency.checking import Checker, Path_, Problem, dotted, one_of, shown
 from emergency.directory.roles import PERSON_ROLES
+from emergency.playbooks.drill_facts import DRILL_FACTS
 from emergency.playbooks.model import (
     ACTIONS,
     AUDIENCES,
     CHANNELS,
     COMPLIANCE_CATEGORIES,
-    DRILL_BANNER,
-    DRILL_FACTS,
     MODES,
     OCCASIONS,
     ROLE_AUDIENCE_PREFIX,
     SRP_ACTIONS,
-    TEMPLATE_VARIABLES,
     Accountability,
     ChecklistStep,
     NotificationRule,
     Playbook,
     audience_is_valid,
     display_order,
+)
+from emergency.playbooks.templates import (
+    DEFAULT_TEMPLATES,
+    DRILL_BANNER,
+    SMS_LIMIT_GSM,
+    TEMPLATE_VARIABLES,
+    has_drill_wording,
+    sms_length,
+    template_variables,
 )
 from emergency.yamlfile import LoadedYaml, load_text
 
@@ -59,37 +65,7 @@ DEFAULT_PRIORITY = 50
 DEFAULT_REMINDER_MINUTES = 5
 DEFAULT_DEADLINE_MINUTES = 10
 
-# Used when neither the rule nor the playbook gives one. No default for `start`: the first
-# message of an emergency is the one that matters and must be written on purpose.
-DEFAULT_TEMPLATES = {
-    "update": "{action} UPDATE at {school} ({time}): {message}",
-    "all_clear": "ALL CLEAR at {school} ({time}): the {action} is over. {message}",
-    "cancel": "CANCELLED at {school} ({time}): disregard the {action} alert. {reason}",
-}
-
-# Two concatenated SMS segments: 153 GSM-7 septets or 67 UCS-2 characters each.
-SMS_LIMIT_GSM = 306
-SMS_LIMIT_UCS2 = 134
-GSM_BASIC = set(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡"
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-GSM_EXTENDED = set("^{}\\[~]|€\f")  # each costs two septets (escape + character)
-
-# Anything that would make a message read as a drill. Matched loosely (any spacing, any case)
-# because the point is what a frightened reader sees, not the exact bytes.
-_DRILL_PHRASE = re.compile(r"this\s+is\s+a\s+drill\W*", re.IGNORECASE)
-_DRILL_BANNER_RE = re.compile(r"drill\s*-\s*this\s+is\s+a\s+drill\W*", re.IGNORECASE)
-_LEADING_DRILL = re.compile(r"\A\W*drill\s*[-:.!]+\s*", re.IGNORECASE)  # "DRILL: ...", "Drill - ..."
 _LINK = re.compile(r"https?://|www\.", re.IGNORECASE)
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-_SPACES = re.compile(r"[ \t]{2,}")
-_TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_SENTENCE_END = re.compile(r"((?<=[.!?])\s+|\n+)")
-_LABEL_LINE = r"(?:[^{{}}.!?]*:\s*)?\{{{name}\}}[.!?]?"
-_JOINED_VARIABLE = r"(?:\s*(?:,|:|\b(?:at|by|in|near|from|to|of)\b))?\s*\{{{name}\}}"
-_EMPTY_BRACKETS = re.compile(r"\(\s*[,;]?\s*\)")
-_SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([.,;:!?)])")
 
 TOP_FIELDS = (
     "key", "name", "action", "directive", "description", "modes", "start_roles", "confirm_real",
@@ -104,126 +80,6 @@ RULE_REQUIRED = ("audience", "channels")
 ACCOUNTABILITY_FIELDS = ("required", "reminder_minutes", "deadline_minutes", "locations", "partner_missing_names")
 LOCATION_FIELDS = ("rooms", "assembly_points")
 STEP_FIELDS = ("step", "role")
-
-
-# --------------------------------------------------------------------------- rendering
-
-
-def render(template: str, variables: dict[str, Any], mode: str) -> str:
-    """Fill `template` in; drills get the banner, real messages can never look like a drill."""
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
-    real = mode == "real"
-    values = {name: _clean_value(name, variables.get(name), real) for name in TEMPLATE_VARIABLES}
-
-    def replace(match: re.Match) -> str:
-        token = match.group(0)
-        if token == "{{":
-            return "{"
-        if token == "}}":
-            return "}"
-        return values.get(match.group(1), "")
-
-    filled = _without_empty_fields(str(template), {name for name, value in values.items() if value})
-    body = _tidy(_TOKEN.sub(replace, filled))
-    if real:
-        return _strip_drill_markers(body, leading=True)
-    return f"{DRILL_BANNER} {body}".strip()
-
-
-def _without_empty_fields(template: str, filled: set[str]) -> str:
-    """The template with every empty variable left out: never "Reported location: ." in a message.
-
-    A sentence that only labels an empty variable ("Reported location: {location}.", or the
-    variable alone) is dropped; elsewhere the variable goes with the word that joins it to the
-    sentence ("at {location}", ", {location}", "by {initiator}").
-    """
-    parts = _SENTENCE_END.split(template)
-    kept = []
-    # parts alternate: sentence, the space or line break after it, sentence, ...
-    for sentence, after in zip(parts[::2], [*parts[1::2], ""], strict=True):
-        empty = [name for name in _TOKEN.findall(sentence) if name and name not in filled]
-        if any(_label_only(sentence, name) for name in empty):
-            continue
-        for name in empty:
-            sentence = re.sub(_JOINED_VARIABLE.format(name=re.escape(name)), "", sentence)
-        kept.append(sentence + after)
-    return "".join(kept)
-
-
-def _label_only(sentence: str, name: str) -> bool:
-    """Whether the sentence is nothing but a label for the variable: "Label: {name}." or "{name}"."""
-    return re.fullmatch(_LABEL_LINE.format(name=re.escape(name)), sentence.strip()) is not None
-
-
-def _tidy(text: str) -> str:
-    """Spaces and punctuation left behind by an empty variable."""
-    text = _EMPTY_BRACKETS.sub("", text)
-    text = _SPACE_BEFORE_PUNCTUATION.sub(r"\1", text)
-    return _SPACES.sub(" ", text).strip()
-
-
-def _clean_value(name: str, value: Any, real: bool) -> str:
-    if value is None:
-        return ""
-    text = _CONTROL.sub(" ", str(value)).strip()
-    if real:
-        text = _strip_drill_markers(text, leading=False)
-    limit = TEMPLATE_VARIABLES[name]
-    if len(text) > limit:
-        # Cut rather than fail: the SMS length check assumed these limits.
-        text = text[: limit - 3].rstrip() + "..."
-    return text
-
-
-def _strip_drill_markers(text: str, leading: bool) -> str:
-    # Loop because removing one phrase can join two halves into a new one.
-    while True:
-        cleaned = _DRILL_PHRASE.sub(" ", _DRILL_BANNER_RE.sub(" ", text))
-        if leading:
-            cleaned = _LEADING_DRILL.sub("", cleaned.lstrip())
-        cleaned = _SPACES.sub(" ", cleaned).strip()
-        if cleaned == text:
-            return cleaned
-        text = cleaned
-
-
-# --------------------------------------------------------------------------- template checks
-
-
-def template_variables(template: str) -> tuple[list[str], str | None]:
-    """The variable names a template uses, and a syntax error message if it has one."""
-    names: list[str] = []
-    try:
-        parsed = list(string.Formatter().parse(template))
-    except ValueError as exc:
-        return names, f"bad brace syntax ({exc}); write {{{{ and }}}} for literal braces"
-    for _literal, field_name, format_spec, conversion in parsed:
-        if field_name is None:
-            continue
-        if format_spec or conversion:
-            return names, f"formatting such as {{{field_name}!r}} or {{{field_name}:10}} is not supported"
-        names.append(field_name)
-    return names, None
-
-
-def sms_length(template: str, rule_modes: Iterable[str], fixed: dict[str, int]) -> tuple[int, int]:
-    """Worst-case rendered SMS length of `template` and the two-segment limit that applies."""
-    parsed = list(string.Formatter().parse(template))
-    literal = "".join(part for part, *_ in parsed)
-    if "drill" in rule_modes:
-        literal = DRILL_BANNER + " " + literal
-    if all(char in GSM_BASIC or char in GSM_EXTENDED for char in literal):
-        length = sum(2 if char in GSM_EXTENDED else 1 for char in literal)
-        limit = SMS_LIMIT_GSM
-    else:
-        # Any character outside GSM-7 switches the whole message to UCS-2 (UTF-16 units).
-        length = len(literal.encode("utf-16-le")) // 2
-        limit = SMS_LIMIT_UCS2
-    for _literal, name, *_ in parsed:
-        if name:
-            length += fixed.get(name, TEMPLATE_VARIABLES.get(name, 0))
-    return length, limit
 
 
 # --------------------------------------------------------------------------- the validator
@@ -388,7 +244,7 @@ class _Checker(Checker):
                 self.error(path, f"unknown template variable {{{name}}}{hint}; known: "
                                  + ", ".join(f"{{{known}}}" for known in TEMPLATE_VARIABLES))
                 ok = False
-        if _DRILL_PHRASE.search(text) or _LEADING_DRILL.match(text):
+        if has_drill_wording(text):
             self.error(path, f"must not contain drill wording: drill messages get '{DRILL_BANNER}' "
                              "automatically, and real messages must never look like a drill")
             ok = False

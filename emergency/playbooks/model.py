@@ -7,7 +7,6 @@ changes the rules of that emergency; `Playbook.from_dict()` restores the snapsho
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 from emergency.directory.roles import PERSON_ROLES
@@ -36,36 +35,6 @@ COMPLIANCE_CATEGORIES = (
     "other",
 )
 
-# Facts a drill record may be asked to carry (stored in the run's `facts`, read by the
-# compliance report under the same names). A closed list so that a typo in a playbook is
-# caught by `emergency playbooks check`, not by an inspector finding an empty column.
-DRILL_FACTS = (
-    "secondary_exit",  # bool: the evacuation used fire escapes or a secondary means of egress
-    "parents_notified_on",  # date: when parents were told of an early-dismissal test
-    "dismissal_time",  # time: the school's normal dismissal time that day (early dismissal)
-    "summer",  # bool: the drill was held during summer school
-)
-
-# Every variable a template may use, with the longest value the SMS length check assumes.
-# `render()` cuts longer values to these lengths so the check stays true at run time;
-# `action` and `directive` come from the playbook itself, whose validator enforces these caps.
-TEMPLATE_VARIABLES: MappingProxyType[str, int] = MappingProxyType({
-    "school": 40,  # school name: configure a short name ("Lincoln MS") for longer ones
-    "action": 40,  # the playbook name, e.g. "Lockdown"
-    "directive": 120,  # the playbook directive (or the chosen variant's)
-    "location": 60,  # a room, an area of the building or an assembly point
-    "initiator": 40,  # who started the run: "Ms. Rivera (teacher)"
-    "time": 8,  # local time the run started or the update was sent: "10:42 AM"
-    "reply_hint": 40,  # how to acknowledge, supplied by the alerts module: "Reply 1 if you got this."
-    "message": 140,  # free text of an update, typed by an admin (the UI should stop at 140)
-    "reason": 100,  # why a run was cancelled
-})
-
-# Prefixed to every drill message on every channel. Real messages can never carry it: the
-# validator rejects templates containing it and `render()` strips it from real messages.
-DRILL_BANNER = "DRILL - THIS IS A DRILL."
-
-
 @dataclass(frozen=True)
 class ChecklistStep:
     """One step of the printed/phone checklist and the role expected to do it."""
@@ -89,7 +58,7 @@ class Accountability:
 
 @dataclass(frozen=True)
 class NotificationRule:
-    """Who is told, in which modes, through which channels, with which words."""
+    """Who is told, in which modes, through which channels, with which words (see templates.render_rule)."""
 
     audience: tuple[str, ...]
     modes: tuple[str, ...]
@@ -98,14 +67,6 @@ class NotificationRule:
     require_ack: bool = False
     escalate_after_seconds: int | None = None
     priority: int = 50
-
-    def render(self, occasion: str, mode: str, variables: dict[str, Any]) -> str:
-        """The message for `occasion` ("start", "update", ...) in `mode`, banner included for drills."""
-        from emergency.playbooks.loader import render  # the loader owns template syntax
-
-        if occasion not in self.templates:
-            raise ValueError(f"unknown occasion {occasion!r}; expected one of {', '.join(OCCASIONS)}")
-        return render(self.templates[occasion], variables, mode)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form of the rule."""

@@ -1,7 +1,20 @@
 import marshmallow as ma
 
-from emergency.runs.partners import ChecklistItemSchema, PlaybookAccountabilitySchema
 from emergency.schema_fields import described
+
+
+class PlaybookAccountabilitySchema(ma.Schema):
+    required = ma.fields.Boolean()
+    reminder_minutes = ma.fields.Integer()
+    deadline_minutes = ma.fields.Integer()
+    rooms = ma.fields.Boolean(metadata={"description": "rooms may be reported"})
+    assembly_points = ma.fields.List(ma.fields.String())
+    partner_missing_names = ma.fields.Boolean()
+
+
+class ChecklistItemSchema(ma.Schema):
+    step = ma.fields.String()
+    role = ma.fields.String()
 
 
 class NotificationRuleSchema(ma.Schema):

@@ -11,7 +11,7 @@ import base64
 import hashlib
 import hmac
 
-from emergency.playbooks.model import DRILL_BANNER
+from emergency.playbooks.templates import DRILL_BANNER
 
 MAX_BODY = 600  # characters of message text; the whole payload stays far below the 4 KB limit
 # Real emergencies: high urgency (wakes a phone in power saving) and a short life, because a

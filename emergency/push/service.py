@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from emergency.accounts.principal import Principal
 from emergency.directory.models import Person, person_schools
+from emergency.directory.principal import Principal
 from emergency.errors import Forbidden, NotFound, ValidationFailed
 from emergency.push.models import PushSubscription
 

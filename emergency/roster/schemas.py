@@ -4,8 +4,7 @@ import marshmallow as ma
 
 from emergency.accountability.schemas import CheckinOutSchema, CountsSchema
 from emergency.roster.service import EXCEPTION_STATUSES, EXTRA_STATUSES
-from emergency.schema_fields import ActorSchema
-from emergency.web import StrictBoolean
+from emergency.schema_fields import ActorSchema, StrictBoolean
 
 MAX_STUDENTS = 5000
 

@@ -5,7 +5,7 @@ run started: the period current then (bell schedule) and the classes meeting in 
 its students; outside class time (arrival, lunch) or at a school without a schedule, each student's
 homeroom does. A student placed nowhere is expected in an "unknown" room and shown as such.
 
-A student-level check-in is an ordinary check-in (accountability.service.record_checkin, with counts
+A student-level check-in is an ordinary check-in (accountability.checkins.record_checkin, with counts
 derived from the students) followed, at one marked point, by record_students(): the per-student
 statuses live in their own table, so the check-in write path and the drill record hold only counts.
 
@@ -21,18 +21,18 @@ import csv
 import io
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cache
 
-from sqlalchemy import case, delete, func, insert, or_, select
+from sqlalchemy import case, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from emergency.accountability.checkins import CheckinRequest, checkin_view, record_checkin
 from emergency.accountability.models import ALL_ACCOUNTED, NEED_HELP, STUDENTS_MISSING
-from emergency.accountability.service import CheckinRequest, checkin_view, record_checkin
-from emergency.accounts.principal import Principal
 from emergency.db import upsert, writing
 from emergency.directory.models import Person, Room, School, room_label
+from emergency.directory.principal import Principal
 from emergency.errors import Forbidden, NotFound, ValidationFailed
 from emergency.roster.models import (
     ABSENT,
@@ -51,7 +51,7 @@ from emergency.roster.models import (
 )
 from emergency.roster.schedules import moment
 from emergency.runs import timeline
-from emergency.runs.models import ACTIVE, Run
+from emergency.runs.models import Run
 from emergency.runs.service import get_run
 from emergency.timeutil import iso, utcnow
 
@@ -453,18 +453,3 @@ def access_log_csv(entries: list[dict]) -> str:
         writer.writerow([e["at"], e["school_id"], e["run_id"] or "", e["what"], e["students"], e["account_id"],
                          actor["kind"], actor["id"], actor["name"], actor["role"]])
     return buffer.getvalue()
-
-
-def purge_student_statuses(session: Session, older_than_days: int) -> dict:
-    """Delete per-student statuses and expected lists of runs ended more than N days ago (counts stay)."""
-    cutoff = utcnow() - timedelta(days=older_than_days)
-    ended = select(Run.id).where(Run.state != ACTIVE, Run.ended_at.is_not(None), Run.ended_at < cutoff)
-    statuses = session.execute(delete(StudentStatus).where(StudentStatus.run_id.in_(ended))
-                               .execution_options(synchronize_session=False)).rowcount
-    expected = session.execute(delete(RunRoster).where(RunRoster.run_id.in_(ended))
-                               .execution_options(synchronize_session=False)).rowcount
-    session.commit()
-    log.info("privacy purge: %s student statuses and %s expected-student rows of runs ended before %s",
-             statuses, expected, iso(cutoff))
-    return {"student_statuses": statuses, "expected_students": expected}
-

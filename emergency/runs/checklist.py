@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from emergency.accounts.principal import Principal
+from emergency.directory.principal import Principal
 from emergency.directory.roles import DISTRICT_ADMIN, SCHOOL_ADMIN
 from emergency.errors import Conflict, Forbidden, ValidationFailed
 from emergency.runs import timeline

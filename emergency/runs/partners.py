@@ -13,6 +13,7 @@ from typing import Any
 
 import marshmallow as ma
 
+from emergency.playbooks.schemas import ChecklistItemSchema, PlaybookAccountabilitySchema
 from emergency.schema_fields import (
     ActorSchema,
     NameRoleSchema,
@@ -254,25 +255,11 @@ class PartnerLiveEventSchema(PartnerEventSchema):
     run = ma.fields.Nested(LiveRunSchema)
 
 
-class PlaybookAccountabilitySchema(ma.Schema):
-    required = ma.fields.Boolean()
-    reminder_minutes = ma.fields.Integer()
-    deadline_minutes = ma.fields.Integer()
-    rooms = ma.fields.Boolean(metadata={"description": "rooms may be reported"})
-    assembly_points = ma.fields.List(ma.fields.String())
-    partner_missing_names = ma.fields.Boolean()
-
-
 class RunPlaybookSchema(ma.Schema):
     key = ma.fields.String()
     name = ma.fields.String(allow_none=True)
     version = ma.fields.String()
     accountability = ma.fields.Nested(PlaybookAccountabilitySchema)
-
-
-class ChecklistItemSchema(ma.Schema):
-    step = ma.fields.String()
-    role = ma.fields.String()
 
 
 class RunCountsSchema(ma.Schema):

@@ -1,8 +1,7 @@
 import marshmallow as ma
 
 from emergency.runs.partners import PAYLOAD_DESCRIPTION, PartnerRunSchema
-from emergency.schema_fields import PageMetaSchema, described
-from emergency.web import StrictBoolean
+from emergency.schema_fields import PageMetaSchema, StrictBoolean, described
 
 MODES = ("drill", "real")
 

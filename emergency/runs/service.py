@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from emergency.accounts.principal import Principal
-from emergency.alerts import fanout
 from emergency.directory.models import School
+from emergency.directory.principal import Principal
 from emergency.directory.service import get_school
 from emergency.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from emergency.playbooks.drill_facts import validate_facts
 from emergency.playbooks.model import Playbook
-from emergency.runs import timeline
+from emergency.runs import announcements, timeline
 from emergency.runs.models import ACTIVE, CANCELLED, ENDED, SUPERSEDED, IdempotencyKey, Run
 from emergency.timeutil import utcnow
 
@@ -41,32 +40,9 @@ class PlaybookSource:
     def get(self, key: str) -> Playbook | None: ...
 
 
-def local_time(school: School, at: datetime) -> str:
-    """HH:MM in the school's own time zone, for messages."""
-    try:
-        zone = ZoneInfo(school.timezone)
-    except Exception:  # an unknown zone must not stop an alert
-        zone = ZoneInfo("UTC")
-    return at.astimezone(zone).strftime("%H:%M")
-
-
 def playbook_of(run: Run) -> Playbook:
     """The exact playbook version the run follows (its stored snapshot)."""
     return Playbook.from_dict(run.playbook)
-
-
-def message_variables(run: Run, **extra) -> dict:
-    """Template variables for the run's messages."""
-    variables = {
-        "school": run.school.name,
-        "action": Playbook.from_dict(run.playbook).name,
-        "directive": run.directive,
-        "location": run.location or "",
-        "initiator": run.started_by.get("name", ""),
-        "time": local_time(run.school, run.started_at),
-    }
-    variables.update(extra)
-    return variables
 
 
 def get_run(session: Session, principal: Principal, run_id: int, *, for_update: bool = False) -> Run:
@@ -127,9 +103,6 @@ def start_run(session: Session, principal: Principal, request: StartRequest, pla
             f"Starting a REAL {playbook.name} needs a deliberate confirmation: send \"confirm\": true.",
             errors={"confirm": ["required for a real emergency"]})
     if request.facts:
-        # compliance.service reads runs, so it is imported here rather than at module level
-        from emergency.compliance.service import validate_facts
-
         request.facts = {k: v for k, v in validate_facts(playbook, request.facts).items() if v is not None}
     _check_variant(playbook, request.variant)
     try:
@@ -189,7 +162,7 @@ def _start(session: Session, principal: Principal, school: School, playbook: Pla
                "action": run.action, "directive": run.directive, "mode": run.mode, "location": run.location,
                "note": run.note, "superseded_run_id": current.id if current else None}
     event = timeline.record(session, run, "run.started", payload, actor=principal.actor())
-    fanout.fan_out(session, run, "start", event.seq)
+    announcements.announce(session, run, "start", event.seq)
     session.flush()
     return run, True
 
@@ -201,11 +174,11 @@ def _end(session: Session, run: Run, state: str, actor: dict, message: str | Non
     run.ended_at = utcnow()
     run.ended_by = actor
     session.flush()
-    fanout.cancel_pending(session, run)
+    announcements.withdraw(session, run)
     event = timeline.record(session, run, "run.ended",
                             {"reason": run.end_reason, "message": message, "state": state}, actor=actor)
     occasion = {ENDED: "all_clear", CANCELLED: "cancel", SUPERSEDED: "superseded"}[state]
-    fanout.fan_out(session, run, occasion, event.seq, extra={"message": message or "", "reason": message or ""})
+    announcements.announce(session, run, occasion, event.seq, extra={"message": message or "", "reason": message or ""})
 
 
 def _admin_run(session: Session, principal: Principal, run_id: int, *, allow_initiator: bool = False) -> Run:
@@ -225,7 +198,7 @@ def post_update(session: Session, principal: Principal, run_id: int, message: st
     """Send an update to everyone the run concerns."""
     run = _admin_run(session, principal, run_id)
     event = timeline.record(session, run, "run.updated", {"message": message}, actor=principal.actor())
-    fanout.fan_out(session, run, "update", event.seq, extra={"message": message})
+    announcements.announce(session, run, "update", event.seq, extra={"message": message})
     session.commit()
     return run
 
@@ -255,7 +228,7 @@ def change_action(session: Session, principal: Principal, run_id: int, playbooks
                             {"from": previous, "playbook": playbook.key, "playbook_version": playbook.version,
                              "name": playbook.name, "action": run.action, "directive": run.directive,
                              "location": run.location}, actor=principal.actor())
-    fanout.fan_out(session, run, "start", event.seq)
+    announcements.announce(session, run, "start", event.seq)
     session.commit()
     return run
 

@@ -6,10 +6,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from emergency.accountability.models import Checkin, StaffStatus
-from emergency.accountability.service import counts_for_run
-from emergency.accounts.principal import Principal
+from emergency.accountability.tally import counts_for_run
 from emergency.alerts.delivery import summary
 from emergency.alerts.models import Acknowledgement
+from emergency.directory.principal import Principal
 from emergency.runs.models import Run, RunEvent
 from emergency.runs.partners import event_for_partner, run_for_partner
 from emergency.timeutil import iso

@@ -108,9 +108,9 @@ def test_negative_days_are_refused(purge):
 
 def test_no_names_in_logs_sms_or_partner_events(world, session, pushes, caplog, json_lines):
     caplog.set_level(logging.DEBUG)
-    from emergency.accountability.sms_inbound import handle
     from emergency.alerts.models import Alert
-    from emergency.alerts.replies import classify_reply
+    from emergency.sms.checkins import handle
+    from emergency.sms.replies import classify_reply
 
     run_id = world.start(mode="real")
     world.check_in(run_id, **NAMED)

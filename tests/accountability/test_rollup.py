@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import event
 
-from emergency.accountability import service
+from emergency.accountability import rollup, tally
 from emergency.db import db
 from emergency.runs.models import Run
 from tests.accountability.test_checkins import GOOD, world_fixture  # noqa: F401
@@ -57,7 +57,7 @@ def test_fully_accounted_at_is_the_first_moment_every_expected_room_had_reported
     assert body["percent_reported"] == 100.0 and body["unreported_rooms"] == []
     assert body["seconds_to_fully_accounted"] >= 0
     assert body["figures"]["seconds_to_100_percent"] == body["seconds_to_fully_accounted"]
-    assert service.counts_for_run(session, session.get(Run, run_id))["fully_accounted_at"] == last["reported_at"]
+    assert tally.counts_for_run(session, session.get(Run, run_id))["fully_accounted_at"] == last["reported_at"]
 
 
 def test_run_view_carries_the_counts(world):
@@ -147,8 +147,8 @@ def test_figures_and_curve(world, session):
     world.check_in(run_id, **GOOD)
     world.check_in(run_id, who=world.teacher2, **GOOD)
 
-    figures = service.accountability_figures(session, run)
-    points = service.curve(session, run)
+    figures = rollup.accountability_figures(session, run)
+    points = rollup.curve(session, run)
     api = world.client.get(f"/api/v1/runs/{run_id}/accountability/curve", headers=world.h(world.principal))
 
     assert figures["expected"] == 3

@@ -65,7 +65,7 @@ def test_readers_without_names_never_get_the_cached_roll_up_with_names(world):
 def test_every_read_of_names_is_logged_even_from_the_cache(world, caplog):
     run_id = world.start()
     world.check_in(run_id, status="students_missing", present=20, missing=1, missing_students=["Zed Zebra"])
-    caplog.set_level(logging.INFO, logger="emergency.accountability.service")
+    caplog.set_level(logging.INFO, logger="emergency.accountability.checkins")
 
     world.rollup(run_id)
     world.rollup(run_id)

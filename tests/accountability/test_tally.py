@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import case, func, select
 
-from emergency.accountability import service
+from emergency.accountability import checkins, tally
 from emergency.accountability.models import COUNT_FIELDS, NEED_HELP, Checkin, RoomStatus
 from emergency.alerts.setup import periodic_jobs
 from emergency.db import db
@@ -27,7 +27,7 @@ def added_up(session, run_id: int) -> dict:
 
 
 def tallied(session, run_id: int) -> dict:
-    counts = service.counts_for_run(session, session.get(Run, run_id))
+    counts = tally.counts_for_run(session, session.get(Run, run_id))
     return {key: counts[key] for key in ("reported_rooms", *COUNT_FIELDS, "need_help")}
 
 
@@ -46,11 +46,11 @@ def test_tally_equals_adding_up_the_rooms_after_every_check_in(world, session):
         assert response.status_code == 201, response.get_json()
         session.rollback()
         assert tallied(session, run_id) == added_up(session, run_id)
-    assert service.counts_for_run(session, session.get(Run, run_id))["reported"] == 3  # the gym is not expected
+    assert tally.counts_for_run(session, session.get(Run, run_id))["reported"] == 3  # the gym is not expected
 
 
 def test_the_dispatcher_applies_check_ins_left_untallied():
-    assert service.apply_untallied in periodic_jobs()
+    assert checkins.apply_untallied in periodic_jobs()
 
 
 def test_every_check_in_is_tallied_when_it_is_recorded(world, session):
@@ -60,7 +60,7 @@ def test_every_check_in_is_tallied_when_it_is_recorded(world, session):
     session.rollback()
 
     assert session.scalar(select(func.count()).where(Checkin.tallied_at.is_(None))) == 0
-    assert service.apply_untallied(session, older_than=timedelta(0)) == 0
+    assert checkins.apply_untallied(session, older_than=timedelta(0)) == 0
 
 
 
@@ -73,28 +73,28 @@ def test_a_check_in_stored_but_not_tallied_is_applied_once_by_the_periodic_job(w
     if not _is_postgres(session):
         pytest.skip("only PostgreSQL tallies in a second step")
     run_id = world.start()
-    real_apply = service._apply
+    real_apply = checkins._apply
 
     def crash(*args, **kwargs):
         raise RuntimeError("the process stopped here")
 
-    monkeypatch.setattr(service, "_apply", crash)
+    monkeypatch.setattr(checkins, "_apply", crash)
     assert world.check_in(run_id, status="students_missing", present=20, missing=2).status_code == 500
-    monkeypatch.setattr(service, "_apply", real_apply)
+    monkeypatch.setattr(checkins, "_apply", real_apply)
     db.session.rollback()
 
     # The report is stored (the room shows it) but neither tallied nor on the timeline yet.
     assert added_up(session, run_id)["missing"] == 2
     assert tallied(session, run_id)["missing"] == 0
     assert not _checkin_events(session, run_id)
-    assert service.apply_untallied(session, older_than=timedelta(hours=1)) == 0  # too recent to be left behind
+    assert checkins.apply_untallied(session, older_than=timedelta(hours=1)) == 0  # too recent to be left behind
 
-    assert service.apply_untallied(session, older_than=timedelta(0)) == 1
+    assert checkins.apply_untallied(session, older_than=timedelta(0)) == 1
 
     assert tallied(session, run_id) == added_up(session, run_id)
     assert [e.payload["missing"] for e in _checkin_events(session, run_id)] == [2]
     assert pushes.names()[-2:] == ["checkin.recorded", "accountability.updated"]
-    assert service.apply_untallied(session, older_than=timedelta(0)) == 0
+    assert checkins.apply_untallied(session, older_than=timedelta(0)) == 0
     assert len(_checkin_events(session, run_id)) == 1
 
 
@@ -109,7 +109,7 @@ def test_applying_a_tallied_check_in_again_changes_nothing(world, session):
 
     event = RunEvent(run_id=run_id, type="checkin.recorded", actor={}, payload={}, created_at=run.started_at)
     change = dict.fromkeys(("reported", "reported_rooms", *COUNT_FIELDS, "need_help"), 5)
-    assert service._apply(session, run, checkin_id, change, event, autocommit=False, first_expected_at=None) is None
+    assert checkins._apply(session, run, checkin_id, change, event, autocommit=False, first_expected_at=None) is None
     session.commit()
 
     assert tallied(session, run_id) == before

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from emergency.accounts.principal import Principal
 from emergency.accounts.service import PrincipalCache
+from emergency.directory.principal import Principal
 from emergency.timeutil import utcnow
 
 PRINCIPAL = Principal(1, "person", 2, "Ana", "teacher", "ana@example.org", frozenset({3}))

@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from emergency.accounts.models import Account
-from emergency.accounts.principal import Principal
 from emergency.accounts.service import principal_for, set_password
+from emergency.directory.principal import Principal
 from emergency.directory.service import get_school, schools_in_scope
 from emergency.errors import NotFound
 from tests.conftest import PASSWORD

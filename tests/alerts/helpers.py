@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from emergency.accounts.principal import Principal
 from emergency.alerts.models import Alert
 from emergency.db import db
+from emergency.directory.principal import Principal
 from emergency.runs.models import Run, RunEvent
 from emergency.runs.service import StartRequest, start_run
 from tests.conftest import twilio_settings

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from emergency.alerts.acks import ack_stats, acknowledge
 from emergency.alerts.models import Acknowledgement, Alert, OptOut
-from emergency.directory.phones import mask_phone
+from emergency.phones import mask_phone
 from tests.alerts.helpers import start
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from emergency.alerts.budgets import RateLimiter
 from emergency.alerts.dispatcher import Dispatcher
 from emergency.alerts.models import FAILED, QUEUED, SENDING, SENT, Alert, OptOut
-from emergency.playbooks.model import DRILL_BANNER
+from emergency.playbooks.templates import DRILL_BANNER
 from emergency.timeutil import utcnow
 from tests.conftest import twilio_settings
 

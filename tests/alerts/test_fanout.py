@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 
 from emergency.alerts import fanout
 from emergency.alerts.models import CANCELLED, QUEUED, UNREACHABLE, Alert
-from emergency.playbooks.model import DRILL_BANNER
+from emergency.playbooks.templates import DRILL_BANNER
 from emergency.runs.models import Run
 
 

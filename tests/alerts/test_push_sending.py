@@ -13,7 +13,7 @@ from sqlalchemy import update
 from emergency.alerts.dispatcher import Dispatcher
 from emergency.alerts.escalation import run_due_escalations
 from emergency.alerts.models import DELIVERED, DRILL_LANE, FAILED, QUEUED, REAL_LANE, SENT, Alert, DispatcherHeartbeat
-from emergency.playbooks.model import DRILL_BANNER
+from emergency.playbooks.templates import DRILL_BANNER
 from emergency.push.models import PushSubscription
 from emergency.timeutil import utcnow
 from tests.alerts.helpers import RecordingBudget, alerts, events, start

@@ -13,6 +13,7 @@ import pytest
 
 from emergency.compliance import service
 from emergency.errors import ValidationFailed
+from emergency.playbooks.drill_facts import validate_facts
 from emergency.runs.models import Run
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -316,12 +317,12 @@ class TestValidateFacts:
         return app.extensions["playbooks"].get("early_dismissal")
 
     def test_clean_facts_come_back_normalised(self, evacuate, early_dismissal):
-        assert service.validate_facts(evacuate, {"secondary_exit": True, "summer": False}) == {
+        assert validate_facts(evacuate, {"secondary_exit": True, "summer": False}) == {
             "secondary_exit": True, "summer": False}
-        assert service.validate_facts(early_dismissal, {"parents_notified_on": date(2027, 5, 5),
+        assert validate_facts(early_dismissal, {"parents_notified_on": date(2027, 5, 5),
                                                         "dismissal_time": "12:30"}) == {
             "parents_notified_on": "2027-05-05", "dismissal_time": "12:30"}
-        assert service.validate_facts(evacuate, None) == {}
+        assert validate_facts(evacuate, None) == {}
 
     @pytest.mark.parametrize("facts, field", [
         ({"secondary_exit": "yes"}, "facts.secondary_exit"),
@@ -332,12 +333,12 @@ class TestValidateFacts:
     def test_bad_facts_are_named(self, evacuate, early_dismissal, facts, field):
         playbook = early_dismissal if "parents_notified_on" in facts else evacuate
         with pytest.raises(ValidationFailed) as caught:
-            service.validate_facts(playbook, facts)
+            validate_facts(playbook, facts)
         assert list(caught.value.errors) == [field]
 
     def test_every_problem_is_reported_at_once(self, early_dismissal):
         with pytest.raises(ValidationFailed) as caught:
-            service.validate_facts(early_dismissal, {"secondary_exit": True, "dismissal_time": "3pm",
+            validate_facts(early_dismissal, {"secondary_exit": True, "dismissal_time": "3pm",
                                                      "parents_notified_on": "2027-02-30"})
         assert set(caught.value.errors) == {"facts.secondary_exit", "facts.dismissal_time",
                                             "facts.parents_notified_on"}

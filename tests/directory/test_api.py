@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emergency.directory.phones import InvalidPhone, mask_phone, normalise_phone
+from emergency.phones import InvalidPhone, mask_phone, normalise_phone
 
 API = "/api/v1"
 

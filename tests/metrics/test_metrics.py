@@ -7,8 +7,8 @@ import requests
 
 from emergency.alerts.models import Alert
 from emergency.alerts.providers.base import ProviderError
+from emergency.alerts.providers.instrumented import InstrumentedProvider, instrument
 from emergency.metrics.exposition import serve_metrics
-from emergency.metrics.instruments import InstrumentedProvider, instrument
 from tests.metrics.helpers import value
 from tests.served import free_port
 

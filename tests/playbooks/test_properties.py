@@ -6,8 +6,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emergency.playbooks.loader import parse_playbook, render
-from emergency.playbooks.model import MODES, TEMPLATE_VARIABLES
+from emergency.playbooks.loader import parse_playbook
+from emergency.playbooks.model import MODES
+from emergency.playbooks.templates import TEMPLATE_VARIABLES, render
 from emergency.yamlfile import load_text
 from tests.playbooks.helpers import BASE
 

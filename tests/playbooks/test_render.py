@@ -6,8 +6,9 @@ import re
 
 import pytest
 
-from emergency.playbooks.loader import check_directory, render
-from emergency.playbooks.model import DRILL_BANNER, OCCASIONS, TEMPLATE_VARIABLES
+from emergency.playbooks.loader import check_directory
+from emergency.playbooks.model import OCCASIONS
+from emergency.playbooks.templates import DRILL_BANNER, TEMPLATE_VARIABLES, render, render_rule
 from tests.playbooks.helpers import STANDARD_DIR
 
 VARIABLES = {
@@ -86,7 +87,7 @@ def test_every_standard_message_renders_in_both_modes():
             for mode in playbook.modes:
                 for rule in playbook.rules_for(mode):
                     for occasion in OCCASIONS:
-                        text = rule.render(occasion, mode, variables)
+                        text = render_rule(rule, occasion, mode, variables)
                         assert text.startswith(DRILL_BANNER) == (mode == "drill")
                         assert "{" not in text
                         if "partners" in rule.audience:
@@ -96,14 +97,14 @@ def test_every_standard_message_renders_in_both_modes():
 def test_rule_render_rejects_unknown_occasion():
     playbooks, _ = check_directory(STANDARD_DIR)
     with pytest.raises(ValueError):
-        playbooks["lockdown"].notifications[0].render("reminder", "real", VARIABLES)
+        render_rule(playbooks["lockdown"].notifications[0], "reminder", "real", VARIABLES)
 
 
 def test_shelter_variant_directive_reaches_the_message():
     playbooks, _ = check_directory(STANDARD_DIR)
     shelter = playbooks["shelter"]
     staff = [rule for rule in shelter.rules_for("real") if "all_staff" in rule.audience][0]
-    text = staff.render("start", "real", {**VARIABLES, **shelter.base_variables("hazmat")})
+    text = render_rule(staff, "start", "real", {**VARIABLES, **shelter.base_variables("hazmat")})
     assert shelter.variants["hazmat"] in text
 
 
@@ -135,5 +136,5 @@ def test_no_standard_message_prints_an_empty_field():
         for mode in playbook.modes:
             for rule in playbook.rules_for(mode):
                 for occasion in OCCASIONS:
-                    text = rule.render(occasion, mode, {**bare, **playbook.base_variables(None)})
+                    text = render_rule(rule, occasion, mode, {**bare, **playbook.base_variables(None)})
                     assert not re.search(r"[:,]\s*[.,)]|\(\s*\)|:\s*$", text), (playbook.key, occasion, text)

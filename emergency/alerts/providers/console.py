@@ -6,7 +6,7 @@ import logging
 import uuid
 
 from emergency.alerts.providers.base import CHANNELS, SendResult
-from emergency.directory.phones import mask_phone
+from emergency.phones import mask_phone
 
 _default_logger = logging.getLogger("emergency.alerts.console")
 

@@ -11,13 +11,13 @@ import logging
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from emergency.accountability import service
+from emergency.accountability import checkins, rooms, staff
 from emergency.accountability.models import ALL_ACCOUNTED, NEED_HELP, STUDENTS_MISSING
-from emergency.accountability.sms import HELP_TEXT, CheckinReport, describe
-from emergency.alerts.replies import Reply
 from emergency.directory.models import Partner, Person, Room
 from emergency.errors import DomainError
 from emergency.runs.models import ACTIVE, Run
+from emergency.sms.grammar import HELP_TEXT, CheckinReport, describe
+from emergency.sms.replies import Reply
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +33,10 @@ def handle(session: Session, sender: Person | Partner, reply: Reply, run: Run | 
         return None  # partners report to their own dispatch, not through staff check-ins
     if run is None:
         return NO_RUN
-    if not service.is_staff_of(session, sender, run.school_id):
+    if not rooms.is_staff_of(session, sender, run.school_id):
         return f"You are not on the staff of {run.school.name}."
     if reply.kind == "help_me":
-        service.record_staff_status(session, run, sender, NEED_HELP, channel="sms")
+        staff.record_staff_status(session, run, sender, NEED_HELP, channel="sms")
         log.info("sms call for help from person %s in run %s", sender.id, run.id)
         return HELP_SENT
     if reply.checkin is None:
@@ -51,13 +51,13 @@ def _check_in(session: Session, run: Run, sender: Person, report: CheckinReport)
     if room is None:
         # The typed room is not echoed: it may be a word the teacher meant as something else.
         return f"Not recorded: that room is not a room of {run.school.name}. {HELP_TEXT}"
-    request = service.CheckinRequest(
+    request = checkins.CheckinRequest(
         status=STUDENTS_MISSING if report.missing else ALL_ACCOUNTED, room_id=room.id, present=report.present,
         absent=report.absent, missing=report.missing, injured=report.injured, extra=report.extra,
         # A text is typed on purpose: "IN 204 P0" says the room is empty.
         room_empty=not (report.present or report.missing or report.injured or report.extra))
     try:
-        checkin, _ = service.record_checkin(session, run, sender, request, channel="sms")
+        checkin, _ = checkins.record_checkin(session, run, sender, request, channel="sms")
     except DomainError as exc:
         # Refused before anything was written: the caller's transaction (the inbound message) stands.
         return f"Not recorded: {exc.message}"

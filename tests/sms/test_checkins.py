@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy import select
 
 from emergency.accountability.models import Checkin, RoomStatus, StaffStatus
-from emergency.accountability.sms import HELP_TEXT
-from emergency.accountability.sms_inbound import NO_RUN, handle
 from emergency.alerts.models import Alert
-from emergency.alerts.replies import classify_reply
 from emergency.runs.models import Run
+from emergency.sms.checkins import NO_RUN, handle
+from emergency.sms.grammar import HELP_TEXT
+from emergency.sms.replies import classify_reply
 from tests.accountability.test_checkins import world_fixture  # noqa: F401
 
 
@@ -138,7 +138,7 @@ def test_help_by_sms_records_the_status_and_alerts_the_admins(world, session, ca
 
 
 def test_webhook_hands_check_ins_to_accountability(world, session):
-    inbound = pytest.importorskip("emergency.alerts.inbound")
+    inbound = pytest.importorskip("emergency.sms.inbound")
     run_id = world.start()  # the drill alert gives the teacher's number an active run
 
     reply = inbound.handle_inbound_sms(session, world.teacher.mobile, "IN 204 P21 M1 I0", "SM-test-1")

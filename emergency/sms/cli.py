@@ -15,9 +15,9 @@ sms = click.Group("sms", help="Text messages without Twilio (console provider): 
 @with_app
 def receive(app, from_number: str, text: str) -> None:
     """Handle TEXT as an SMS from --from exactly as the Twilio webhook would, and print the reply."""
-    from emergency.alerts.inbound import handle_inbound_sms
     from emergency.db import db
-    from emergency.directory.phones import InvalidPhone, normalise_phone
+    from emergency.phones import InvalidPhone, normalise_phone
+    from emergency.sms.inbound import handle_inbound_sms
 
     try:
         number = normalise_phone(from_number, app.config["DEFAULT_REGION"])

@@ -2,8 +2,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emergency.accountability.sms import CheckinReport
-from emergency.alerts.replies import Reply, classify_reply
+from emergency.sms.grammar import CheckinReport
+from emergency.sms.replies import Reply, classify_reply
 
 
 @pytest.mark.parametrize(

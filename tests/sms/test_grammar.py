@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emergency.accountability.sms import (
+from emergency.sms.grammar import (
     HELP_TEXT,
     CheckinReport,
     CheckinSyntaxError,

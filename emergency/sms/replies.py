@@ -7,7 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-from emergency.accountability.sms import (
+from emergency.sms.grammar import (
     MAX_BODY_CHARS,
     CheckinReport,
     CheckinSyntaxError,

@@ -12,14 +12,14 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from emergency.accountability.sms import HELP_TEXT, MAX_BODY_CHARS
-from emergency.accountability.sms_inbound import handle
 from emergency.alerts.acks import RunEnded, acknowledge
 from emergency.alerts.models import Alert, InboundMessage
 from emergency.alerts.optouts import opt_in, opt_out
-from emergency.alerts.replies import Reply, classify_reply
 from emergency.directory.models import Partner, Person
 from emergency.runs.models import ACTIVE, Run
+from emergency.sms.checkins import handle
+from emergency.sms.grammar import HELP_TEXT, MAX_BODY_CHARS
+from emergency.sms.replies import Reply, classify_reply
 from emergency.timeutil import utcnow
 
 # Two auto-responders texting each other would loop forever: replies per number are capped.

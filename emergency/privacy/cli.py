@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from emergency.cli_support import with_app
+from emergency.db import db
+from emergency.privacy.purge import purge_student_data
 
 
 @click.group("privacy")
@@ -18,14 +20,10 @@ def privacy() -> None:
 @with_app
 def purge(app, days: int | None) -> None:
     """Replace student names with counts in ended runs, and clear old inbound SMS bodies."""
-    from emergency.accountability.service import purge_student_data
-    from emergency.db import db
-    from emergency.roster.service import purge_student_statuses
-
     days = app.config["PRIVACY_RETENTION_DAYS"] if days is None else days
     result = purge_student_data(db.session, days)
-    students = purge_student_statuses(db.session, days)
+    db.session.commit()
     click.echo(f"Purged student names and notes from {result['checkins']} check-ins of runs ended more than "
                f"{days} days ago.")
-    click.echo(f"Deleted {students['student_statuses']} student-level statuses (counts stay).")
+    click.echo(f"Deleted {result['student_statuses']} student-level statuses (counts stay).")
     click.echo(f"Cleared {result['staff_notes']} staff notes and {result['inbound_messages']} inbound SMS bodies.")

@@ -6,11 +6,11 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from emergency.accountability.sms import HELP_TEXT
-from emergency.alerts.cli import sms
-from emergency.alerts.inbound import REPLY_LIMIT, handle_inbound_sms
 from emergency.alerts.models import Acknowledgement, InboundMessage, OptOut
 from emergency.runs.service import all_clear
+from emergency.sms.cli import sms
+from emergency.sms.grammar import HELP_TEXT
+from emergency.sms.inbound import REPLY_LIMIT, handle_inbound_sms
 from tests.alerts.helpers import as_principal, start
 
 STRANGER = "+12125550199"
@@ -125,7 +125,7 @@ def test_stop_inside_a_sentence_is_not_an_opt_out(app, session, teacher):
 
 
 def test_checkin_and_help_go_to_the_accountability_handler(app, session, school, principal, teacher, monkeypatch):
-    import emergency.alerts.inbound as inbound
+    import emergency.sms.inbound as inbound
 
     seen = []
 
