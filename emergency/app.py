@@ -66,7 +66,8 @@ def create_app(config: Config | None = None) -> Flask:
 
     socketio = init_socketio(app)
     # Summaries are coalesced in every process that publishes (web, worker): see realtime.coalesce.
-    publisher = CoalescingPublisher(SocketPublisher(socketio), config.LIVE_SUMMARY_INTERVAL)
+    app.extensions["socket_publisher"] = SocketPublisher(socketio)
+    publisher = CoalescingPublisher(app.extensions["socket_publisher"], config.LIVE_SUMMARY_INTERVAL)
     if app.config["TESTING"]:
         app.extensions["recorded_pushes"] = RecordingPublisher()
         publisher = TeePublisher(publisher, app.extensions["recorded_pushes"])

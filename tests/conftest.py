@@ -134,6 +134,7 @@ def app(make_config, database_url, app_overrides):
     with application.app_context():
         yield application
         db.session.rollback()
+    application.extensions["socket_publisher"].close()
     application.extensions["db"]["engine"].dispose()
 
 

@@ -70,7 +70,6 @@ CLAIM_AHEAD_SECONDS = 0.5
 MAX_CLAIM_AHEAD_SECONDS = 1.5
 # A channel whose last claim found nothing is not asked again for this long while the other is busy.
 EMPTY_CLAIM_PAUSE = 0.25
-PUSH_IDLE_CHECK = 0.1  # seconds between looking for push alerts while there are none
 
 
 @dataclass
@@ -313,23 +312,17 @@ class Dispatcher:
         empty_at = {"sms": 0.0, "voice": 0.0, "push": 0.0}  # when a claim of the channel last found nothing
         touched: set[int] = set()
         last_summary = last_periodic = last_poll = 0.0
-        push_idle_until = 0.0
         while not self.stop_event.is_set():
             metrics.dispatcher_pass()
             try:
                 claimed_any = False
                 for channel, futures in in_flight.items():
-                    if channel == "push" and time.monotonic() < push_idle_until:
-                        continue
                     room = self.claim_room(channel, len(futures), time.monotonic() - empty_at[channel])
                     if room:
                         batch = self.claim(channel, room)
                         empty_at[channel] = 0.0 if batch else time.monotonic()
                         if channel == "push":
                             self.push.prepare([c.id for c in batch])
-                            # Nothing to push: look again shortly, not on every pass of a busy SMS
-                            # fan-out (each claim is a write transaction, and SQLite has one writer).
-                            push_idle_until = 0.0 if batch else time.monotonic() + PUSH_IDLE_CHECK
                         for claimed in batch:
                             pool = self.push_pool if channel == "push" else self.pool
                             futures.add(pool.submit(self._send_one, claimed))
@@ -337,6 +330,7 @@ class Dispatcher:
                 pending = set().union(*in_flight.values())
                 if pending:
                     done, _ = wait(pending, timeout=0.05, return_when=FIRST_COMPLETED)
+                    pushed = done & in_flight["push"]
                     for futures in in_flight.values():
                         futures -= done
                     for future in done:
@@ -344,7 +338,8 @@ class Dispatcher:
                             touched.add(future.result())
                         else:  # the alert stays `sending` and is retried when its lease runs out
                             log.error("recording a send failed", exc_info=future.exception())
-                    self.push.flush()
+                    if pushed:  # one UPDATE records every push accepted since the last one
+                        self.push.flush()
                 now = time.monotonic()
                 # Each dispatcher pushes a run's delivery summary; together about once a second.
                 if touched and (now - last_summary > self.live_dispatchers() or not pending):

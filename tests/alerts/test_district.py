@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from emergency.alerts.dispatcher import Dispatcher
 from emergency.alerts.escalation import run_due_escalations
@@ -277,3 +279,39 @@ def test_the_in_flight_window_covers_the_time_a_send_takes_up_to_a_bound(app):
     assert dispatcher.in_flight_limit("sms") == 3 * 1 + 1
     dispatcher.send_seconds["sms"] = 15.0  # timeouts: never more than the bound ahead of a real run
     assert dispatcher.in_flight_limit("sms") == math.ceil(3 * MAX_CLAIM_AHEAD_SECONDS) + 1
+
+
+def test_a_running_dispatcher_asks_for_an_empty_channel_only_after_the_pause_and_flushes_only_pushes(
+        app, session, staffed_school, monkeypatch):
+    """Nobody has push on: during the SMS fan-out the push channel is asked at most once per
+    EMPTY_CLAIM_PAUSE (each claim is a write transaction), and nothing is flushed."""
+    from emergency.alerts import dispatcher as dispatching
+
+    school, admin, _, _ = staffed_school("North Elementary", teachers=12)
+    run = start(app, admin, school)
+    db.session.commit()
+    dispatcher = _dispatcher(app)
+    claims: Counter = Counter()
+    flushes = []
+    claim = dispatcher.claim
+    monkeypatch.setattr(dispatcher, "claim", lambda channel, limit=None: claims.update([channel]) or
+                        claim(channel, limit))
+    monkeypatch.setattr(dispatcher.push, "flush", lambda: flushes.append(1) or 0)
+    thread = threading.Thread(target=dispatcher.run_forever, kwargs={"idle_sleep": 0.01}, daemon=True)
+    began = time.monotonic()
+    thread.start()
+    try:
+        deadline = began + 20
+        while time.monotonic() < deadline and session.scalar(
+                select(func.count()).select_from(Alert).where(Alert.run_id == run.id, Alert.channel == "sms",
+                                                              Alert.status.in_((QUEUED, SENDING)))):
+            session.rollback()
+            time.sleep(0.05)
+        time.sleep(0.5)  # idle passes too
+    finally:
+        dispatcher.stop()
+        thread.join(10)
+    elapsed = time.monotonic() - began
+    assert claims["sms"] >= 1
+    assert 1 <= claims["push"] <= elapsed / dispatching.EMPTY_CLAIM_PAUSE + 2, claims
+    assert flushes == [], "no push finished, so there was nothing to record"

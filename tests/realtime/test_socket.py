@@ -14,7 +14,17 @@ def _token(headers):
 
 
 def _client(app, headers):
-    return app.extensions["socketio"].test_client(app, auth={"token": _token(headers)})
+    """A phone on Flask-SocketIO's test client; what it received includes every push already published
+    (the publisher emits from a background task of its own)."""
+    phone = app.extensions["socketio"].test_client(app, auth={"token": _token(headers)})
+    received = phone.get_received
+
+    def get_received(namespace=None):
+        assert app.extensions["socket_publisher"].wait_until_sent()
+        return received(namespace)
+
+    phone.get_received = get_received
+    return phone
 
 
 def _received(client, name):
@@ -224,3 +234,41 @@ def test_an_event_is_encoded_once_for_all_the_phones_of_a_school(app, people, ma
                 sio.disconnect()
     assert [len(box) for box in got] == [1] * len(tokens)  # each socket once, even in several rooms
     assert len(encoded) == 1  # one encoding for the school, the district and the people together
+
+
+def test_a_commit_does_not_wait_for_its_fan_out(app, client, people, monkeypatch):
+    """POST /runs answers before the phones are written to: the emit happens in the publisher's own task."""
+    from emergency.realtime.socket import SocketPublisher
+
+    gate = threading.Event()
+    emitted = []
+    original = SocketPublisher._emit
+
+    def slow_emit(self, push):
+        gate.wait(10)  # a fan-out to thousands of phones, held until the request has answered
+        emitted.append(push.name)
+        original(self, push)
+
+    monkeypatch.setattr(SocketPublisher, "_emit", slow_emit)
+    teacher = _client(app, people["teacher"])
+    run = _start(client, people["principal"], people["school"])  # answers although nothing was emitted yet
+    assert emitted == []
+    gate.set()
+    started = _received(teacher, "run.started")
+    assert [event["run_id"] for event in started] == [run["id"]]
+    assert emitted[0] == "run.started"
+
+
+def test_a_big_fan_out_hands_the_loop_back_every_few_hundred_phones(app, monkeypatch):
+    from emergency.realtime import socket as live
+
+    socketio = app.extensions["socketio"]
+    manager = socketio.server.manager
+    assert isinstance(manager, live.YieldingManager)
+    for n in range(live.YIELD_EVERY * 3 + 7):
+        manager.basic_enter_room(f"sid{n}", "/", "school:1", eio_sid=f"eio{n}")
+    sleeps = []
+    monkeypatch.setattr(socketio.server, "sleep", lambda seconds=0: sleeps.append(seconds))
+    participants = list(manager.get_participants("/", ["school:1", "district"]))
+    assert len(participants) == live.YIELD_EVERY * 3 + 7
+    assert sleeps == [0, 0, 0]
