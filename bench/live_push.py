@@ -77,10 +77,19 @@ def gunicorn(model: str, port: int) -> list[str]:
             "emergency.wsgi:app"]
 
 
+def worker_pid(master_pid: int) -> int:
+    return int(Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()[0])
+
+
+def worker_cpu_seconds(master_pid: int) -> float:
+    """User and system CPU gunicorn's one worker has used so far."""
+    fields = Path(f"/proc/{worker_pid(master_pid)}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def worker_rss_mb(master_pid: int) -> float:
     """Resident memory of gunicorn's one worker (the master's child)."""
-    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
-    for line in Path(f"/proc/{children[0]}/status").read_text().splitlines():
+    for line in Path(f"/proc/{worker_pid(master_pid)}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
@@ -184,7 +193,11 @@ async def ladder(model: str, base: str, master_pid: int, steps: list[int], schoo
         await timed(api, "GET", base + "/api/v1/me", headers=auth)
         idle_rss = worker_rss_mb(master_pid)
         for target in steps:
+            server_cpu, client_cpu = worker_cpu_seconds(master_pid), time.process_time()
             added, took = await connect_many(http, ws_url, teacher, target - len(phones), connect_timeout)
+            # Who limits the connection rate: CPU per new connection in the server and in this client.
+            server_ms = (worker_cpu_seconds(master_pid) - server_cpu) * 1000 / max(len(added), 1)
+            client_ms = (time.process_time() - client_cpu) * 1000 / max(len(added), 1)
             phones += added
             await asyncio.sleep(1.0)
             try:
@@ -205,7 +218,8 @@ async def ladder(model: str, base: str, master_pid: int, steps: list[int], schoo
                 await asyncio.sleep(0.05)
             latencies = [max(0.0, p.started[run_id] - returned) for p in phones if run_id in p.started]
             rows.append({"model": model, "target": target, "connected": len(phones),
-                         "rate": len(added) / took if took else 0.0, "got": len(latencies),
+                         "rate": len(added) / took if took else 0.0,
+                         "server_ms": server_ms, "client_ms": client_ms, "got": len(latencies),
                          "p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99)
                          if len(latencies) == len(phones) else float("inf"),
                          "post": post_time, "me": me_time, "rss": worker_rss_mb(master_pid), "idle_rss": idle_rss})
@@ -271,7 +285,8 @@ async def storm(base: str, school_id: int, principal: str, teacher: str, count: 
 
 
 def print_header() -> None:
-    print(f"{'model':8} {'phones':>7} {'connected':>9} {'conn/s':>7} {'got start':>9} {'p50 s':>7} {'p99 s':>7} "
+    print(f"{'model':8} {'phones':>7} {'connected':>9} {'conn/s':>7} {'srv ms':>6} {'cli ms':>6} "
+          f"{'got start':>9} {'p50 s':>7} {'p99 s':>7} "
           f"{'POST /runs':>10} {'GET /me':>8} {'RSS MB':>7} {'KB/conn':>7}", flush=True)
 
 
@@ -279,7 +294,8 @@ def print_row(r: dict) -> None:
     per_conn = (r["rss"] - r["idle_rss"]) * 1024 / r["connected"] if r["connected"] else float("nan")
     p99 = "never" if r["p99"] == float("inf") else f"{r['p99']:.3f}"
     post = "timeout" if r["post"] == float("inf") else f"{r['post']:.3f}"
-    print(f"{r['model']:8} {r['target']:>7} {r['connected']:>9} {r['rate']:>7.0f} {r['got']:>9} {r['p50']:>7.3f} "
+    print(f"{r['model']:8} {r['target']:>7} {r['connected']:>9} {r['rate']:>7.0f} {r['server_ms']:>6.2f} "
+          f"{r['client_ms']:>6.2f} {r['got']:>9} {r['p50']:>7.3f} "
           f"{p99:>7} {post:>10} {r['me']:>8.3f} {r['rss']:>7.0f} {per_conn:>7.1f}", flush=True)
 
 

@@ -1,42 +1,37 @@
 """Send budgets: one provider rate for the whole deployment, however many dispatchers share it.
 
 `acquire(key, rate)` blocks until one more send under `key` (a sender number, or calls) keeps
-every dispatcher together at or below `rate` per second:
+every dispatcher together at or below `rate` per second. Every budget spaces sends evenly (a
+GCRA: the next free slot per key, moved on by 1/rate per send), because a provider counts what
+arrives in any second: a window that lets a second's sends go at once is a burst on its side.
 
-- RedisBudget (REDIS_URL set): the `limits` package's moving window on Redis holds the cap: no
-  one-second window ever has more than the rate. A window alone lets a whole second's sends go
-  at once, which the provider sees as a burst; so each process also spaces its own sends at
-  PACER_HEADROOM times the rate divided by the live dispatchers. The headroom matters: spaced at
-  exactly its share, a process that falls behind (a slow pass, a busy core) loses that part of
-  the rate for good, and the others may not make it up; the window still caps the total. If
-  Redis cannot be reached it falls back to the budget below for a few seconds, then tries Redis
-  again.
-- DatabaseBudget (PostgreSQL without Redis): the next free slot per key in one row, moved on
-  by a single UPDATE on the database's clock (a GCRA), so sends are evenly spaced.
+- RedisBudget (REDIS_URL set): the next slot per key in Redis, taken by one server-side script
+  on Redis's clock. If Redis cannot be reached it falls back to the budget below for a few
+  seconds, then tries Redis again.
+- DatabaseBudget (PostgreSQL without Redis): the same slot in one row, moved on by a single
+  UPDATE on the database's clock.
 - LocalBudget (SQLite, the documented one-process case, and the fallback): spaces sends within
   the process at the rate divided by the number of live dispatchers. Slower, never faster.
+
+A slot is taken before the send, so a process that falls behind (a busy core) sends late rather
+than losing its share, and no two processes ever take the same slot.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable
 from typing import Protocol
 
-from limits import RateLimitItemPerSecond
-from limits.storage import RedisStorage
-from limits.strategies import MovingWindowRateLimiter
+import redis
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 log = logging.getLogger(__name__)
 
 REDIS_RETRY_SECONDS = 5.0
-# How much faster than its share of the rate a process may space its sends under the Redis window.
-PACER_HEADROOM = 1.5
 REDIS_TIMEOUT_SECONDS = 0.5
 
 
@@ -70,29 +65,36 @@ class RateLimiter:
 
 
 class LocalBudget:
-    """Paces this process alone, at `rate / share()` (share: how many dispatchers are alive).
-
-    `headroom` above 1 lets this process go that much faster than its share, never faster than
-    `rate` itself: only for spacing sends under a budget that caps the total (RedisBudget's pacer).
-    """
+    """Paces this process alone, at `rate / share()` (share: how many dispatchers are alive)."""
 
     name = "local"
 
     def __init__(self, share: Callable[[], int] = lambda: 1, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep, headroom: float = 1.0):
-        self.share, self.clock, self.sleep, self.headroom = share, clock, sleep, headroom
+                 sleep: Callable[[float], None] = time.sleep):
+        self.share, self.clock, self.sleep = share, clock, sleep
         self._limiters: dict[tuple[str, float], RateLimiter] = {}
         self._lock = threading.Lock()
 
     def acquire(self, key: str, rate: float) -> None:
         if not rate or rate <= 0:
             return
-        local_rate = min(rate, rate * self.headroom / max(self.share(), 1))
+        local_rate = rate / max(self.share(), 1)
         with self._lock:
             limiter = self._limiters.get((key, local_rate))
             if limiter is None:
                 limiter = self._limiters[(key, local_rate)] = RateLimiter(local_rate, self.clock, self.sleep)
         limiter.acquire()
+
+
+def sleep_until_slot(asked: float, wait: float, sleep: Callable[[float], None]) -> None:
+    """Sleep until `wait` seconds after the slot was asked for, not after the answer was read.
+
+    The answer can sit unread while the process serves others (a busy event loop); counting from
+    then would send late by that much, and late sends bunch up with the next ones at the provider.
+    """
+    remaining = asked + wait - time.monotonic()
+    if remaining > 0:
+        sleep(remaining)
 
 
 # One statement: take the next slot (never before now, on the database's clock) and say how long to wait.
@@ -116,40 +118,38 @@ class DatabaseBudget:
     def acquire(self, key: str, rate: float) -> None:
         if not rate or rate <= 0:
             return
+        asked = time.monotonic()
         with self.engine.begin() as connection:
             wait = connection.execute(_TAKE_SLOT, {"key": key[:64], "interval": 1.0 / rate}).scalar_one()
-        if wait > 0:
-            self.sleep(wait)
+        sleep_until_slot(asked, wait, self.sleep)
 
 
-def window(rate: float) -> RateLimitItemPerSecond:
-    """`rate` per second as a whole number of sends per whole seconds, rounded down (never faster)."""
-    if rate >= 1:
-        return RateLimitItemPerSecond(int(rate), 1)
-    return RateLimitItemPerSecond(1, math.ceil(1 / rate))
+# The same slot in Redis, on Redis's clock (TIME), in one script: no two processes take one slot.
+# Keys expire a minute after their last slot. Returns the seconds to wait, as text (Lua numbers
+# would come back as integers).
+_TAKE_SLOT_SCRIPT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local slot = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
+local after = slot + tonumber(ARGV[1])
+redis.call('SET', KEYS[1], string.format('%.6f', after), 'PX', math.ceil((after - now) * 1000) + 60000)
+return string.format('%.6f', slot - now)
+"""
 
 
 class RedisBudget:
-    """The `limits` moving window on Redis; `fallback` paces while Redis is unreachable."""
+    """Evenly spaced slots per key in Redis; `fallback` paces while Redis is unreachable."""
 
     name = "redis"
 
-    def __init__(self, redis_url: str, fallback: Budget, *, pacer: Budget | None = None,
-                 namespace: str = "emergency-send", storage: RedisStorage | None = None,
-                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep):
-        self.storage = storage or RedisStorage(redis_url, socket_timeout=REDIS_TIMEOUT_SECONDS,
-                                               socket_connect_timeout=REDIS_TIMEOUT_SECONDS)
-        self.limiter = MovingWindowRateLimiter(self.storage)
+    def __init__(self, redis_url: str, fallback: Budget, *, namespace: str = "emergency-send",
+                 client: redis.Redis | None = None, clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.client = client or redis.Redis.from_url(redis_url, socket_timeout=REDIS_TIMEOUT_SECONDS,
+                                                     socket_connect_timeout=REDIS_TIMEOUT_SECONDS)
+        self.take_slot = self.client.register_script(_TAKE_SLOT_SCRIPT)
         self.fallback, self.namespace, self.clock, self.sleep = fallback, namespace, clock, sleep
-        self.pacer = pacer
         self._down_until = 0.0
-        # One thread per process and key asks Redis at a time; the others queue behind it in order.
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
-
-    def _lock(self, key: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(key, threading.Lock())
 
     def acquire(self, key: str, rate: float) -> None:
         if not rate or rate <= 0:
@@ -157,16 +157,13 @@ class RedisBudget:
         if self.clock() < self._down_until:
             self.fallback.acquire(key, rate)
             return
-        item = window(rate)
-        if self.pacer is not None:
-            self.pacer.acquire(key, rate)
+        asked = time.monotonic()
         try:
-            with self._lock(key):
-                while not self.limiter.hit(item, self.namespace, key):
-                    reset_at = self.limiter.get_window_stats(item, self.namespace, key).reset_time
-                    self.sleep(min(max(reset_at - self.clock(), 0.001), item.get_expiry()))
-        except Exception as exc:  # redis' ConnectionError, TimeoutError, ...: pace by the fallback
+            wait = float(self.take_slot(keys=[f"{self.namespace}:{key}"], args=[repr(1.0 / rate)]))
+        except redis.RedisError as exc:  # ConnectionError, TimeoutError, ...: pace by the fallback
             log.warning("send budget: Redis unreachable (%s); pacing with the %s budget for %.0f s",
                         type(exc).__name__, self.fallback.name, REDIS_RETRY_SECONDS)
             self._down_until = self.clock() + REDIS_RETRY_SECONDS
             self.fallback.acquire(key, rate)
+            return
+        sleep_until_slot(asked, wait, self.sleep)

@@ -14,7 +14,7 @@ from flask import Flask
 
 from emergency.accountability.checkins import apply_untallied
 from emergency.accountability.reminders import run_due_reminders
-from emergency.alerts.budgets import PACER_HEADROOM, Budget, DatabaseBudget, LocalBudget, RedisBudget
+from emergency.alerts.budgets import Budget, DatabaseBudget, LocalBudget, RedisBudget
 from emergency.alerts.dispatcher import Dispatcher, Settings, sender_pool
 from emergency.alerts.escalation import run_due_escalations
 from emergency.alerts.providers import ConsoleProvider, Provider, TwilioProvider
@@ -76,8 +76,7 @@ def build_budget(config, engine, live_dispatchers) -> Budget:
     without_redis = (DatabaseBudget(engine) if engine.dialect.name == "postgresql"
                      else LocalBudget(live_dispatchers))
     if config.get("REDIS_URL"):
-        return RedisBudget(config["REDIS_URL"], fallback=without_redis,
-                           pacer=LocalBudget(live_dispatchers, headroom=PACER_HEADROOM))
+        return RedisBudget(config["REDIS_URL"], fallback=without_redis)
     return without_redis
 
 
