@@ -3,7 +3,8 @@
 Ten schools of 200 staff start a lockdown drill at once; one second later a real lockdown starts
 at an eleventh school. Three `emergency worker` processes send through one fake Twilio (with
 provider latency), sharing the configured rate through Redis (`--redis-url`) or, without it,
-through the PostgreSQL budget. Prints, from the fake Twilio's own acceptance times:
+through the PostgreSQL budget. Prints, from the times the fake Twilio received each request (before
+its simulated latency, as a provider's rate limit counts them):
 
 - the most texts accepted in any one-second window, against the configured rate;
 - the sustained rate (texts / seconds from the first to the last);
@@ -118,13 +119,15 @@ def wait_for_workers(database_url: str, count: int) -> None:
     time.sleep(1.5)  # and each has counted the others (the local share is recounted every second)
 
 
-def busiest_second(stamps: list[float]) -> int:
-    best, j = 0, 0
+def busiest_second(stamps: list[float]) -> tuple[int, int]:
+    """The most stamps in any one-second window (t - 1, t], and the index of that window's first."""
+    best, first, j = 0, 0, 0
     for i, t in enumerate(stamps):
         while stamps[j] <= t - 1.0:
             j += 1
-        best = max(best, i - j + 1)
-    return best
+        if i - j + 1 > best:
+            best, first = i - j + 1, j
+    return best, first
 
 
 def main() -> None:
@@ -173,7 +176,7 @@ def main() -> None:
             deadline = time.monotonic() + 60 + 3 * expected / args.rate
             while time.monotonic() < deadline and len(fake.messages) < expected:
                 time.sleep(0.1)
-            messages = sorted(fake.messages, key=lambda m: m["accepted_at"])
+            messages = sorted(fake.messages, key=lambda m: m["received_at"])
             cpu = sum(_seed.cpu_seconds(worker.pid) for worker in workers)
             # What is left (calls at 5/s, say) must not be sent ahead of the next run's texts.
             queued_texts(args.database_url, [run_id for run_id, _ in started.values()], cancel=True)
@@ -191,7 +194,7 @@ def main() -> None:
 
 
 def report(args, schools, started, messages, expected) -> None:
-    stamps = [m["accepted_at"] for m in messages]
+    stamps = [m["received_at"] for m in messages]
     print(f"district: {args.schools} schools x {args.staff} staff drilling, a real lockdown at one more school 1 s "
           f"later; {args.workers} worker(s) and {args.webs} web instance(s) dispatching, "
           f"budget {'Redis' if args.redis_url else 'PostgreSQL'}, "
@@ -200,24 +203,28 @@ def report(args, schools, started, messages, expected) -> None:
     if len(messages) < 2:
         return
     elapsed = stamps[-1] - stamps[0]
-    print(f"  busiest one-second window: {busiest_second(stamps)} texts "
-          f"(rate {args.rate:g}; goal <= {args.rate + 1:g})")
+    busiest, first = busiest_second(stamps)
+    gaps = [later - earlier for earlier, later in zip(stamps[first:first + busiest], stamps[first + 1:first + busiest],
+                                                      strict=False)]
+    print(f"  busiest one-second window: {busiest} texts (rate {args.rate:g}; goal <= {args.rate + 1:g}), "
+          f"{stamps[first] - stamps[0]:.1f} s after the first text, gaps in it {min(gaps, default=0) * 1000:.0f}"
+          f"-{max(gaps, default=0) * 1000:.0f} ms")
     print(f"  sustained: {len(stamps) / elapsed:.1f} texts/s = {len(stamps) / elapsed / args.rate * 100:.0f}% "
           f"of the rate (goal >= 90%)")
     real = schools[-1]
     real_id, real_start = started[real["id"]]
-    real_stamps = [m["accepted_at"] for m in messages if m["to"] in real["numbers"]]
+    real_stamps = [m["received_at"] for m in messages if m["to"] in real["numbers"]]
     goal = len(real["numbers"]) / args.rate + 2
     if real_stamps:
         print(f"  real run: {len(real_stamps)} texts, last {max(real_stamps) - real_start:.2f} s after its start "
               f"(goal <= {goal:.2f} s)")
-        drill_during = sum(1 for m in messages if real_start < m["accepted_at"] <= max(real_stamps)
+        drill_during = sum(1 for m in messages if real_start < m["received_at"] <= max(real_stamps)
                            and m["to"] not in real["numbers"])
         print(f"  drill texts accepted while the real run was sending: {drill_during} (in flight when it started)")
     print("  per school: seconds from its start to its first and last text")
     for n, school in enumerate(schools):
         run_start = started[school["id"]][1]
-        mine = [m["accepted_at"] for m in messages if m["to"] in school["numbers"]]
+        mine = [m["received_at"] for m in messages if m["to"] in school["numbers"]]
         label = "REAL" if school is real else "drill"
         if mine:
             print(f"    school {n:02d} ({label}): first {min(mine) - run_start:6.2f} s, "

@@ -68,6 +68,10 @@ CLAIM_AHEAD_SECONDS = 0.5
 # When sends take longer, a dispatcher claims ahead for as long as they take, up to this: the most a
 # real run waits behind drill texts already claimed.
 MAX_CLAIM_AHEAD_SECONDS = 1.5
+# Sends are spaced at this share of the configured rate: evenly spaced sends at exactly the rate put
+# one more into a provider's one-second window whenever one of them is a few milliseconds late on
+# the way; 5 % under it absorbs 50 ms of such jitter in every second.
+PACE = 0.95
 # A channel whose last claim found nothing is not asked again for this long while the other is busy.
 EMPTY_CLAIM_PAUSE = 0.25
 
@@ -379,9 +383,9 @@ class Dispatcher:
         sender = self.settings.sender_for(to)
         # Each number of the pool has its own SMS rate; calls share the account's rate; pushes are not paced.
         if channel == "sms":
-            self.budget.acquire(f"sms:{sender or 'default'}", self.settings.sms_per_second)
+            self.budget.acquire(f"sms:{sender or 'default'}", self.settings.sms_per_second * PACE)
         else:
-            self.budget.acquire(channel, self.settings.rate(channel))
+            self.budget.acquire(channel, self.settings.rate(channel) * PACE)
         # Only a pool passes `sender`: providers without one keep their plain signature.
         via = {"sender": sender} if sender else {}
         began = time.monotonic()

@@ -626,6 +626,7 @@ class FakeTwilio(_LocalServer):
     def _create(
         self, kind: str, form: dict[str, list[str]]
     ) -> tuple[int, dict[str, Any], Callable[[], None] | None]:
+        received_at = time.monotonic()  # when the request arrived: what a provider's rate limit counts
         to = _first(form, "To")
         with self._lock:
             self._create_count += 1
@@ -641,9 +642,9 @@ class FakeTwilio(_LocalServer):
                     http_status, code = self._fail_next.popleft()
                     raise _ApiError(http_status, code, to=to or "")
             if kind == "Messages":
-                record = self._accept_message(form)
+                record = self._accept_message(form, received_at)
                 return 201, self._message_json(record), lambda: self._progress_message(record["sid"])
-            record = self._accept_call(form)
+            record = self._accept_call(form, received_at)
             return 201, self._call_json(record), lambda: self._progress_call(record["sid"])
         except _ApiError as error:
             with self._lock:
@@ -666,7 +667,7 @@ class FakeTwilio(_LocalServer):
             raise _ApiError(rule[0], rule[1], to=to)
         return to
 
-    def _accept_message(self, form: dict[str, list[str]]) -> dict[str, Any]:
+    def _accept_message(self, form: dict[str, list[str]], received_at: float) -> dict[str, Any]:
         to = self._check_recipient(_first(form, "To"), 21604)
         sender = _first(form, "From")
         service = _first(form, "MessagingServiceSid")
@@ -694,13 +695,14 @@ class FakeTwilio(_LocalServer):
                 "num_segments": 1 if len(body) <= 160 else math.ceil(len(body) / 153),
                 "date_created": now,
                 "date_updated": now,
+                "received_at": received_at,
                 "accepted_at": time.monotonic(),
             }
             self._messages[record["sid"]] = record
             self._changed.notify_all()
             return record
 
-    def _accept_call(self, form: dict[str, list[str]]) -> dict[str, Any]:
+    def _accept_call(self, form: dict[str, list[str]], received_at: float) -> dict[str, Any]:
         to = self._check_recipient(_first(form, "To"), 21201)
         sender = _first(form, "From")
         if not sender:
@@ -725,6 +727,7 @@ class FakeTwilio(_LocalServer):
                 "duration": None,
                 "date_created": now,
                 "date_updated": now,
+                "received_at": received_at,
                 "accepted_at": time.monotonic(),
             }
             self._calls[record["sid"]] = record
