@@ -27,7 +27,14 @@ from emergency.realtime.coalesce import CoalescingPublisher
 from emergency.realtime.push import RecordingPublisher, TeePublisher
 from emergency.realtime.socket import SocketPublisher, init_socketio, start_session_sweeper
 from emergency.runs import announcements
-from emergency.web import SWAGGER_UI_ASSETS, EmergencyApi, GuardedJSONProvider, api_headers, docs_assets
+from emergency.web import (
+    SWAGGER_UI_ASSETS,
+    EmergencyApi,
+    GuardedJSONProvider,
+    NoCookieSessions,
+    api_headers,
+    docs_assets,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +45,7 @@ def create_app(config: Config | None = None) -> Flask:
     instance = Path(config.INSTANCE_PATH).resolve()
     app = Flask(__name__, instance_path=str(instance), static_folder=None)
     app.json = GuardedJSONProvider(app)
+    app.session_interface = NoCookieSessions()
     app.config.update({k: v for k, v in asdict(config).items() if k != "extra"})
     app.config.update(config.extra)
     app.config.update(
@@ -67,6 +75,7 @@ def create_app(config: Config | None = None) -> Flask:
     socketio = init_socketio(app)
     # Summaries are coalesced in every process that publishes (web, worker): see realtime.coalesce.
     app.extensions["socket_publisher"] = SocketPublisher(socketio)
+    app.extensions["socket_publisher"].send_after_response(app)
     publisher = CoalescingPublisher(app.extensions["socket_publisher"], config.LIVE_SUMMARY_INTERVAL)
     if app.config["TESTING"]:
         app.extensions["recorded_pushes"] = RecordingPublisher()

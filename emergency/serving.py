@@ -14,6 +14,7 @@ import resource
 from collections.abc import Callable
 from typing import TypeVar
 
+import gevent
 from gevent import get_hub, monkey
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,16 @@ def run_blocking(function: Callable[..., T], *args) -> T:
     if is_gevent():
         return get_hub().threadpool.apply(function, args)
     return function(*args)
+
+
+def tune_for_connections() -> None:
+    """Under gevent: spawn greenlets without recording who spawned them and from where.
+
+    Each live connection starts greenlets (its websocket reader, its ping timer); recording the
+    spawning stack for each is a debugging aid that costs a stack walk per spawn.
+    """
+    if is_gevent():
+        gevent.config.track_greenlet_tree = False
 
 
 def raise_open_file_limit() -> int:

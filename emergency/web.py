@@ -12,6 +12,7 @@ import marshmallow as ma
 import swagger_ui_bundle
 from flask import Blueprint, Response, request, send_from_directory
 from flask.json.provider import DefaultJSONProvider
+from flask.sessions import SessionInterface
 from flask_smorest import Api
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
@@ -217,3 +218,19 @@ def idempotency_key() -> str | None:
 def page_meta(total: int, page: int, per_page: int) -> dict:
     return {"total": total, "page": page, "per_page": per_page,
             "pages": (total + per_page - 1) // per_page if per_page else 0}
+
+
+class NoCookieSessions(SessionInterface):
+    """Every caller authenticates by bearer token: there is no cookie session to open or to save.
+
+    Flask's default opens a signed-cookie session for every request and every Socket.IO event (it
+    builds a signing serializer each time, before it even looks for the cookie). Here `session` is
+    Flask's null session: reading it gives nothing, writing to it raises.
+    """
+
+    def open_session(self, app, request):
+        return None  # Flask then uses its null session
+
+    def save_session(self, app, session, response) -> None:
+        return None
+

@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
 from emergency import logs
@@ -127,10 +128,23 @@ def twilio_settings(fake) -> dict:
                 TWILIO_FROM_NUMBER="+15005550006", TWILIO_API_BASE=fake.base_url, SEND_TIMEOUT_SECONDS=5.0)
 
 
+class ClosingClient(FlaskClient):
+    """Reads each response whole and closes it, as a WSGI server does once it has sent one.
+
+    The app queues a request's live pushes when its response is closed (realtime.socket); the
+    plain test client leaves responses open until the test closes them.
+    """
+
+    def open(self, *args, **kwargs):
+        kwargs.setdefault("buffered", True)
+        return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def app(make_config, database_url, app_overrides):
     _empty_tables(database_url)
     application = create_app(make_config(**app_overrides))
+    application.test_client_class = ClosingClient
     with application.app_context():
         yield application
         db.session.rollback()

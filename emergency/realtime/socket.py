@@ -9,7 +9,7 @@ import time
 from urllib.parse import urlsplit
 
 import socketio as python_socketio
-from flask import Flask, request
+from flask import Flask, g, has_request_context, request
 from flask_socketio import ConnectionRefusedError, SocketIO, join_room
 
 from emergency.accounts.service import PrincipalCache, authenticate, token_hash
@@ -59,11 +59,52 @@ class _YieldingFanOut:
                 self.server.sleep(0)
 
 
-class YieldingManager(_YieldingFanOut, python_socketio.Manager):
+class _RoomsOfEachSocket:
+    """Knows each socket's rooms, so a socket leaves its own rooms without a walk over all of them.
+
+    python-socketio finds a disconnecting socket's rooms by copying and walking every room of the
+    namespace, and every socket has a room of its own: with 10,000 phones connected each disconnect
+    costs 10,000 steps, and a school's Wi-Fi dropping 1,000 of them costs ten million.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._rooms_of: dict[tuple[str, str], set] = {}
+
+    def basic_enter_room(self, sid, namespace, room, eio_sid=None):
+        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        self._rooms_of.setdefault((namespace, sid), set()).add(room)
+
+    def basic_leave_room(self, sid, namespace, room):
+        super().basic_leave_room(sid, namespace, room)
+        rooms = self._rooms_of.get((namespace, sid))
+        if rooms is not None:
+            rooms.discard(room)
+            if not rooms:
+                del self._rooms_of[(namespace, sid)]
+
+    def get_rooms(self, sid, namespace):
+        return [room for room in self._rooms_of.get((namespace, sid), ()) if room is not None]
+
+    def basic_disconnect(self, sid, namespace, **kwargs):
+        """python-socketio's own, but for the rooms it looks up."""
+        if namespace not in self.rooms:
+            return
+        for room in list(self._rooms_of.get((namespace, sid), ())):
+            self.basic_leave_room(sid, namespace, room)
+        self.callbacks.pop(sid, None)
+        for pending in (self.pending_connect, self.pending_disconnect):
+            if sid in pending.get(namespace, ()):
+                pending[namespace].remove(sid)
+                if not pending[namespace]:
+                    del pending[namespace]
+
+
+class YieldingManager(_RoomsOfEachSocket, _YieldingFanOut, python_socketio.Manager):
     """One instance: rooms in memory."""
 
 
-class YieldingRedisManager(_YieldingFanOut, python_socketio.RedisManager):
+class YieldingRedisManager(_RoomsOfEachSocket, _YieldingFanOut, python_socketio.RedisManager):
     """Several instances: every emit goes through Redis, and each instance fans out to its own phones."""
 
 
@@ -71,9 +112,11 @@ class SocketPublisher:
     """Emits pushes through the Flask-SocketIO server, from a background task of its own.
 
     A committed change must not wait for its fan-out: `publish` only queues the push, and one
-    background task (a greenlet under gevent, a thread otherwise) emits the pushes in order. So
-    `POST /runs` answers in the same time with 10,000 phones connected as with none, and the
-    phones hear right after it.
+    background task (a greenlet under gevent, a thread otherwise) emits the pushes in order. Pushes
+    of an HTTP request are queued once its response has been sent (`send_after_response`): under
+    gevent the fan-out's thousands of socket writes would otherwise run between the request's own
+    database round trips. So `POST /runs` answers in the same time with 10,000 phones connected as
+    with none, and the phones hear right after it.
 
     One emit per audience, addressed to all its rooms at once: python-socketio encodes the packet
     once per emit and hands the same bytes to every socket of the rooms (each socket once, even
@@ -87,9 +130,30 @@ class SocketPublisher:
 
     def publish(self, push: Push) -> None:
         metrics.event_pushed(push.name)
+        if has_request_context() and g.get("live_pushes") is not None:
+            g.live_pushes.append(push)
+            return
+        self._enqueue(push)
+
+    def _enqueue(self, push: Push) -> None:
         if self._queue is None:
             self._start()
         self._queue.put(push)
+
+    def send_after_response(self, app: Flask) -> None:
+        """Hold an HTTP request's pushes until its response has gone out (not Socket.IO events')."""
+
+        @app.before_request
+        def hold():
+            g.live_pushes = []
+
+        @app.after_request
+        def release(response):
+            pushes, g.live_pushes = g.get("live_pushes"), None
+            if pushes:
+                # The WSGI server closes the response once it has written it (an error too).
+                response.call_on_close(lambda: [self._enqueue(push) for push in pushes])
+            return response
 
     def _start(self) -> None:
         """The emitting task starts with the first push (most processes and tests never publish)."""

@@ -272,3 +272,50 @@ def test_a_big_fan_out_hands_the_loop_back_every_few_hundred_phones(app, monkeyp
     participants = list(manager.get_participants("/", ["school:1", "district"]))
     assert len(participants) == live.YIELD_EVERY * 3 + 7
     assert sleeps == [0, 0, 0]
+
+
+class _NoWalk(dict):
+    """A namespace's rooms that refuse to be walked: a disconnect must find a socket's rooms another way."""
+
+    def copy(self):
+        raise AssertionError("walked every room of the namespace")
+
+    def items(self):
+        raise AssertionError("walked every room of the namespace")
+
+
+def test_a_disconnect_leaves_only_its_own_rooms_without_walking_all_of_them(app):
+    from emergency.realtime.socket import YieldingManager
+
+    manager = YieldingManager()
+    manager.set_server(app.extensions["socketio"].server)
+    for n in range(3):
+        sid = manager.pre_connect(f"eio{n}", "/")
+        manager.connect(sid, "/")
+        manager.basic_enter_room(sid, "/", "school:1")
+        if n == 0:
+            manager.basic_enter_room(sid, "/", "admins:1")
+    first, second, third = (manager.sid_from_eio_sid(f"eio{n}", "/") for n in range(3))
+    assert sorted(manager.get_rooms(first, "/")) == sorted([first, "school:1", "admins:1"])
+    manager.rooms["/"] = _NoWalk(manager.rooms["/"])
+    manager.pre_disconnect(first, "/")
+    manager.basic_disconnect(first, "/")
+    assert [sid for sid, _ in manager.get_participants("/", "school:1")] == [second, third]
+    assert "admins:1" not in manager.rooms["/"] and first not in manager.rooms["/"]
+    assert not manager.is_connected(first, "/") and manager.is_connected(second, "/")
+    assert manager.pending_disconnect == {}
+    assert manager.get_rooms(first, "/") == []
+    manager.basic_close_room("school:1", "/")
+    assert manager.get_rooms(second, "/") == [second]
+
+
+def test_a_requests_pushes_go_out_once_its_response_is_closed(app, people):
+    """The fan-out starts after the response was sent: never between the request's own round trips."""
+    plain = app.test_client_class.__mro__[1](app, app.response_class)  # a client that leaves responses open
+    teacher = _client(app, people["teacher"])
+    body = {"school_id": people["school"].id, "playbook": "lockdown", "mode": "drill", "confirm": True}
+    response = plain.post("/api/v1/runs", json=body, headers=people["principal"])
+    assert response.status_code == 201
+    assert _received(teacher, "run.started") == [], "the response is still open: nothing went out yet"
+    response.close()
+    assert [event["run_id"] for event in _received(teacher, "run.started")] == [response.get_json()["id"]]
