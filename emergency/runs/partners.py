@@ -168,10 +168,7 @@ class EscalatedPayload(ma.Schema):
     after_seconds = ma.fields.Integer()
 
 
-class RecipientUnreachablePayload(ma.Schema):
-    name = ma.fields.String()
-    role = ma.fields.String()
-    kind = ma.fields.String()
+class RecipientUnreachablePayload(RecipientSchema):
     channels = ma.fields.List(ma.fields.String())
     alert_id = ma.fields.Integer()
 

@@ -287,7 +287,7 @@ def test_a_running_dispatcher_asks_for_an_empty_channel_only_after_the_pause_and
     EMPTY_CLAIM_PAUSE (each claim is a write transaction), and nothing is flushed."""
     from emergency.alerts import dispatcher as dispatching
 
-    school, admin, _, _ = staffed_school("North Elementary", teachers=12)
+    school, admin, _, _ = staffed_school("North Elementary", teachers=3)
     run = start(app, admin, school)
     db.session.commit()
     dispatcher = _dispatcher(app)
@@ -307,11 +307,12 @@ def test_a_running_dispatcher_asks_for_an_empty_channel_only_after_the_pause_and
                                                               Alert.status.in_((QUEUED, SENDING)))):
             session.rollback()
             time.sleep(0.05)
+        session.rollback()  # no read transaction left open: on SQLite it would hold up the dispatcher's writes
         time.sleep(0.5)  # idle passes too
+        flushed_while_sending, elapsed = len(flushes), time.monotonic() - began
     finally:
-        dispatcher.stop()
+        dispatcher.stop()  # (a stop flushes once more, whatever was noted)
         thread.join(10)
-    elapsed = time.monotonic() - began
     assert claims["sms"] >= 1
     assert 1 <= claims["push"] <= elapsed / dispatching.EMPTY_CLAIM_PAUSE + 2, claims
-    assert flushes == [], "no push finished, so there was nothing to record"
+    assert flushed_while_sending == 0, "no push finished, so there was nothing to record"
