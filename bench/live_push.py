@@ -191,6 +191,7 @@ async def ladder(model: str, base: str, master_pid: int, steps: list[int], schoo
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, force_close=False)) as http, \
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as api:
         await timed(api, "GET", base + "/api/v1/me", headers=auth)
+        await cancel_active(api, base, auth, school_id)  # an earlier model's storm may have left one
         idle_rss = worker_rss_mb(master_pid)
         for target in steps:
             server_cpu, client_cpu = worker_cpu_seconds(master_pid), time.process_time()
@@ -231,6 +232,14 @@ async def ladder(model: str, base: str, master_pid: int, steps: list[int], schoo
         for phone in phones:
             await phone.drop()
     return rows, phones
+
+
+async def cancel_active(api, base: str, auth: dict, school_id: int) -> None:
+    _, page = await timed(api, "GET", base + "/api/v1/runs", headers=auth,
+                          params={"school_id": school_id, "state": "active"})
+    for run in page["runs"]:
+        await timed(api, "POST", f"{base}/api/v1/runs/{run['id']}/cancel", headers=auth,
+                    json={"reason": "benchmark: a new step"})
 
 
 async def storm(base: str, school_id: int, principal: str, teacher: str, count: int) -> dict:
