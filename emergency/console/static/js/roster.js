@@ -21,14 +21,21 @@ async function optionalRoster(path, query) {
   }
 }
 
-function studentButton(student, status, onTap) {
+function studentButton(student, status, onTap, detail = "") {
   const button = h("button", { type: "button", class: `student student-${status}`, "data-testid": "student",
     "data-status": status },
   // The accessible name is the visible text ("Ana Bell: Here"), as axe-core's label-content-name-mismatch asks.
-  h("span", { class: "student-name", text: student.name }), h("span", { class: "visually-hidden", text: ": " }),
+  h("span", { class: "student-name", text: detail ? `${student.name} (${detail})` : student.name }),
+  h("span", { class: "visually-hidden", text: ": " }),
   h("span", { class: "student-status", text: WORDS[status] }));
   button.addEventListener("click", onTap);
   return button;
+}
+
+// Two students may share a name: a search result also says the grade and where the student is expected.
+function searchDetail(student) {
+  const where = student.expected_room ? `expected in ${student.expected_room.label}` : "expected room unknown";
+  return student.grade ? `grade ${student.grade}, ${where}` : where;
 }
 
 // The check-in screen: the room's expected students pre-filled as here; tap the exceptions, add extras.
@@ -75,7 +82,7 @@ export async function mountRoomRoster(box, runId, roomId) {
           search.value = "";
           replace(found);
           draw();
-        })));
+        }, searchDetail(s))));
     }, 250);
   });
 
