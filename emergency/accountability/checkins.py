@@ -51,6 +51,7 @@ from emergency.errors import Conflict, ValidationFailed
 from emergency.realtime.push import ADMINS
 from emergency.runs import timeline
 from emergency.runs.models import ACTIVE, Run, RunEvent
+from emergency.runs.partners import checkin_for_partner
 from emergency.runs.service import get_run
 from emergency.timeutil import iso, utcnow
 
@@ -409,7 +410,8 @@ def list_checkins(session: Session, principal: Principal, run_id: int, room_id: 
     names = may_read_names(principal, run)
     rows = list(session.scalars(query.order_by(Checkin.id.desc())))
     log_name_read(principal, run, names and any(r.missing_students or r.injured_students for r in rows))
-    return [checkin_view(c, names=names) for c in rows]
+    views = [checkin_view(c, names=names) for c in rows]
+    return [checkin_for_partner(v) for v in views] if principal.is_partner else views
 
 
 def checkin_view(checkin: Checkin, *, names: bool, room: dict | None = None) -> dict:
@@ -429,8 +431,11 @@ def checkin_view(checkin: Checkin, *, names: bool, room: dict | None = None) -> 
 
 
 def may_read_names(principal: Principal, run: Run) -> bool:
-    """Student names: the school's and the district's admins, and partners during a real run."""
-    return principal.is_admin_of(run.school_id) or (principal.is_partner and run.mode == "real")
+    """Student names: the school's and the district's admins; partners (real runs) the names of missing
+    students when the playbook says `accountability.partner_missing_names` (runs.partners drops the rest)."""
+    return principal.is_admin_of(run.school_id) or (
+        principal.is_partner and run.mode == "real"
+        and bool(run.playbook.get("accountability", {}).get("partner_missing_names")))
 
 
 def log_name_read(principal: Principal, run: Run, shown: bool) -> None:

@@ -33,6 +33,7 @@ from emergency.directory.models import Room, room_label
 from emergency.directory.principal import Principal
 from emergency.errors import Forbidden
 from emergency.runs.models import Run
+from emergency.runs.partners import rollup_for_partner
 from emergency.runs.service import get_run
 from emergency.timeutil import iso, utcnow
 
@@ -53,23 +54,26 @@ def rollup(session: Session, principal: Principal, run_id: int) -> dict:
     view, names_shown = _rollup_view(session, run, names)
     log_name_read(principal, run, names_shown)
     view["elapsed_seconds"] = _seconds(run, run.ended_at or utcnow())
-    return view
+    return rollup_for_partner(view) if principal.is_partner else view
 
 
 def rollup_json(session: Session, principal: Principal, run_id: int, cache: RollupCache) -> bytes:
     """The roll-up as its JSON body, built once per run version and audience (see accountability.cache)."""
     run = get_run(session, principal, run_id)
     names = may_read_names(principal, run)
-    entry = cache.get((run.id, run.last_seq, names), lambda: _serialised_rollup(session, run, names))
+    audience = "partner" if principal.is_partner else "staff"
+    entry = cache.get((run.id, run.last_seq, names, audience),
+                      lambda: _serialised_rollup(session, run, names, partner=principal.is_partner))
     log_name_read(principal, run, entry.meta)
     # The one field that moves with the clock, not with the run: spliced in, never cached.
     elapsed = json.dumps(_seconds(run, run.ended_at or utcnow())).encode()
     return b'{"elapsed_seconds": ' + elapsed + b", " + entry.body[1:]
 
 
-def _serialised_rollup(session: Session, run: Run, names: bool) -> tuple[bytes, bool]:
+def _serialised_rollup(session: Session, run: Run, names: bool, *, partner: bool) -> tuple[bytes, bool]:
     view, names_shown = _rollup_view(session, run, names)
-    return json.dumps(_ROLLUP_SCHEMA.dump(view), separators=(",", ":")).encode(), names_shown
+    shown = rollup_for_partner(view) if partner else _ROLLUP_SCHEMA.dump(view)
+    return json.dumps(shown, separators=(",", ":")).encode(), names_shown
 
 
 def _rollup_view(session: Session, run: Run, names: bool) -> tuple[dict, bool]:

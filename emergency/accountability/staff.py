@@ -22,6 +22,7 @@ from emergency.directory.principal import Principal
 from emergency.errors import ValidationFailed
 from emergency.runs import timeline
 from emergency.runs.models import Run
+from emergency.runs.partners import staff_board_for_partner
 from emergency.runs.service import get_run
 from emergency.timeutil import iso, utcnow
 
@@ -96,5 +97,6 @@ def staff_board(session: Session, principal: Principal, run_id: int) -> dict:
     """Who said they are safe and who needs help; notes for staff, not partners."""
     run = get_run(session, principal, run_id)
     staff = staff_views(session, run, notes=not principal.is_partner)
-    return {"run_id": run.id, "safe": sum(s["status"] == SAFE for s in staff),
-            "need_help": sum(s["status"] == NEED_HELP for s in staff), "staff": staff}
+    board = {"run_id": run.id, "safe": sum(s["status"] == SAFE for s in staff),
+             "need_help": sum(s["status"] == NEED_HELP for s in staff), "staff": staff}
+    return staff_board_for_partner(board) if principal.is_partner else board

@@ -21,6 +21,7 @@ from emergency.directory.service import get_school, partners_of, people_of
 from emergency.errors import Forbidden
 from emergency.phones import mask_phone
 from emergency.runs.models import Run
+from emergency.runs.partners import run_alerts_for_partner
 from emergency.runs.service import get_run
 from emergency.timeutil import iso
 from emergency.web import current_principal
@@ -28,7 +29,6 @@ from emergency.web import current_principal
 blp = Blueprint("alerts", __name__, url_prefix="/api/v1", description="Acknowledgements and alert delivery")
 
 # What partners may see of a run's acknowledgements: numbers, never who.
-PARTNER_ACK_KEYS = ("first_alert_at", "expected", "count", "by_channel", "median_seconds", "p90_seconds")
 
 
 @blp.route("/runs/<int:run_id>/ack")
@@ -55,9 +55,8 @@ class RunAlerts(MethodView):
         """Who was alerted through which channel, what happened, who confirmed and how fast."""
         principal = current_principal()
         run = get_run(db.session, principal, run_id)
-        view = run_alerts_view(db.session, principal, run)
-        view["queue"] = queue_position(db.session, run.id, current_app.extensions["dispatcher"].rates())
-        return view
+        queue = queue_position(db.session, run.id, current_app.extensions["dispatcher"].rates())
+        return run_alerts_view(db.session, principal, run, queue)
 
 
 @blp.route("/schools/<int:school_id>/opt-outs")
@@ -87,13 +86,13 @@ def _alert_row(alert: Alert, show_numbers: bool) -> dict:
     }
 
 
-def run_alerts_view(session: Session, principal: Principal, run: Run) -> dict:
+def run_alerts_view(session: Session, principal: Principal, run: Run, queue: dict) -> dict:
     """A run's alerts per recipient; numbers only for admins, and only counts for partners."""
     stats = ack_stats(session, run)
-    view = {"run_id": run.id, "mode": run.mode, "state": run.state, "summary": summary(session, run.id)}
+    view = {"run_id": run.id, "mode": run.mode, "state": run.state, "summary": summary(session, run.id),
+            "queue": queue}
     if principal.is_partner:
-        view.update(acks={k: stats[k] for k in PARTNER_ACK_KEYS}, recipients=[], unreachable=[], opted_out=[])
-        return view
+        return run_alerts_for_partner({**view, "acks": stats})
     show_numbers = principal.is_admin_of(run.school_id)
     opted_out = outbox.opted_out(session)
     acked = {(row["kind"], row["id"]): row for row in stats["acknowledgements"]}

@@ -458,6 +458,103 @@ class PartnerReportSchema(ma.Schema):
     generated_at = ma.fields.String()
 
 
+# ---- accountability as partners read it through the API (real runs at the schools they cover)
+
+
+class PartnerCheckinSchema(RoomCountsSchema):
+    """A room's report: counts, where, by whom. Student names only as the run's playbook allows
+    (`accountability.partner_missing_names`: the names of missing students); never injured
+    students' names, never the teacher's note."""
+
+    id = ma.fields.Integer()
+    run_id = ma.fields.Integer()
+    room_id = ma.fields.Integer()
+    room = ma.fields.Nested(RoomRefSchema)
+    status = ma.fields.String()
+    location = ma.fields.String(allow_none=True)
+    late = ma.fields.Boolean()
+    channel = ma.fields.String()
+    reporter = ma.fields.Nested(PersonRefSchema)
+    reported_at = ma.fields.String()
+    superseded_by_id = ma.fields.Integer(allow_none=True)
+    latest = ma.fields.Boolean()
+    missing_students = ma.fields.List(ma.fields.String(), metadata={
+        "description": "only when the playbook says accountability.partner_missing_names"})
+    expected = ma.fields.Boolean()
+    reports = ma.fields.Integer()
+    first_reported_at = ma.fields.String(allow_none=True)
+    attention = ma.fields.String()
+
+
+class PartnerStaffStatusSchema(ma.Schema):
+    """A staff member's "safe" or "need help", without the free-text note."""
+
+    run_id = ma.fields.Integer()
+    person = ma.fields.Nested(PersonRefSchema)
+    status = ma.fields.String()
+    channel = ma.fields.String()
+    location = ma.fields.String(allow_none=True)
+    room = ma.fields.Nested(RoomRefSchema, allow_none=True)
+    updated_at = ma.fields.String()
+
+
+class PartnerStaffBoardSchema(ma.Schema):
+    run_id = ma.fields.Integer()
+    safe = ma.fields.Integer()
+    need_help = ma.fields.Integer()
+    staff = ma.fields.List(ma.fields.Nested(PartnerStaffStatusSchema))
+
+
+class PartnerRollupSchema(ma.Schema):
+    """The live roll-up of a real run as a partner reads it."""
+
+    run_id = ma.fields.Integer()
+    school_id = ma.fields.Integer()
+    mode = ma.fields.String()
+    state = ma.fields.String()
+    required = ma.fields.Boolean()
+    expected_rule = ma.fields.String()
+    expected = ma.fields.Integer()
+    reported = ma.fields.Integer()
+    reported_rooms = ma.fields.Integer()
+    percent_reported = ma.fields.Float()
+    unreported_rooms = ma.fields.List(ma.fields.Nested(RoomRefSchema))
+    totals = ma.fields.Nested(RoomCountsSchema)
+    need_help = ma.fields.List(ma.fields.Nested(PartnerCheckinSchema))
+    staff_needing_help = ma.fields.List(ma.fields.Nested(PartnerStaffStatusSchema))
+    rooms = ma.fields.List(ma.fields.Nested(PartnerCheckinSchema))
+    started_at = ma.fields.String()
+    ended_at = ma.fields.String(allow_none=True)
+    elapsed_seconds = ma.fields.Float()
+    fully_accounted_at = ma.fields.String(allow_none=True)
+    seconds_to_fully_accounted = ma.fields.Float(allow_none=True)
+    figures = ma.fields.Nested(FiguresSchema)
+    names_included = ma.fields.Boolean()
+
+
+class PartnerAcksSchema(ma.Schema):
+    """How quickly the run's recipients acknowledged, in numbers."""
+
+    first_alert_at = ma.fields.String(allow_none=True)
+    expected = ma.fields.Integer()
+    count = ma.fields.Integer()
+    by_channel = _counts()
+    median_seconds = ma.fields.Float(allow_none=True)
+    p90_seconds = ma.fields.Float(allow_none=True)
+
+
+class PartnerRunAlertsSchema(ma.Schema):
+    """A run's alerts as a partner reads them: counts and timing, no recipient and no number."""
+
+    run_id = ma.fields.Integer()
+    mode = ma.fields.String()
+    state = ma.fields.String()
+    summary = ma.fields.Nested(DeliverySummarySchema)
+    queue = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Nested(QueueChannelSchema),
+                           metadata={"description": "for each channel, the run's place in the send queue"})
+    acks = ma.fields.Nested(PartnerAcksSchema)
+
+
 _LIVE_EVENT = PartnerLiveEventSchema()
 _EVENT = PartnerEventSchema()
 _RUN = PartnerRunSchema()
@@ -482,3 +579,27 @@ def run_for_partner(view: dict) -> dict:
 def report_for_partner(report: dict) -> dict:
     """An after-action report as partners see it."""
     return _REPORT.dump(report)
+
+
+_CHECKIN, _ROLLUP = PartnerCheckinSchema(), PartnerRollupSchema()
+_STAFF_BOARD, _RUN_ALERTS = PartnerStaffBoardSchema(), PartnerRunAlertsSchema()
+
+
+def checkin_for_partner(view: dict) -> dict:
+    """A room's check-in (API view) as partners see it."""
+    return _CHECKIN.dump(view)
+
+
+def rollup_for_partner(view: dict) -> dict:
+    """A run's live roll-up as partners see it."""
+    return _ROLLUP.dump(view)
+
+
+def staff_board_for_partner(view: dict) -> dict:
+    """Who is safe and who needs help, as partners see it."""
+    return _STAFF_BOARD.dump(view)
+
+
+def run_alerts_for_partner(view: dict) -> dict:
+    """A run's alerts, as partners see them."""
+    return _RUN_ALERTS.dump(view)

@@ -71,20 +71,35 @@ def test_run_view_carries_the_counts(world):
     assert counts["percent"] == 33.3 and counts["need_help"] == 0
 
 
-def test_names_are_shown_to_admins_and_partners_in_a_real_run_only(world, caplog):
+def test_names_are_shown_to_admins_and_to_partners_only_as_the_playbook_allows(world, session, caplog):
+    """docs/privacy.md: partners (real runs) get counts, and the names of missing students only when the
+    playbook says `accountability.partner_missing_names`; never injured students' names, never the note."""
     caplog.set_level(logging.DEBUG)
     run_id = world.start(mode="real")
     world.check_in(run_id, status="students_missing", present=20, missing=1, injured=1,
-                   missing_students=["Zed Zebra"], injured_students=["Yan Yak"])
+                   missing_students=["Zed Zebra"], injured_students=["Yan Yak"], note="Zed left with Yan")
 
     by_role = {who.name: world.rollup(run_id, who=who).get_json()
                for who in (world.principal, world.district, world.partner, world.teacher2)}
 
-    for name in ("Pat Principal", "Dana District", "Officer Obi"):
+    for name in ("Pat Principal", "Dana District"):
         room = by_role[name]["rooms"][0]
         assert room["missing_students"] == ["Zed Zebra"] and room["injured_students"] == ["Yan Yak"], name
-    teacher_view = by_role["Theo Teacher"]["rooms"][0]
-    assert "missing_students" not in teacher_view and "Zed" not in repr(by_role["Theo Teacher"])
+        assert room["note"] == "Zed left with Yan"
+    for name in ("Officer Obi", "Theo Teacher"):
+        assert "Zed" not in repr(by_role[name]) and "Yan" not in repr(by_role[name]), name
+    assert by_role["Officer Obi"]["rooms"][0]["missing"] == 1, "partners get the counts"
+    assert by_role["Officer Obi"]["names_included"] is False
+
+    stored = session.get(Run, run_id)
+    stored.playbook = {**stored.playbook, "accountability": {**stored.playbook.get("accountability", {}),
+                                                             "partner_missing_names": True}}
+    session.commit()
+    for answer in (world.rollup(run_id, who=world.partner).get_json()["rooms"][0],
+                   world.client.get(f"/api/v1/runs/{run_id}/checkins", headers=world.h(world.partner))
+                   .get_json()["checkins"][0]):
+        assert answer["missing_students"] == ["Zed Zebra"]
+        assert "injured_students" not in answer and "note" not in answer and "Yan" not in repr(answer)
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "Zed" not in logged and "Yan" not in logged
     assert "student names of run" in logged  # who read them is logged, the names are not

@@ -105,3 +105,32 @@ def test_staff_still_see_what_partners_do_not(client, school_setup, start):
     event = client.get(f"/api/v1/runs/{run_id}/timeline", headers=principal).get_json()["events"][0]
     assert event["payload"]["playbook"] == "lockdown"
     assert partners.event_for_partner(event)["payload"]["playbook"] == "lockdown"
+
+
+def test_accountability_answers_for_partners_list_what_partners_may_see():
+    """Check-ins, the roll-up and the staff board through the API: a new field, the teacher's note and
+    injured students' names stay hidden; the names of missing students pass only when the service put
+    them in (the playbook allows it)."""
+    room = {"id": 3, "number": "101", "name": None, "label": "101"}
+    checkin = {"id": 7, "run_id": 1, "room_id": 3, "room": room, "status": "students_missing", "present": 20,
+               "missing": 1, "injured": 1, "reporter": {"id": 4, "name": "Tess", "role": None},
+               "missing_students": ["Zed Zebra"], "injured_students": ["Yan Yak"], "note": "Yan is with the nurse",
+               "has_note": True, "new_field": "anything", "attention": "missing"}
+    shown = partners.checkin_for_partner(checkin)
+    assert shown["missing_students"] == ["Zed Zebra"] and shown["missing"] == 1
+    assert not {"injured_students", "note", "new_field"} & set(shown) and "Yan" not in repr(shown)
+    staff = {"run_id": 1, "person": {"id": 4, "name": "Tess", "role": "teacher", "mobile": "+12125550100"},
+             "status": "need_help", "channel": "app", "location": "gym", "room": None, "updated_at": "t",
+             "note": "door jammed", "new_field": 1}
+    board = partners.staff_board_for_partner({"run_id": 1, "safe": 0, "need_help": 1, "staff": [staff]})
+    assert board["staff"] == [{"run_id": 1, "person": {"id": 4, "name": "Tess", "role": "teacher"},
+                               "status": "need_help", "channel": "app", "location": "gym", "room": None,
+                               "updated_at": "t"}]
+    rollup = partners.rollup_for_partner({"run_id": 1, "rooms": [checkin], "need_help": [],
+                                          "staff_needing_help": [staff], "new_field": 2, "totals": {"missing": 1}})
+    assert set(rollup) == {"run_id", "rooms", "need_help", "staff_needing_help", "totals"}
+    assert rollup["rooms"] == [shown] and "note" not in rollup["staff_needing_help"][0]
+    alerts = partners.run_alerts_for_partner({"run_id": 1, "mode": "real", "state": "active", "summary": {},
+                                              "queue": {}, "recipients": [{"name": "Tess"}],
+                                              "acks": {"count": 1, "acknowledgements": [{"name": "Tess"}]}})
+    assert set(alerts) == {"run_id", "mode", "state", "summary", "queue", "acks"} and "Tess" not in repr(alerts)
