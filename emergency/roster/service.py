@@ -52,6 +52,7 @@ from emergency.roster.models import (
 from emergency.roster.schedules import moment
 from emergency.runs import timeline
 from emergency.runs.models import Run
+from emergency.runs.partners import school_roster_for_partner
 from emergency.runs.service import get_run
 from emergency.timeutil import iso, utcnow
 
@@ -381,7 +382,7 @@ def school_roster(session: Session, principal: Principal, run_id: int) -> dict:
               "names_included": admin}
     if not admin and not partner_names:
         answer["counts"] = unaccounted_counts(session, run)
-        return answer
+        return school_roster_for_partner(answer)
     rooms = _room_refs(session, run.school_id)
     rows = session.execute(
         select(Student.id, Student.given_name, Student.family_name, Student.grade, RunRoster.room_id.label("expected"),
@@ -407,7 +408,7 @@ def school_roster(session: Session, principal: Principal, run_id: int) -> dict:
         answer["missing"] = [s for s in students if s["status"] == MISSING]
         answer["names_included"] = True
         log_read(session, principal, run, "school_missing", len(answer["missing"]))
-        return answer
+        return school_roster_for_partner(answer)
     answer.update(students=students, flagged=[s["id"] for s in students if s["flagged"]],
                   unaccounted=[s["id"] for s in students if s["status"] in (MISSING, NOT_REPORTED)])
     log_read(session, principal, run, "school_roster", len(students))

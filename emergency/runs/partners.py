@@ -555,6 +555,32 @@ class PartnerRunAlertsSchema(ma.Schema):
     acks = ma.fields.Nested(PartnerAcksSchema)
 
 
+class PartnerMissingStudentSchema(ma.Schema):
+    """A missing student, for partners when the playbook allows it: who, and where they were expected."""
+
+    id = ma.fields.Integer()
+    name = ma.fields.String()
+    grade = ma.fields.String(allow_none=True)
+    status = ma.fields.String()
+    expected_room_id = ma.fields.Integer(allow_none=True)
+    room_id = ma.fields.Integer(allow_none=True, metadata={"description": "the room that reported the student"})
+    reported_at = ma.fields.String(allow_none=True)
+
+
+class PartnerSchoolRosterSchema(ma.Schema):
+    """The school's students in a real run, as partners read them: counts, and the missing students'
+    names only when the playbook says `accountability.partner_missing_names`."""
+
+    run_id = ma.fields.Integer()
+    school_id = ma.fields.Integer()
+    period = ma.fields.String(allow_none=True)
+    day_type = ma.fields.String(allow_none=True)
+    names_included = ma.fields.Boolean()
+    counts = _counts()
+    rooms = ma.fields.List(ma.fields.Nested(RoomRefSchema))
+    missing = ma.fields.List(ma.fields.Nested(PartnerMissingStudentSchema))
+
+
 _LIVE_EVENT = PartnerLiveEventSchema()
 _EVENT = PartnerEventSchema()
 _RUN = PartnerRunSchema()
@@ -583,6 +609,7 @@ def report_for_partner(report: dict) -> dict:
 
 _CHECKIN, _ROLLUP = PartnerCheckinSchema(), PartnerRollupSchema()
 _STAFF_BOARD, _RUN_ALERTS = PartnerStaffBoardSchema(), PartnerRunAlertsSchema()
+_SCHOOL_ROSTER = PartnerSchoolRosterSchema()
 
 
 def checkin_for_partner(view: dict) -> dict:
@@ -598,6 +625,11 @@ def rollup_for_partner(view: dict) -> dict:
 def staff_board_for_partner(view: dict) -> dict:
     """Who is safe and who needs help, as partners see it."""
     return _STAFF_BOARD.dump(view)
+
+
+def school_roster_for_partner(view: dict) -> dict:
+    """A run's student list (counts; missing names if the playbook allows), as partners see it."""
+    return _SCHOOL_ROSTER.dump(view)
 
 
 def run_alerts_for_partner(view: dict) -> dict:

@@ -134,3 +134,14 @@ def test_accountability_answers_for_partners_list_what_partners_may_see():
                                               "queue": {}, "recipients": [{"name": "Tess"}],
                                               "acks": {"count": 1, "acknowledgements": [{"name": "Tess"}]}})
     assert set(alerts) == {"run_id", "mode", "state", "summary", "queue", "acks"} and "Tess" not in repr(alerts)
+
+
+def test_the_school_roster_for_partners_lists_counts_and_the_missing_students_only():
+    student = {"id": 9, "name": "Zed Zebra", "grade": "7", "status": "missing", "expected_room_id": 3,
+               "room_id": 3, "reported_at": "t", "flagged": False, "new_field": "x", "guardian_phone": "+1212"}
+    shown = partners.school_roster_for_partner({"run_id": 1, "school_id": 2, "names_included": True,
+                                                "counts": {"missing": 1}, "missing": [student],
+                                                "students": [student], "unaccounted": [9]})
+    assert set(shown) == {"run_id", "school_id", "names_included", "counts", "missing"}
+    assert shown["missing"] == [{"id": 9, "name": "Zed Zebra", "grade": "7", "status": "missing",
+                                 "expected_room_id": 3, "room_id": 3, "reported_at": "t"}]
