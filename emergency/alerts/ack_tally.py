@@ -8,7 +8,7 @@ asked (an admin tapping "Acknowledge" on the board) is recorded, but is not in e
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, case, exists, func, select
 from sqlalchemy.orm import Session
 
 from emergency.alerts.models import Acknowledgement, Alert
@@ -30,11 +30,28 @@ def _acked(session: Session, run_id: int) -> set[tuple[int | None, int | None]]:
         select(Acknowledgement.person_id, Acknowledgement.partner_id).where(Acknowledgement.run_id == run_id))}
 
 
+def _asked_recipients():
+    """Each recipient of the run asked to acknowledge, once: (person_id, partner_id)."""
+    return (select(Alert.person_id, Alert.partner_id)
+            .where(Alert.run_id == bindparam("run_id"), Alert.requires_ack.is_(True)).distinct())
+
+
+def _tally_statement():
+    asked = _asked_recipients().subquery()
+    acked = exists().where(Acknowledgement.run_id == bindparam("run_id"),
+                           Acknowledgement.person_id.is_not_distinct_from(asked.c.person_id),
+                           Acknowledgement.partner_id.is_not_distinct_from(asked.c.partner_id))
+    return select(func.count(), func.count(case((acked, 1)))).select_from(asked)
+
+
+# Counted in the database, built once: the delivery summary asks for it about once a second per run.
+_TALLY = _tally_statement()
+
+
 def ack_tally(session: Session, run_id: int) -> dict:
     """Recipients asked to acknowledge, how many of them did, and the rate (None when nobody was asked)."""
-    asked = _asked(session, run_id)
-    done = len(asked.keys() & _acked(session, run_id))
-    return {"asked": len(asked), "acknowledged": done, "rate": round(done / len(asked), 3) if asked else None}
+    asked, done = session.execute(_TALLY, {"run_id": run_id}).one()
+    return {"asked": asked, "acknowledged": done, "rate": round(done / asked, 3) if asked else None}
 
 
 def unacknowledged(session: Session, run_id: int) -> list[dict]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from emergency.alerts.ack_tally import ack_tally
@@ -79,19 +79,23 @@ def record_failure(session: Session, alert: Alert) -> None:
     })
 
 
+# Built once (the summary is pushed about once a second per run while it sends).
+_BY_STATUS = (select(Alert.channel, Alert.status, func.count()).where(Alert.run_id == bindparam("run_id"))
+              .group_by(Alert.channel, Alert.status))
+_RECIPIENTS = select(func.count(func.distinct(case((Alert.person_id.is_not(None), Alert.person_id)))),
+                     func.count(func.distinct(case((Alert.partner_id.is_not(None), Alert.partner_id))))) \
+    .where(Alert.run_id == bindparam("run_id"))
+
+
 def summary(session: Session, run_id: int) -> dict:
     """Counts of the run's alerts by channel and status, plus acknowledgements (`ack_tally`)."""
-    rows = session.execute(select(Alert.channel, Alert.status, func.count()).where(Alert.run_id == run_id)
-                           .group_by(Alert.channel, Alert.status)).all()
+    rows = session.execute(_BY_STATUS, {"run_id": run_id}).all()
     by_channel: dict[str, dict[str, int]] = {}
     totals: dict[str, int] = {}
     for channel, status, count in rows:
         by_channel.setdefault(channel, {})[status] = count
         totals[status] = totals.get(status, 0) + count
-    recipients = session.execute(
-        select(func.count(func.distinct(case((Alert.person_id.is_not(None), Alert.person_id)))),
-               func.count(func.distinct(case((Alert.partner_id.is_not(None), Alert.partner_id)))))
-        .where(Alert.run_id == run_id)).one()
+    recipients = session.execute(_RECIPIENTS, {"run_id": run_id}).one()
     acks = ack_tally(session, run_id)
     pending = totals.get(QUEUED, 0) + totals.get(SENDING, 0)
     return {"total": sum(totals.values()), "by_status": totals, "by_channel": by_channel,

@@ -72,6 +72,8 @@ MAX_CLAIM_AHEAD_SECONDS = 1.5
 # one more into a provider's one-second window whenever one of them is a few milliseconds late on
 # the way; 5 % under it absorbs 50 ms of such jitter in every second.
 PACE = 0.95
+# A dispatcher with nothing in flight pushes its runs' delivery summaries at most this often.
+SUMMARY_AFTER_IDLE = 0.5
 # A channel whose last claim found nothing is not asked again for this long while the other is busy.
 EMPTY_CLAIM_PAUSE = 0.25
 
@@ -345,8 +347,11 @@ class Dispatcher:
                     if pushed:  # one UPDATE records every push accepted since the last one
                         self.push.flush()
                 now = time.monotonic()
-                # Each dispatcher pushes a run's delivery summary; together about once a second.
-                if touched and (now - last_summary > self.live_dispatchers() or not pending):
+                # Each dispatcher pushes a run's delivery summary; together about once a second, and
+                # soon after its sends stop (not after every send of a queue's tail: a summary costs
+                # a dozen queries, and the sends still going would wait for the CPU).
+                if touched and (now - last_summary > self.live_dispatchers()
+                                or (not pending and now - last_summary > SUMMARY_AFTER_IDLE)):
                     self._push_summaries(touched)
                     touched, last_summary = set(), now
                 if now - last_periodic > 1.0:

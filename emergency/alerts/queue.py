@@ -9,7 +9,7 @@ waits behind their backlog nor pushes them back until it has caught up.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, func, or_, select, tuple_
+from sqlalchemy import and_, bindparam, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from emergency.alerts.models import DISPATCHED_CHANNELS, DRILL_LANE, QUEUED, REAL_LANE, SENDING, Alert
@@ -38,6 +38,20 @@ def place(session: Session, run: Run) -> dict:
     return {"lane": lane, "turn": current_round(session, lane)}
 
 
+# Built once, with parameters: the delivery summary asks for a run's place about once a second, and
+# building a statement costs more Python than running it.
+_MINE = and_(Alert.run_id == bindparam("run_id"), Alert.channel == bindparam("channel"),
+             or_(and_(Alert.status == QUEUED, Alert.next_attempt_at <= bindparam("now")), Alert.status == SENDING))
+_ORDER = (Alert.lane, Alert.turn, Alert.id)
+_FIRST = select(*_ORDER).where(_MINE).order_by(*_ORDER).limit(1)
+_LAST = select(*_ORDER).where(_MINE).order_by(*(column.desc() for column in _ORDER)).limit(1)
+_WAITING = select(func.count()).select_from(Alert).where(_MINE)
+_AHEAD = select(func.count()).select_from(Alert).where(
+    Alert.channel == bindparam("channel"), Alert.run_id != bindparam("run_id"), Alert.status == QUEUED,
+    Alert.next_attempt_at <= bindparam("now"),
+    tuple_(*_ORDER) < tuple_(bindparam("lane"), bindparam("turn"), bindparam("id")))
+
+
 def queue_position(session: Session, run_id: int, rates: dict[str, float]) -> dict:
     """Per channel: the run's alerts still to send, how many of other runs go first, and the seconds to finish.
 
@@ -46,27 +60,17 @@ def queue_position(session: Session, run_id: int, rates: dict[str, float]) -> di
     now = utcnow()
     channels = {}
     for channel in DISPATCHED_CHANNELS:
-        due = or_(and_(Alert.status == QUEUED, Alert.next_attempt_at <= now), Alert.status == SENDING)
+        mine = {"run_id": run_id, "channel": channel, "now": now}
         # Dispatchers move alerts on between these reads (each sees the latest commit): the first
         # one found decides whether anything waits, and the last falls back to it.
-        first = session.execute(select(Alert.lane, Alert.turn, Alert.id)
-                                .where(Alert.run_id == run_id, Alert.channel == channel, due)
-                                .order_by(Alert.lane, Alert.turn, Alert.id).limit(1)).first()
-        waiting = session.scalar(select(func.count())
-                                 .where(Alert.run_id == run_id, Alert.channel == channel, due)) or 0 if first else 0
+        first = session.execute(_FIRST, mine).first()
+        waiting = (session.scalar(_WAITING, mine) or 0) if first else 0
         if not waiting:
             channels[channel] = {"waiting": 0, "ahead": 0, "eta_seconds": 0.0}
             continue
-        last = session.execute(select(Alert.lane, Alert.turn, Alert.id)
-                               .where(Alert.run_id == run_id, Alert.channel == channel, due)
-                               .order_by(Alert.lane.desc(), Alert.turn.desc(), Alert.id.desc()).limit(1)).first() \
-            or first
-        others = and_(Alert.channel == channel, Alert.run_id != run_id, Alert.status == QUEUED,
-                      Alert.next_attempt_at <= now)
-        ahead = session.scalar(select(func.count()).where(
-            others, tuple_(Alert.lane, Alert.turn, Alert.id) < tuple_(*first))) or 0
-        before_last = session.scalar(select(func.count()).where(
-            others, tuple_(Alert.lane, Alert.turn, Alert.id) < tuple_(*last))) or 0
+        last = session.execute(_LAST, mine).first() or first
+        ahead = session.scalar(_AHEAD, {**mine, "lane": first.lane, "turn": first.turn, "id": first.id}) or 0
+        before_last = session.scalar(_AHEAD, {**mine, "lane": last.lane, "turn": last.turn, "id": last.id}) or 0
         rate = rates.get(channel) or 0
         channels[channel] = {"waiting": waiting, "ahead": ahead,
                              "eta_seconds": round((waiting + before_last) / rate, 1) if rate > 0 else None}
