@@ -86,8 +86,16 @@ class LocalBudget:
         limiter.acquire()
 
 
-def sleep_until_slot(asked: float, wait: float, sleep: Callable[[float], None]) -> None:
-    """Sleep until `wait` seconds after the slot was asked for, not after the answer was read.
+# A send that wakes this much after its slot takes a new one rather than going now: a process that
+# stalled (a garbage collection, a starved core) would otherwise send every slot it slept through at
+# once, a burst at the provider. At most LATE_RETRIES new slots, then it goes.
+LATE_SECONDS = 0.05
+LATE_RETRIES = 3
+
+
+def sleep_until_slot(asked: float, wait: float, sleep: Callable[[float], None]) -> float:
+    """Sleep until `wait` seconds after the slot was asked for, not after the answer was read; returns
+    how late it woke (seconds after the slot; 0 or less: on time).
 
     The answer can sit unread while the process serves others (a busy event loop); counting from
     then would send late by that much, and late sends bunch up with the next ones at the provider.
@@ -95,6 +103,16 @@ def sleep_until_slot(asked: float, wait: float, sleep: Callable[[float], None]) 
     remaining = asked + wait - time.monotonic()
     if remaining > 0:
         sleep(remaining)
+    return time.monotonic() - (asked + wait)
+
+
+def paced(take_slot: Callable[[], float], sleep: Callable[[float], None]) -> None:
+    """Take a slot (`take_slot` returns the seconds until it) and sleep until it; a slot missed by more
+    than LATE_SECONDS is given up for a new one."""
+    for _ in range(LATE_RETRIES + 1):
+        asked = time.monotonic()
+        if sleep_until_slot(asked, take_slot(), sleep) <= LATE_SECONDS:
+            return
 
 
 # One statement: take the next slot (never before now, on the database's clock) and say how long to wait.
@@ -118,10 +136,11 @@ class DatabaseBudget:
     def acquire(self, key: str, rate: float) -> None:
         if not rate or rate <= 0:
             return
-        asked = time.monotonic()
-        with self.engine.begin() as connection:
-            wait = connection.execute(_TAKE_SLOT, {"key": key[:64], "interval": 1.0 / rate}).scalar_one()
-        sleep_until_slot(asked, wait, self.sleep)
+        def take_slot() -> float:
+            with self.engine.begin() as connection:
+                return connection.execute(_TAKE_SLOT, {"key": key[:64], "interval": 1.0 / rate}).scalar_one()
+
+        paced(take_slot, self.sleep)
 
 
 # The same slot in Redis, on Redis's clock (TIME), in one script: no two processes take one slot.
@@ -157,13 +176,11 @@ class RedisBudget:
         if self.clock() < self._down_until:
             self.fallback.acquire(key, rate)
             return
-        asked = time.monotonic()
         try:
-            wait = float(self.take_slot(keys=[f"{self.namespace}:{key}"], args=[repr(1.0 / rate)]))
+            paced(lambda: float(self.take_slot(keys=[f"{self.namespace}:{key}"], args=[repr(1.0 / rate)])),
+                  self.sleep)
         except redis.RedisError as exc:  # ConnectionError, TimeoutError, ...: pace by the fallback
             log.warning("send budget: Redis unreachable (%s); pacing with the %s budget for %.0f s",
                         type(exc).__name__, self.fallback.name, REDIS_RETRY_SECONDS)
             self._down_until = self.clock() + REDIS_RETRY_SECONDS
             self.fallback.acquire(key, rate)
-            return
-        sleep_until_slot(asked, wait, self.sleep)

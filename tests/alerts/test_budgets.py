@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from emergency.alerts.budgets import DatabaseBudget, LocalBudget, RedisBudget
+from emergency.alerts.budgets import LATE_RETRIES, DatabaseBudget, LocalBudget, RedisBudget, paced
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
 
@@ -111,3 +111,15 @@ def test_two_redis_budgets_together_space_every_send_by_the_rate():
     assert all(not b.fallback.calls for b in budgets), "Redis was up: no fallback"
     budgets[0].acquire("sms:b", 10.0)  # another sender number has slots of its own
     assert len(slots) == 10
+
+
+def test_a_slot_slept_through_is_given_up_for_a_new_one_rather_than_sent_in_a_burst():
+    """A process that stalled (a garbage collection, a starved core) wakes after its slot: sending then
+    would bunch with the sends of the slots after it. It takes a new slot, a few times at most."""
+    waits = iter([-0.2, 0.0])  # the first slot is already 200 ms gone when the answer is read
+    taken: list[int] = []
+    paced(lambda: taken.append(1) or next(waits), lambda seconds: None)
+    assert len(taken) == 2
+    always_late: list[int] = []
+    paced(lambda: always_late.append(1) or -1.0, lambda seconds: None)
+    assert len(always_late) == LATE_RETRIES + 1, "then it goes: never held back for good"
