@@ -233,4 +233,3 @@ class NoCookieSessions(SessionInterface):
 
     def save_session(self, app, session, response) -> None:
         return None
-

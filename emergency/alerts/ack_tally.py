@@ -30,14 +30,10 @@ def _acked(session: Session, run_id: int) -> set[tuple[int | None, int | None]]:
         select(Acknowledgement.person_id, Acknowledgement.partner_id).where(Acknowledgement.run_id == run_id))}
 
 
-def _asked_recipients():
-    """Each recipient of the run asked to acknowledge, once: (person_id, partner_id)."""
-    return (select(Alert.person_id, Alert.partner_id)
-            .where(Alert.run_id == bindparam("run_id"), Alert.requires_ack.is_(True)).distinct())
-
-
 def _tally_statement():
-    asked = _asked_recipients().subquery()
+    """Recipients of the run asked to acknowledge (each once), and how many of them did."""
+    asked = (select(Alert.person_id, Alert.partner_id)
+             .where(Alert.run_id == bindparam("run_id"), Alert.requires_ack.is_(True)).distinct().subquery())
     acked = exists().where(Acknowledgement.run_id == bindparam("run_id"),
                            Acknowledgement.person_id.is_not_distinct_from(asked.c.person_id),
                            Acknowledgement.partner_id.is_not_distinct_from(asked.c.partner_id))

@@ -28,8 +28,6 @@ from emergency.web import current_principal
 
 blp = Blueprint("alerts", __name__, url_prefix="/api/v1", description="Acknowledgements and alert delivery")
 
-# What partners may see of a run's acknowledgements: numbers, never who.
-
 
 @blp.route("/runs/<int:run_id>/ack")
 class Ack(MethodView):

@@ -176,6 +176,7 @@ class SocketPublisher:
         if self._queue is not None:
             self._queue.put(None)
             self.wait_until_sent()
+            atexit.unregister(self.wait_until_sent)  # nothing left to wait for, and the app may go
 
     def _emit_forever(self, queue) -> None:
         while (push := queue.get()) is not None:
