@@ -92,3 +92,44 @@ def test_psycopg_waits_for_the_database_without_blocking_gevent(database_url):
     wait_function, ticks = done.stdout.split()
     assert wait_function != "wait_c"  # the C wait blocks the whole process
     assert int(ticks) > 0
+
+
+@pytest.mark.skipif(not POSTGRES, reason="set TEST_DATABASE_URL to a PostgreSQL database")
+def test_a_connection_given_back_just_now_is_used_again_without_a_ping(database_url, monkeypatch):
+    engine = make_engine(database_url)
+    pings = []
+    ping = engine.dialect.do_ping
+    monkeypatch.setattr(engine.dialect, "do_ping", lambda connection: pings.append(1) or ping(connection))
+    try:
+        for _ in range(5):
+            with engine.connect() as connection:
+                assert connection.exec_driver_sql("SELECT 1").scalar() == 1
+        assert pings == []  # make_engine pings only a connection idle for a second or more
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.skipif(not POSTGRES, reason="set TEST_DATABASE_URL to a PostgreSQL database")
+def test_a_connection_that_died_while_idle_in_the_pool_is_replaced_before_use(database_url):
+    import time
+
+    from sqlalchemy import create_engine
+
+    from emergency.db import ping_when_idle
+
+    engine = create_engine(database_url, pool_size=1, max_overflow=0)
+    ping_when_idle(engine, idle_seconds=0.05)
+    try:
+        with engine.connect() as connection:
+            first = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        other = create_engine(database_url)
+        with other.connect() as killer:  # what a database restart or a firewall does to an idle connection
+            killer.exec_driver_sql(f"SELECT pg_terminate_backend({first})")
+        other.dispose()
+        time.sleep(0.1)
+
+        with engine.connect() as connection:
+            again = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        assert again != first
+    finally:
+        engine.dispose()

@@ -159,17 +159,23 @@ def record_checkin(session: Session, run: Run, person: Reporter, request: Checki
 
     The one path for the app and SMS: `person` is the reporter, a Person or the calling Principal.
     """
-    existing = _existing_for_key(session, run, person, idempotency_key)
-    if existing is not None:
-        return existing, False
-    room = _resolve_room(session, run, request.room_id, person)
-    _check_counts(request)
-    location = resolve_location(session, run, request.location)
+    # A replayed key is found by the unique index when the report is stored, not looked up first: a
+    # school's first reports are nearly all new, and the lookup would be a round trip on each of them.
+    try:
+        room = _resolve_room(session, run, request.room_id, person)
+        _check_counts(request)
+        location = resolve_location(session, run, request.location)
+    except ValidationFailed:
+        # A replay is answered with what was recorded, even if the room has gone since.
+        if (existing := _existing_for_key(session, run, person, idempotency_key)) is not None:
+            return existing, False
+        raise
     try:
         checkin = _record(session, run, person, room, request, location, channel, idempotency_key)
         session.commit()
     except IntegrityError:
-        # The same offline check-in replayed twice at once: the other request recorded it.
+        # The check-in was recorded before (an offline replay), or is being recorded by a request
+        # carrying the same key at this moment.
         session.rollback()
         existing = _existing_for_key(session, run, person, idempotency_key)
         if existing is None:

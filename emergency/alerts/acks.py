@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from emergency.alerts.ack_tally import ack_tally
-from emergency.alerts.delivery import summary
+from emergency.alerts.delivery import push_summary
 from emergency.alerts.models import Acknowledgement, Alert
 from emergency.directory.models import Partner, Person
 from emergency.errors import Conflict
@@ -99,7 +99,7 @@ def acknowledge(session: Session, run: Run, *, person_id: int | None = None, par
     timeline.record(session, run, "ack.recorded",
                     {**who, "channel": channel, "alert_id": alert_id, "seconds_since_alert": seconds},
                     actor={k: who[k] for k in ("kind", "id", "name", "role")})
-    timeline.push_only(session, run, "alert.delivery", summary(session, run.id))
+    push_summary(session, run)
     session.commit()
     metrics.acknowledged(run.mode, seconds)
     return ack, True

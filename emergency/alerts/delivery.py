@@ -23,6 +23,7 @@ from emergency.alerts.models import (
     Alert,
 )
 from emergency.alerts.providers.base import ERROR_REASONS
+from emergency.realtime.push import ADMINS
 from emergency.runs import timeline
 from emergency.runs.models import Run
 from emergency.timeutil import utcnow
@@ -101,3 +102,12 @@ def summary(session: Session, run_id: int) -> dict:
     return {"total": sum(totals.values()), "by_status": totals, "by_channel": by_channel,
             "pending": pending, "recipients": recipients[0] + recipients[1],
             "acknowledged": acks["acknowledged"], "asked": acks["asked"]}
+
+
+def push_summary(session: Session, run: Run, **extra) -> None:
+    """Queue the run's delivery summary (`alert.delivery`) for those who run the board.
+
+    The school's admins (and partners, in a real run) act on delivery counts; teachers do not, and
+    their phones would otherwise get a copy with every send and every acknowledgement.
+    """
+    timeline.push_only(session, run, "alert.delivery", {**summary(session, run.id), **extra}, audience=ADMINS)

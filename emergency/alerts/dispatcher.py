@@ -38,10 +38,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from emergency import logs
 from emergency.alerts import outbox
 from emergency.alerts.budgets import Budget, LocalBudget
-from emergency.alerts.delivery import PROVIDER_STATUS, apply_provider_status, record_failure, summary
+from emergency.alerts.delivery import PROVIDER_STATUS, apply_provider_status, push_summary, record_failure
 from emergency.alerts.models import (
+    ANSWERED,
+    COMPLETED,
+    DELIVERED,
     DISPATCHED_CHANNELS,
     FAILED,
+    FINAL,
     QUEUED,
     RANK,
     SENDING,
@@ -54,7 +58,6 @@ from emergency.alerts.providers.base import Provider, ProviderError
 from emergency.alerts.queue import queue_position
 from emergency.alerts.webpush import PushSender, device_gone, is_gone
 from emergency.metrics import instruments as metrics
-from emergency.runs import timeline
 from emergency.runs.models import Run
 from emergency.timeutil import utcnow
 
@@ -72,6 +75,8 @@ MAX_CLAIM_AHEAD_SECONDS = 1.5
 # one more into a provider's one-second window whenever one of them is a few milliseconds late on
 # the way; 5 % under it absorbs 50 ms of such jitter in every second.
 PACE = 0.95
+# What a provider may answer to a send that reached the recipient (or is on its way): recorded in one UPDATE.
+_REACHED = frozenset({SENT, DELIVERED, ANSWERED, COMPLETED})
 # A dispatcher with nothing in flight pushes its runs' delivery summaries at most this often.
 SUMMARY_AFTER_IDLE = 0.5
 # A channel whose last claim found nothing is not asked again for this long while the other is busy.
@@ -424,12 +429,19 @@ class Dispatcher:
     def _sent(self, alert_id: int, sid: str, provider_status: str) -> None:
         status = (provider_status or "").strip().lower()
         with self.sessions() as session:
-            if PROVIDER_STATUS.get(status) == SENT:
-                # The usual answer ("queued") to an alert no callback has reached yet: one UPDATE, no read.
+            reached = PROVIDER_STATUS.get(status)
+            if reached in _REACHED:
+                # The usual answer ("queued"; the console provider's "delivered") to an alert no callback
+                # has reached yet: one UPDATE, no read. What apply_provider_status would set, from SENDING.
+                now = utcnow()
+                values = {"status": reached, "provider_status": status, "provider_sid": sid, "sent_at": now,
+                          "deadline_at": None}
+                if reached != SENT:
+                    values["delivered_at"] = now
+                if reached in FINAL:
+                    values["finished_at"] = now
                 recorded = session.execute(
-                    update(Alert).where(Alert.id == alert_id, Alert.status == SENDING)
-                    .values(status=SENT, provider_status=status, provider_sid=sid, sent_at=utcnow(),
-                            deadline_at=None)
+                    update(Alert).where(Alert.id == alert_id, Alert.status == SENDING).values(values)
                     .execution_options(synchronize_session=False)).rowcount
                 if recorded:
                     session.commit()
@@ -478,8 +490,7 @@ class Dispatcher:
         for run_id in run_ids:
             with self.sessions() as session:
                 run = session.get(Run, run_id)
-                timeline.push_only(session, run, "alert.delivery",
-                                   {**summary(session, run_id), "queue": queue_position(session, run_id, self.rates())})
+                push_summary(session, run, queue=queue_position(session, run_id, self.rates()))
                 session.commit()
 
     # -- lost callbacks -----------------------------------------------------------------------

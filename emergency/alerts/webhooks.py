@@ -19,14 +19,13 @@ from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
 from emergency.alerts.acks import RunEnded, acknowledge, find_ack
-from emergency.alerts.delivery import apply_provider_status, summary
+from emergency.alerts.delivery import apply_provider_status, push_summary
 from emergency.alerts.fanout import CLOSING_OCCASIONS
 from emergency.alerts.models import Alert
 from emergency.alerts.signature import SIGNATURE_HEADER, is_valid_signature, public_url
 from emergency.db import db
 from emergency.errors import error_body
 from emergency.playbooks.templates import DRILL_BANNER, banner
-from emergency.runs import timeline
 from emergency.runs.models import Run
 from emergency.sms.inbound import handle_inbound_sms
 
@@ -203,7 +202,7 @@ def status_callback():
         alert.provider_sid = sid
     if alert is not None and apply_provider_status(session, alert, status, error_code):
         run = session.get(Run, alert.run_id)
-        timeline.push_only(session, run, "alert.delivery", summary(session, run.id))
+        push_summary(session, run)
     # An unknown SID is not an error: another app's message, or one sent before its SID was stored.
     session.commit()
     return Response(status=204)

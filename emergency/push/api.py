@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 
 from emergency.accounts.service import token_id
 from emergency.alerts.acks import acknowledge
-from emergency.alerts.delivery import apply_provider_status, summary
+from emergency.alerts.delivery import apply_provider_status, push_summary
 from emergency.alerts.models import Alert
 from emergency.alerts.schemas import AckSchema
 from emergency.db import db
@@ -26,7 +26,6 @@ from emergency.push.schemas import (
     SubscriptionInSchema,
     SubscriptionSchema,
 )
-from emergency.runs import timeline
 from emergency.runs.models import Run
 from emergency.timeutil import iso
 from emergency.web import bearer_token, current_principal
@@ -118,7 +117,7 @@ class Received(MethodView):
         """The device showed the notification: the alert is delivered (a repeat changes nothing)."""
         alert = _recipients_alert(run_id, alert_id, body["receipt"])
         if apply_provider_status(db.session, alert, "delivered"):
-            timeline.push_only(db.session, db.session.get(Run, run_id), "alert.delivery", summary(db.session, run_id))
+            push_summary(db.session, db.session.get(Run, run_id))
         db.session.commit()
         return {"alert_id": alert.id, "run_id": alert.run_id, "status": alert.status,
                 "delivered_at": iso(alert.delivered_at)}

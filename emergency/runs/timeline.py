@@ -103,8 +103,8 @@ def append_params(event: RunEvent) -> dict:
 
 
 def push_only(session: Session, run: Run, name: str, payload: dict, *, partner_visible: bool = True,
-              coalesce: bool = False) -> None:
-    """A live event that is not a timeline entry (summaries such as accountability.updated).
+              coalesce: bool = False, audience: str = SCHOOL) -> None:
+    """A live event that is not a timeline entry (summaries such as accountability.updated), to `audience`.
 
     With `coalesce`, it is a summary of the run as of its `seq`: a later one replaces it (realtime.coalesce).
     """
@@ -112,7 +112,7 @@ def push_only(session: Session, run: Run, name: str, payload: dict, *, partner_v
             "type": name, "at": iso(utcnow()), "payload": payload}
     partner_data = live_event_for_partner(data) if partner_visible and run.mode == "real" else None
     queue(session, Push(name, run.school_id, data, partner_data, coalesce_key=f"{name}:{run.id}" if coalesce else None,
-                        version=run.last_seq or 0))
+                        version=run.last_seq or 0, audience=audience))
 
 
 def events_after(session: Session, run_id: int, after_seq: int = 0, limit: int = 1000) -> list[RunEvent]:

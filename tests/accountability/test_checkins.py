@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from emergency.accountability.models import Checkin, RoomStatus
+from emergency.directory.models import Room
 
 GOOD = {"status": "all_accounted", "present": 22}
 
@@ -234,6 +235,20 @@ def test_idempotent_replay_is_recorded_once(world, session, pushes):
     assert replay.get_json()["id"] == first.get_json()["id"]
     assert len(session.scalars(select(Checkin).where(Checkin.run_id == run_id)).all()) == 1
     assert pushes.names().count("checkin.recorded") == 1
+
+
+def test_a_replay_is_answered_with_what_was_recorded_even_if_the_room_has_moved_since(world, session):
+    run_id = world.start()
+    first = world.check_in(run_id, key="offline-2", room_id=world.room2.id, **GOOD)
+    # The directory changed before the phone's replay.
+    session.execute(update(Room).where(Room.id == world.room2.id).values(school_id=world.other_school.id))
+    session.commit()
+
+    replay = world.check_in(run_id, key="offline-2", room_id=world.room2.id, **GOOD)
+
+    assert first.status_code == 201 and replay.status_code == 200
+    assert replay.get_json()["id"] == first.get_json()["id"]
+    assert world.check_in(run_id, key="new-key", room_id=world.room2.id, **GOOD).status_code == 422
 
 
 def test_idempotency_key_of_someone_else_is_a_conflict(world):

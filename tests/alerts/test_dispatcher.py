@@ -196,3 +196,35 @@ def test_rate_limiter_spaces_sends():
         limiter.acquire()
     assert slept == pytest.approx([0.25, 0.5, 0.75])
     assert RateLimiter(0).interval == 0
+
+
+@pytest.mark.parametrize("answer, status, final", [("queued", "sent", False), ("delivered", "delivered", True),
+                                                   ("completed", "completed", True)])
+def test_what_the_provider_answers_to_a_send_is_recorded_as_a_callback_would_record_it(
+        app, client, login, staffed, session, answer, status, final):
+    school, admin, _ = staffed
+    run_id = _drill(client, login, school, admin)
+    alert = session.scalars(select(Alert).where(Alert.run_id == run_id).order_by(Alert.id)).first()
+    session.execute(update(Alert).where(Alert.id == alert.id).values(status=SENDING, deadline_at=utcnow()))
+    session.commit()
+
+    _dispatcher(app)._sent(alert.id, "SM" + "a" * 32, answer)
+
+    session.expire_all()
+    alert = session.get(Alert, alert.id)
+    assert (alert.status, alert.provider_status, alert.provider_sid) == (status, answer, "SM" + "a" * 32)
+    assert alert.sent_at is not None and alert.deadline_at is None
+    assert (alert.delivered_at is not None, alert.finished_at is not None) == (final, final)
+
+
+def test_a_send_answer_never_moves_an_alert_back_from_what_a_callback_said(app, client, login, staffed, session):
+    school, admin, _ = staffed
+    run_id = _drill(client, login, school, admin)
+    alert = session.scalars(select(Alert).where(Alert.run_id == run_id).order_by(Alert.id)).first()
+    session.execute(update(Alert).where(Alert.id == alert.id).values(status="delivered", provider_status="delivered"))
+    session.commit()
+
+    _dispatcher(app)._sent(alert.id, "SM" + "b" * 32, "queued")
+
+    session.expire_all()
+    assert session.get(Alert, alert.id).status == "delivered"

@@ -274,6 +274,8 @@ def test_status_callback_is_idempotent_and_never_moves_backwards(app, signed, se
     sms = session.get(Alert, sms.id)
     assert sms.status == "delivered" and sms.provider_status == "delivered" and sms.delivered_at is not None
     assert pushes.names().count("alert.delivery") == before + 1
+    # Delivery counts are for those who run the board: teachers' phones do not get a copy per callback.
+    assert {p.audience for p in pushes.pushes if p.name == "alert.delivery"} == {"admins"}
 
 
 def test_undelivered_status_records_the_error_on_the_timeline(app, signed, session, school, principal, teacher):
