@@ -90,7 +90,7 @@ class Config:
     VAPID_SUBJECT: str = ""  # mailto: or https: contact the push services may use
     PUSH_CONCURRENCY: int = 64  # Web Push requests in flight at once per dispatcher process
     STAFF_SMS_LINKS: bool = True  # staff texts end with a link that opens the run
-    LIVE_SUMMARY_INTERVAL: float = 0.25  # seconds between a run's live roll-up summaries; 0 = every change
+    LIVE_SUMMARY_INTERVAL: float = 1.0  # seconds between a run's live roll-up summaries; 0 = every change
     ROLLUP_CACHE_SECONDS: float = 5.0  # longest reuse of a cached roll-up; 0 = no cache
     TRUSTED_PROXIES: int = 0  # proxies in front of the app whose X-Forwarded-For entries are believed
     LOGIN_LIMIT_PER_ACCOUNT: str = "5 per minute; 10 per 10 minutes; 20 per hour"

@@ -238,7 +238,7 @@ def _record(session: Session, run: Run, person: Reporter, room: Room, request: C
     _publish(session, run, event, tally, expected, room, checkin.status)
     if urgent:
         alert_help(session, run, person, event.seq, room_label=room.label, exclude_person_id=person.id)
-    log.info("check-in %s recorded: run %s room %s (%s, %s)", checkin.id, run.id, room.id, channel,
+    log.debug("check-in %s recorded: run %s room %s (%s, %s)", checkin.id, run.id, room.id, channel,
              checkin.status)
     return checkin
 

@@ -31,8 +31,9 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cache
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from emergency import logs
@@ -433,16 +434,9 @@ class Dispatcher:
             if reached in _REACHED:
                 # The usual answer ("queued"; the console provider's "delivered") to an alert no callback
                 # has reached yet: one UPDATE, no read. What apply_provider_status would set, from SENDING.
-                now = utcnow()
-                values = {"status": reached, "provider_status": status, "provider_sid": sid, "sent_at": now,
-                          "deadline_at": None}
-                if reached != SENT:
-                    values["delivered_at"] = now
-                if reached in FINAL:
-                    values["finished_at"] = now
-                recorded = session.execute(
-                    update(Alert).where(Alert.id == alert_id, Alert.status == SENDING).values(values)
-                    .execution_options(synchronize_session=False)).rowcount
+                recorded = session.execute(_record_reached(reached), {
+                    "alert_id": alert_id, "reached": reached, "provider_status": status, "sid": sid,
+                    "now": utcnow()}).rowcount
                 if recorded:
                     session.commit()
                     return
@@ -516,6 +510,20 @@ class Dispatcher:
                     changed += 1
                 session.commit()
         return changed
+
+
+@cache
+def _record_reached(reached: str):
+    """UPDATE an alert still SENDING to `reached`, as apply_provider_status would: built once per status."""
+    now = bindparam("now", type_=Alert.__table__.c.sent_at.type)
+    values = {"status": bindparam("reached"), "provider_status": bindparam("provider_status"),
+              "provider_sid": bindparam("sid"), "sent_at": now, "deadline_at": None}
+    if reached != SENT:
+        values["delivered_at"] = now
+    if reached in FINAL:
+        values["finished_at"] = now
+    return (update(Alert).where(Alert.id == bindparam("alert_id"), Alert.status == SENDING).values(values)
+            .execution_options(synchronize_session=False))
 
 
 def fall_back_to_voice(session: Session, alert: Alert) -> None:
