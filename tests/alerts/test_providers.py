@@ -439,3 +439,15 @@ def test_rewriting_client_swaps_scheme_and_host_only() -> None:
 def test_rewriting_client_rejects_a_base_without_scheme_or_host(api_base: str) -> None:
     with pytest.raises(ValueError):
         RewritingHttpClient(api_base)
+
+
+@pytest.mark.parametrize("no_proxy, expected", [("", {"https": "http://proxy.district.example:3128"}),
+                                                ("api.twilio.com", {})])
+def test_twilio_takes_the_proxy_from_the_environment_once_at_start(monkeypatch, no_proxy, expected) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.district.example:3128")
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+    provider = TwilioProvider("AC" + "0" * 32, "token", from_number="+15005550006")
+    http_client = provider._client.http_client
+
+    assert {k: v for k, v in http_client.proxy.items() if k == "https"} == expected
+    assert http_client.session.trust_env is False  # not read again on every send

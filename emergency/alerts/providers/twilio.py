@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -52,6 +53,21 @@ class RewritingHttpClient(TwilioHttpClient):
         return super().request(method, self.rewrite(url), *args, **kwargs)
 
 
+def read_environment_once(http_client: TwilioHttpClient, url: str) -> None:
+    """Take the proxy (HTTPS_PROXY, NO_PROXY) and CA bundle settings from the environment now, not per send.
+
+    requests reads them on every request by walking the whole environment, about half a millisecond
+    of a send's CPU; at a district's 100 texts a second that is a twentieth of a core for nothing.
+    """
+    session = http_client.session
+    if session is None:
+        return
+    if not http_client.proxy:
+        http_client.proxy = requests.utils.get_environ_proxies(url)  # NO_PROXY is honoured for this host
+    session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    session.trust_env = False
+
+
 class TwilioProvider:
     """Sends SMS and places calls with Twilio, mapping every failure to ProviderError."""
 
@@ -79,6 +95,7 @@ class TwilioProvider:
         http_client = (
             RewritingHttpClient(api_base, timeout=timeout) if api_base else TwilioHttpClient(timeout=timeout)
         )
+        read_environment_once(http_client, api_base or "https://api.twilio.com")
         # Only the client holds the token; it is kept off this object so that no repr,
         # log line or error message built from the provider can leak it.
         self._client = Client(account_sid, auth_token, http_client=http_client)
