@@ -131,13 +131,15 @@ class DatabaseBudget:
     name = "database"
 
     def __init__(self, engine: Engine, sleep: Callable[[float], None] = time.sleep):
-        self.engine, self.sleep = engine, sleep
+        # The statement is its own transaction: one round trip per send, not BEGIN, it and COMMIT.
+        self.engine, self.sleep = engine.execution_options(isolation_level="AUTOCOMMIT"), sleep
 
     def acquire(self, key: str, rate: float) -> None:
         if not rate or rate <= 0:
             return
+
         def take_slot() -> float:
-            with self.engine.begin() as connection:
+            with self.engine.connect() as connection:
                 return connection.execute(_TAKE_SLOT, {"key": key[:64], "interval": 1.0 / rate}).scalar_one()
 
         paced(take_slot, self.sleep)
