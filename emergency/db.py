@@ -17,7 +17,7 @@ from datetime import UTC
 from flask import Flask, current_app, g, request
 from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -67,9 +67,44 @@ class UTCDateTime(TypeDecorator):
 JSONType = JSON().with_variant(JSON(none_as_null=True), "postgresql")
 
 
-def upsert(dialect: str, model):
-    """The database's INSERT for `model`, with on_conflict_do_update/do_nothing (spelt alike on both)."""
-    return (postgresql if dialect == "postgresql" else sqlite).insert(model)
+# --- where SQLite and PostgreSQL differ ----------------------------------------------------------
+
+def backend(bind: Session | Engine | Connection) -> str:
+    """"postgresql" or "sqlite": the key of a statement that is built once per database."""
+    return (bind.get_bind() if isinstance(bind, Session) else bind).dialect.name
+
+
+def is_postgres(bind: Session | Engine | Connection) -> bool:
+    """Whether `bind` talks to PostgreSQL (else SQLite)."""
+    return backend(bind) == "postgresql"
+
+
+def upsert(database: str, model):
+    """The INSERT of `database` (a backend() name) for `model`, with on_conflict_do_update/do_nothing (spelt alike)."""
+    return (postgresql if database == "postgresql" else sqlite).insert(model)
+
+
+def for_update(statement, bind: Session | Engine | Connection, *, skip_locked: bool = False):
+    """`statement` locking the rows it reads (FOR UPDATE [SKIP LOCKED]) on PostgreSQL.
+
+    SQLite has no row locks: a writer holds the whole database from BEGIN IMMEDIATE (make_engine).
+    """
+    return statement.with_for_update(skip_locked=skip_locked) if is_postgres(bind) else statement
+
+
+def lock_rows(session: Session, statement) -> None:
+    """Run a `SELECT ... FOR UPDATE` to hold its rows until commit; on SQLite the transaction already holds the lock."""
+    if is_postgres(session):
+        session.execute(statement)
+
+
+def outside_transaction(session: Session) -> None:
+    """Let a session that only reads run each statement on its own: no BEGIN and ROLLBACK round trips.
+
+    PostgreSQL: AUTOCOMMIT. SQLite keeps its plain read transaction (a reader never takes the write lock).
+    """
+    if is_postgres(session):
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 @dataclass(frozen=True)

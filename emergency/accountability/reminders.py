@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from emergency.accountability.models import AccountabilitySchedule
 from emergency.accountability.rooms import unreported_rooms
 from emergency.accountability.texts import queue_texts, school_admins
-from emergency.db import upsert
+from emergency.db import backend, upsert
 from emergency.directory.models import Person
 from emergency.playbooks.templates import banner
 from emergency.runs import timeline
@@ -60,7 +60,7 @@ def _schedule_new_runs(session: Session) -> None:
                      "deadline_due_at": run.started_at + timedelta(minutes=int(settings.get("deadline_minutes", 10)))})
     if not rows:
         return
-    statement = upsert(session.get_bind().dialect.name, AccountabilitySchedule)
+    statement = upsert(backend(session), AccountabilitySchedule)
     session.execute(statement.values(rows).on_conflict_do_nothing())
     session.commit()
 

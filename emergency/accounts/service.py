@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, sessionmaker
 
 from emergency.accounts.models import Account, AuthToken
+from emergency.db import is_postgres
 from emergency.directory.models import Partner, Person, partner_schools, person_schools
 from emergency.directory.principal import Principal
 from emergency.directory.roles import DISTRICT_ADMIN, PARTNER
@@ -218,7 +219,7 @@ def authenticate(session: Session, token: str, cache: PrincipalCache | None = No
 def live_token_hashes(session: Session, hashes: list[str]) -> set[str]:
     """Which of these token hashes still authenticate: not revoked, not expired, owner active."""
     now = utcnow()
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         # One statement with one array parameter, however many phones: an IN list of thousands of
         # parameters costs far more to build and to parse, every few seconds.
         return set(session.scalars(_LIVE_TOKENS_ANY, {"hashes": hashes, "now": now}))

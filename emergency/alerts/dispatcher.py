@@ -53,6 +53,7 @@ from emergency.alerts.optouts import opt_out
 from emergency.alerts.providers.base import Provider, ProviderError
 from emergency.alerts.queue import queue_position
 from emergency.alerts.webpush import PushSender, device_gone, is_gone
+from emergency.db import for_update
 from emergency.metrics import instruments as metrics
 from emergency.runs import timeline
 from emergency.runs.models import Run
@@ -228,10 +229,8 @@ class Dispatcher:
             abandoned = or_(Alert.deadline_at < now, Alert.claimed_by.not_in(alive))
             due = or_(and_(Alert.status == QUEUED, Alert.next_attempt_at <= now),
                       and_(Alert.status == SENDING, abandoned))
-            candidates = select(Alert.id).where(Alert.channel == channel, due) \
-                .order_by(Alert.lane, Alert.turn, Alert.id).limit(limit)
-            if session.get_bind().dialect.name == "postgresql":
-                candidates = candidates.with_for_update(skip_locked=True)
+            candidates = for_update(select(Alert.id).where(Alert.channel == channel, due)
+                                    .order_by(Alert.lane, Alert.turn, Alert.id).limit(limit), session, skip_locked=True)
             deadline = now + timedelta(seconds=self.lease_seconds())
             claimed = session.execute(
                 update(Alert).where(Alert.id.in_(candidates.scalar_subquery()))

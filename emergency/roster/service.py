@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from emergency.accountability.checkins import CheckinRequest, checkin_view, record_checkin
 from emergency.accountability.models import ALL_ACCOUNTED, NEED_HELP, STUDENTS_MISSING
-from emergency.db import upsert, writing
+from emergency.db import backend, upsert, writing
 from emergency.directory.models import Person, Room, School, room_label
 from emergency.directory.principal import Principal
 from emergency.errors import Forbidden, NotFound, ValidationFailed
@@ -316,7 +316,7 @@ def record_students(session: Session, run: Run, checkin_id: int, room: Room, per
              "checkin_id": checkin_id, "person_id": person_id, "reported_at": now,
              "conflict_room_id": None, "conflict_status": None} for sid in sorted(statuses)]
     if rows:
-        session.execute(_upsert_statuses(session.get_bind().dialect.name), rows)
+        session.execute(_upsert_statuses(backend(session)), rows)
     summary = unaccounted_counts(session, run)
     timeline.push_only(session, run, ROSTER_UPDATED, {"room": {"id": room.id, "number": room.number},
                                                       **summary}, partner_visible=False)
@@ -326,10 +326,10 @@ def record_students(session: Session, run: Run, checkin_id: int, room: Room, per
 
 
 @cache
-def _upsert_statuses(dialect: str):
+def _upsert_statuses(database: str):
     """INSERT a student's status, or replace it; a report from another room than the last one flags it."""
     statuses = StudentStatus.__table__
-    statement = upsert(dialect, statuses)
+    statement = upsert(database, statuses)
     new = statement.excluded
     moved = statuses.c.room_id != new.room_id
     return statement.on_conflict_do_update(index_elements=[statuses.c.run_id, statuses.c.student_id], set_={

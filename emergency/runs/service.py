@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from emergency.db import is_postgres
 from emergency.directory.models import School
 from emergency.directory.principal import Principal
 from emergency.directory.service import get_school
@@ -47,7 +48,7 @@ def playbook_of(run: Run) -> Playbook:
 
 def get_run(session: Session, principal: Principal, run_id: int, *, for_update: bool = False) -> Run:
     """A run the caller may see; partners see only real runs at the schools they cover."""
-    query = _RUN_FOR_UPDATE if for_update and session.get_bind().dialect.name == "postgresql" else _RUN
+    query = _RUN_FOR_UPDATE if for_update and is_postgres(session) else _RUN
     run = session.scalar(query, {"run_id": run_id})
     if run is None or not principal.sees_school(run.school_id) or (principal.is_partner and run.mode != "real"):
         raise NotFound(f"Run {run_id} was not found.")
