@@ -1,8 +1,13 @@
-"""Engine, sessions and the declarative Base.
+"""Engine, sessions and the declarative Base; who ends a transaction; where SQLite and PostgreSQL differ.
 
 Each app owns its engine (tests run two apps side by side); request code uses
 `db.session`, scoped to the app context, and background threads open their own
 short sessions with `db.new_session(app)`.
+
+One transaction per request, CLI command or job: services flush, the owner of the transaction
+commits (`commit_request` for a request, `cli_support.with_app` for a command, the dispatcher for its
+jobs). Where the two databases need different statements, the functions below say so, so domain code
+never reads the dialect.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC
 
-from flask import Flask, current_app, g, request
+from flask import Flask, Response, current_app, g, request
 from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
@@ -105,6 +110,22 @@ def outside_transaction(session: Session) -> None:
     """
     if is_postgres(session):
         session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
+def write_during_read(session: Session, *rows) -> None:
+    """Store `rows` from a request that only reads (a GET's access log), committed before its answer leaves.
+
+    PostgreSQL: they join the request's transaction, which commits before the response is sent
+    (commit_request). SQLite: a GET's transaction is a plain BEGIN without the write lock, so it ends
+    here and the rows are committed in a transaction of their own that takes the lock (writing()).
+    """
+    if is_postgres(session):
+        session.add_all(rows)
+        return
+    session.commit()  # ends the read transaction of a GET
+    with writing():
+        session.add_all(rows)
+        session.commit()  # the rows' own transaction, before the answer that they log
 
 
 @dataclass(frozen=True)
@@ -202,6 +223,20 @@ class Database:
         app.before_request(self._begin_request)
         app.teardown_request(self._end_request)
         app.teardown_appcontext(self._remove)
+
+    @staticmethod
+    def commit_request(response: Response) -> Response:
+        """End a request's transaction with its view: commit if the response is a success (below 400).
+
+        The app calls this as the last step of dispatching (app.EmergencyFlask), before the response
+        is finalised: a commit that fails still reaches the error handlers (a lost database answers
+        503), and live pushes, which wait for the commit, go out only once it succeeded. Anything else
+        (an error raised or answered) is rolled back when the request ends (_end_request).
+        """
+        session = g.get("db_session")
+        if session is not None and response.status_code < 400:
+            session.commit()
+        return response
 
     @staticmethod
     def _begin_request() -> None:

@@ -72,7 +72,6 @@ def record_staff_status(session: Session, run: Run, person: Person, status: str,
     if alert:
         alert_help(session, run, person, event.seq, room_label=place or (room.label if room else None),
                    exclude_person_id=person.id)
-    session.commit()
     return row
 
 

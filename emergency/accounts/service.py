@@ -60,7 +60,7 @@ def set_password(session: Session, email: str, password: str) -> Account:
             account.partner_id = owner.id
         session.add(account)
     account.password_hash = _hasher.hash(password)
-    session.commit()
+    session.flush()
     return account
 
 
@@ -81,7 +81,7 @@ def login(session: Session, email: str, password: str, *, ttl_hours: float) -> t
                     expires_at=now + timedelta(hours=ttl_hours))
     account.last_login_at = now
     session.add(row)
-    session.commit()
+    session.flush()
     return token, row, account
 
 
@@ -112,7 +112,6 @@ def logout(session: Session, token: str) -> None:
     row = session.scalar(select(AuthToken).where(AuthToken.token_hash == token_hash(token)))
     if row is not None and row.revoked_at is None:
         row.revoked_at = utcnow()
-        session.commit()
 
 
 class PrincipalCache:

@@ -129,7 +129,11 @@ def sender_pool(config) -> list[str]:
 
 
 class Dispatcher:
-    """Sends the outbox. `run_once` does one pass; `run_forever` loops until stopped."""
+    """Sends the outbox. `run_once` does one pass; `run_forever` loops until stopped.
+
+    Each claim, each send's record, each heartbeat and each periodic job is a job of its own, in a
+    short session of its own that it commits: those commits are the dispatcher's transaction boundaries.
+    """
 
     def __init__(self, sessions: sessionmaker, provider: Provider, settings: Settings,
                  periodic: list[Callable[[Session], object]] | None = None, budget: Budget | None = None,
@@ -260,11 +264,13 @@ class Dispatcher:
         return len(claimed)
 
     def run_periodic(self) -> None:
+        """Run each periodic job in a session of its own, committed when the job returns."""
         for job in self.periodic:
             logs.set_context()
             try:
                 with self.sessions() as session:
                     job(session)
+                    session.commit()
             except Exception:
                 log.exception("periodic job %s failed", getattr(job, "__name__", job))
 

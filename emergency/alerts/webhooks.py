@@ -205,5 +205,4 @@ def status_callback():
         run = session.get(Run, alert.run_id)
         timeline.push_only(session, run, "alert.delivery", summary(session, run.id))
     # An unknown SID is not an error: another app's message, or one sent before its SID was stored.
-    session.commit()
     return Response(status=204)

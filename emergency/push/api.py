@@ -119,7 +119,6 @@ class Received(MethodView):
         alert = _recipients_alert(run_id, alert_id, body["receipt"])
         if apply_provider_status(db.session, alert, "delivered"):
             timeline.push_only(db.session, db.session.get(Run, run_id), "alert.delivery", summary(db.session, run_id))
-        db.session.commit()
         return {"alert_id": alert.id, "run_id": alert.run_id, "status": alert.status,
                 "delivered_at": iso(alert.delivered_at)}
 

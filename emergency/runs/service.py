@@ -108,7 +108,7 @@ def start_run(session: Session, principal: Principal, request: StartRequest, pla
     _check_variant(playbook, request.variant)
     try:
         run, created = _start(session, principal, school, playbook, request, idempotency_key)
-        session.commit()
+        session.flush()
     except (IntegrityError, Conflict) as exc:
         # Two starts raced: the same Idempotency-Key, or a second run for the same school. With the
         # same key, the other start may have committed after the key was looked up above, and then
@@ -200,7 +200,6 @@ def post_update(session: Session, principal: Principal, run_id: int, message: st
     run = _admin_run(session, principal, run_id)
     event = timeline.record(session, run, "run.updated", {"message": message}, actor=principal.actor())
     announcements.announce(session, run, "update", event.seq, extra={"message": message})
-    session.commit()
     return run
 
 
@@ -230,7 +229,6 @@ def change_action(session: Session, principal: Principal, run_id: int, playbooks
                              "name": playbook.name, "action": run.action, "directive": run.directive,
                              "location": run.location}, actor=principal.actor())
     announcements.announce(session, run, "start", event.seq)
-    session.commit()
     return run
 
 
@@ -238,7 +236,6 @@ def all_clear(session: Session, principal: Principal, run_id: int, message: str 
     """End the run with the all-clear."""
     run = _admin_run(session, principal, run_id)
     _end(session, run, ENDED, principal.actor(), message)
-    session.commit()
     return run
 
 
@@ -246,7 +243,6 @@ def cancel(session: Session, principal: Principal, run_id: int, reason: str) -> 
     """End the run as a false alarm; the person who started it may cancel it too."""
     run = _admin_run(session, principal, run_id, allow_initiator=True)
     _end(session, run, CANCELLED, principal.actor(), reason)
-    session.commit()
     return run
 
 
