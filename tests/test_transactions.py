@@ -15,6 +15,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+
+from emergency.db import db
+from emergency.directory.models import School
+from emergency.runs.models import Run
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "emergency"
@@ -106,3 +112,39 @@ def test_a_dialect_in_code_is_found_but_not_in_a_comment_or_an_import_path():
     source = ("from sqlalchemy.dialects import postgresql  # the dialect\n"
               "name = session.get_bind().dialect.name\n")
     assert mentions_dialect(source) == [2]
+
+
+# -- the request's commit ---------------------------------------------------------------------------
+
+def test_a_request_commits_what_its_view_wrote_only_when_it_answers_with_success(app, client, session):
+    def add_school(code: str, status: int):
+        db.session.add(School(code=code, name=code, timezone="UTC"))
+        db.session.flush()
+        return {"code": code}, status
+
+    app.add_url_rule("/test/ok", "test_ok", lambda: add_school("OK", 201), methods=["POST"])
+    app.add_url_rule("/test/refused", "test_refused", lambda: add_school("NO", 409), methods=["POST"])
+
+    assert client.post("/test/ok").status_code == 201
+    assert client.post("/test/refused").status_code == 409
+
+    session.rollback()
+    assert list(session.scalars(select(School.code))) == ["OK"]
+
+
+def test_a_commit_that_fails_is_a_503_and_no_live_push_goes_out(client, session, make_school, make_person, login,
+                                                                 pushes, monkeypatch):
+    school = make_school()
+    headers = login(make_person("school_admin", [school]))
+
+    def lost():
+        raise OperationalError("COMMIT", {}, Exception("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(db.session, "commit", lost)
+    response = client.post("/api/v1/runs", headers=headers,
+                           json={"school_id": school.id, "playbook": "lockdown", "mode": "drill"})
+    monkeypatch.undo()
+
+    assert response.status_code == 503 and response.get_json()["code"] == "database_unavailable"
+    assert pushes.names() == []
+    assert session.scalar(select(func.count()).select_from(Run)) == 0
