@@ -39,11 +39,20 @@ from emergency.web import (
 log = logging.getLogger(__name__)
 
 
+class EmergencyFlask(Flask):
+    """Flask where a request is one transaction: views and services flush, the request commits."""
+
+    def dispatch_request(self):
+        # Here rather than in after_request or teardown: a failed commit still goes through the error
+        # handlers (503 database_unavailable), and every after_request hook sees the final response.
+        return db.commit_request(self.make_response(super().dispatch_request()))
+
+
 def create_app(config: Config | None = None) -> Flask:
     """Build the app from `config` (default: the environment); raises ConfigError on bad settings."""
     config = (config or Config.from_env()).resolved()
     instance = Path(config.INSTANCE_PATH).resolve()
-    app = Flask(__name__, instance_path=str(instance), static_folder=None)
+    app = EmergencyFlask(__name__, instance_path=str(instance), static_folder=None)
     app.json = GuardedJSONProvider(app)
     app.session_interface = NoCookieSessions()
     app.config.update({k: v for k, v in asdict(config).items() if k != "extra"})

@@ -55,6 +55,7 @@ def serve(demo: bool, host: str, port: int, connections: int) -> None:
 
             for line in ensure_demo(db.session, app):
                 click.echo(line)
+            db.session.commit()  # the demo is loaded before the server (another process) starts
     app.extensions["db"]["engine"].dispose()
     click.echo(f"Serving on http://{host}:{port}  (API docs: http://{host}:{port}/api/docs)")
     # The checks ran here; the server is a fresh process, so gevent patches the standard library

@@ -8,6 +8,7 @@ import secrets
 import click
 
 from emergency.config import Config, ConfigError
+from emergency.db import db
 
 
 def command_config() -> Config:
@@ -33,13 +34,18 @@ def build_app(**overrides):
 
 
 def with_app(func):
-    """Run the command inside an app context; the app is passed as the first argument."""
+    """Run the command inside an app context as one transaction; the app is passed as the first argument.
+
+    The command's services flush; what they wrote is committed once the command returns (an error rolls it back).
+    """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         app = build_app()
         with app.app_context():
-            return func(app, *args, **kwargs)
+            result = func(app, *args, **kwargs)
+            db.session.commit()
+            return result
 
     return wrapper
 

@@ -1,8 +1,13 @@
-"""Engine, sessions and the declarative Base.
+"""Engine, sessions and the declarative Base; who ends a transaction; where SQLite and PostgreSQL differ.
 
 Each app owns its engine (tests run two apps side by side); request code uses
 `db.session`, scoped to the app context, and background threads open their own
 short sessions with `db.new_session(app)`.
+
+One transaction per request, CLI command or job: services flush, the owner of the transaction
+commits (`commit_request` for a request, `cli_support.with_app` for a command, the dispatcher for its
+jobs). Where the two databases need different statements, the functions below say so, so domain code
+never reads the dialect.
 """
 
 from __future__ import annotations
@@ -15,10 +20,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC
 
-from flask import Flask, current_app, g, request
+from flask import Flask, Response, current_app, g, request
 from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -69,9 +74,60 @@ class UTCDateTime(TypeDecorator):
 JSONType = JSON().with_variant(JSON(none_as_null=True), "postgresql")
 
 
-def upsert(dialect: str, model):
-    """The database's INSERT for `model`, with on_conflict_do_update/do_nothing (spelt alike on both)."""
-    return (postgresql if dialect == "postgresql" else sqlite).insert(model)
+# --- where SQLite and PostgreSQL differ ----------------------------------------------------------
+
+def backend(bind: Session | Engine | Connection) -> str:
+    """"postgresql" or "sqlite": the key of a statement that is built once per database."""
+    return (bind.get_bind() if isinstance(bind, Session) else bind).dialect.name
+
+
+def is_postgres(bind: Session | Engine | Connection) -> bool:
+    """Whether `bind` talks to PostgreSQL (else SQLite)."""
+    return backend(bind) == "postgresql"
+
+
+def upsert(database: str, model):
+    """The INSERT of `database` (a backend() name) for `model`, with on_conflict_do_update/do_nothing (spelt alike)."""
+    return (postgresql if database == "postgresql" else sqlite).insert(model)
+
+
+def for_update(statement, bind: Session | Engine | Connection, *, skip_locked: bool = False):
+    """`statement` locking the rows it reads (FOR UPDATE [SKIP LOCKED]) on PostgreSQL.
+
+    SQLite has no row locks: a writer holds the whole database from BEGIN IMMEDIATE (make_engine).
+    """
+    return statement.with_for_update(skip_locked=skip_locked) if is_postgres(bind) else statement
+
+
+def lock_rows(session: Session, statement) -> None:
+    """Run a `SELECT ... FOR UPDATE` to hold its rows until commit; on SQLite the transaction already holds the lock."""
+    if is_postgres(session):
+        session.execute(statement)
+
+
+def outside_transaction(session: Session) -> None:
+    """Let a session that only reads run each statement on its own: no BEGIN and ROLLBACK round trips.
+
+    PostgreSQL: AUTOCOMMIT. SQLite keeps its plain read transaction (a reader never takes the write lock).
+    """
+    if is_postgres(session):
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
+def write_during_read(session: Session, *rows) -> None:
+    """Store `rows` from a request that only reads (a GET's access log), committed before its answer leaves.
+
+    PostgreSQL: they join the request's transaction, which commits before the response is sent
+    (commit_request). SQLite: a GET's transaction is a plain BEGIN without the write lock, so it ends
+    here and the rows are committed in a transaction of their own that takes the lock (writing()).
+    """
+    if is_postgres(session):
+        session.add_all(rows)
+        return
+    session.commit()  # ends the read transaction of a GET
+    with writing():
+        session.add_all(rows)
+        session.commit()  # the rows' own transaction, before the answer that they log
 
 
 @dataclass(frozen=True)
@@ -202,6 +258,20 @@ class Database:
         app.before_request(self._begin_request)
         app.teardown_request(self._end_request)
         app.teardown_appcontext(self._remove)
+
+    @staticmethod
+    def commit_request(response: Response) -> Response:
+        """End a request's transaction with its view: commit if the response is a success (below 400).
+
+        The app calls this as the last step of dispatching (app.EmergencyFlask), before the response
+        is finalised: a commit that fails still reaches the error handlers (a lost database answers
+        503), and live pushes, which wait for the commit, go out only once it succeeded. Anything else
+        (an error raised or answered) is rolled back when the request ends (_end_request).
+        """
+        session = g.get("db_session")
+        if session is not None and response.status_code < 400:
+            session.commit()
+        return response
 
     @staticmethod
     def _begin_request() -> None:

@@ -256,6 +256,7 @@ def login(client, session):
 
     def do(owner) -> dict:
         set_password(session, owner.email, PASSWORD)
+        session.commit()
         response = client.post("/api/v1/auth/login", json={"email": owner.email, "password": PASSWORD})
         assert response.status_code == 200, response.get_json()
         return {"Authorization": f"Bearer {response.get_json()['token']}"}

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from emergency.accountability.models import AccountabilitySchedule
 from emergency.accountability.rooms import unreported_rooms
 from emergency.accountability.texts import queue_texts, school_admins
-from emergency.db import upsert
+from emergency.db import backend, upsert
 from emergency.directory.models import Person
 from emergency.playbooks.templates import banner
 from emergency.runs import timeline
@@ -32,18 +32,23 @@ MAX_BODY = 320  # two SMS segments at most
 
 
 def run_due_reminders(session: Session) -> int:
-    """Send the reminders and deadline lists that are due; returns how many SMS were queued."""
+    """Send the reminders and deadline lists that are due; returns how many SMS were queued.
+
+    A dispatcher job in which each reminder is a transaction of its own (see the module docstring).
+    """
     _schedule_new_runs(session)
     queued = 0
     for due, sent, send in ((AccountabilitySchedule.reminder_due_at, AccountabilitySchedule.reminder_sent_at,
                              _remind_teachers),
                             (AccountabilitySchedule.deadline_due_at, AccountabilitySchedule.deadline_sent_at,
                              _tell_admins)):
-        for run_id in _due(session, due, sent):
+        run_ids = _due(session, due, sent)
+        session.commit()  # new schedules, and the end of the read: on SQLite every transaction holds the write lock
+        for run_id in run_ids:
             run = _claim(session, run_id, sent)
             if run is not None:
                 queued += send(session, run)
-            session.commit()
+            session.commit()  # this reminder: its claim with its alerts
     return queued
 
 
@@ -60,16 +65,14 @@ def _schedule_new_runs(session: Session) -> None:
                      "deadline_due_at": run.started_at + timedelta(minutes=int(settings.get("deadline_minutes", 10)))})
     if not rows:
         return
-    statement = upsert(session.get_bind().dialect.name, AccountabilitySchedule)
+    statement = upsert(backend(session), AccountabilitySchedule)
     session.execute(statement.values(rows).on_conflict_do_nothing())
-    session.commit()
 
 
 def _due(session: Session, due_column, sent_column) -> list[int]:
     """Runs whose entry is due and unsent, and still active (the all-clear stops reminders)."""
     ids = list(session.scalars(select(AccountabilitySchedule.run_id).join(Run, Run.id == AccountabilitySchedule.run_id)
                                .where(sent_column.is_(None), due_column <= utcnow(), Run.state == ACTIVE)))
-    session.commit()  # end the read: on SQLite every transaction holds the write lock
     return ids
 
 

@@ -17,6 +17,7 @@ from emergency.accountability.models import (
 )
 from emergency.accountability.rooms import actor_of, reporting_run, resolve_location, room_ref
 from emergency.accountability.texts import alert_help
+from emergency.db import lock_rows
 from emergency.directory.models import Person
 from emergency.directory.principal import Principal
 from emergency.errors import ValidationFailed
@@ -34,9 +35,8 @@ HELP_REPEAT_AFTER = timedelta(minutes=2)
 
 
 def _lock_run(session: Session, run: Run) -> None:
-    # Statuses of one run are written one at a time; SQLite already holds its write lock from BEGIN IMMEDIATE.
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(Run.id).where(Run.id == run.id).with_for_update())
+    # Statuses of one run are written one at a time.
+    lock_rows(session, select(Run.id).where(Run.id == run.id).with_for_update())
 
 
 def set_staff_status(session: Session, principal: Principal, run_id: int, status: str, *,
@@ -72,7 +72,6 @@ def record_staff_status(session: Session, run: Run, person: Person, status: str,
     if alert:
         alert_help(session, run, person, event.seq, room_label=place or (room.label if room else None),
                    exclude_person_id=person.id)
-    session.commit()
     return row
 
 

@@ -19,7 +19,7 @@ from emergency.accountability.models import (
     RunTally,
 )
 from emergency.accountability.rooms import expected_room_count
-from emergency.db import upsert
+from emergency.db import backend, upsert
 from emergency.runs.models import Run
 from emergency.timeutil import iso
 
@@ -41,15 +41,15 @@ def counts_for_run(session: Session, run: Run) -> dict:
 
 def move_tally(session: Session, run: Run, change: dict, *, first_expected_at: datetime | None):
     """Add a check-in's difference to the run's tally (created by the first check-in); returns the new tally."""
-    statement = _tally_upsert(session.get_bind().dialect.name)
+    statement = _tally_upsert(backend(session))
     return session.execute(statement, {"run_id": run.id, "last_expected_first_at": first_expected_at,
                                        **{name: change[name] for name in TALLY_COUNTERS}}).one()
 
 
 @cache
-def _tally_upsert(dialect: str):
+def _tally_upsert(database: str):
     """INSERT a tally or add to the existing one, returning it (built once per database)."""
-    return adding_to_tally(upsert(dialect, RunTally.__table__))
+    return adding_to_tally(upsert(database, RunTally.__table__))
 
 
 def adding_to_tally(statement):

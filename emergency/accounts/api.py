@@ -59,7 +59,6 @@ class Logout(MethodView):
         """Revoke the caller's token; push subscriptions registered with it go too."""
         current_principal()
         forget_login(db.session, service.token_id(db.session, bearer_token()))
-        db.session.commit()
         service.logout(db.session, bearer_token())
         # This instance at once; the others within LIVE_AUTH_CACHE_SECONDS, and their sockets by the sweeper.
         current_app.extensions["principal_cache"].forget(service.token_hash(bearer_token()))

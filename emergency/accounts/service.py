@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, sessionmaker
 
 from emergency.accounts.models import Account, AuthToken
+from emergency.db import is_postgres
 from emergency.directory.models import Partner, Person, partner_schools, person_schools
 from emergency.directory.principal import Principal
 from emergency.directory.roles import DISTRICT_ADMIN, PARTNER
@@ -59,7 +60,7 @@ def set_password(session: Session, email: str, password: str) -> Account:
             account.partner_id = owner.id
         session.add(account)
     account.password_hash = _hasher.hash(password)
-    session.commit()
+    session.flush()
     return account
 
 
@@ -80,7 +81,7 @@ def login(session: Session, email: str, password: str, *, ttl_hours: float) -> t
                     expires_at=now + timedelta(hours=ttl_hours))
     account.last_login_at = now
     session.add(row)
-    session.commit()
+    session.flush()
     return token, row, account
 
 
@@ -111,7 +112,6 @@ def logout(session: Session, token: str) -> None:
     row = session.scalar(select(AuthToken).where(AuthToken.token_hash == token_hash(token)))
     if row is not None and row.revoked_at is None:
         row.revoked_at = utcnow()
-        session.commit()
 
 
 class PrincipalCache:
@@ -218,7 +218,7 @@ def authenticate(session: Session, token: str, cache: PrincipalCache | None = No
 def live_token_hashes(session: Session, hashes: list[str]) -> set[str]:
     """Which of these token hashes still authenticate: not revoked, not expired, owner active."""
     now = utcnow()
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         # One statement with one array parameter, however many phones: an IN list of thousands of
         # parameters costs far more to build and to parse, every few seconds.
         return set(session.scalars(_LIVE_TOKENS_ANY, {"hashes": hashes, "now": now}))

@@ -67,7 +67,7 @@ def recipient_of(session: Session, person_id: int | None, partner_id: int | None
 
 def acknowledge(session: Session, run: Run, *, person_id: int | None = None, partner_id: int | None = None,
                 channel: str, alert_id: int | None = None) -> tuple[Acknowledgement, bool]:
-    """Record that a recipient confirmed the run's alert; returns (ack, created). Commits."""
+    """Record that a recipient confirmed the run's alert; returns (ack, created)."""
     if (person_id is None) == (partner_id is None):
         raise ValueError("acknowledge needs exactly one of person_id and partner_id")
     if channel not in CHANNELS:
@@ -75,7 +75,6 @@ def acknowledge(session: Session, run: Run, *, person_id: int | None = None, par
     existing = find_ack(session, run.id, person_id=person_id, partner_id=partner_id)
     if existing is not None:
         # A retry (lost response, a second "OK", a key press after an SMS reply) changes nothing.
-        session.commit()
         return existing, False
     if not run.is_active:
         raise RunEnded("The run has ended.", extra={"state": run.state})
@@ -88,7 +87,6 @@ def acknowledge(session: Session, run: Run, *, person_id: int | None = None, par
     except IntegrityError:
         # Two acknowledgements raced (an SMS and a key press at once): the unique index let one in.
         existing = find_ack(session, run.id, person_id=person_id, partner_id=partner_id)
-        session.commit()
         return existing, False
     session.execute(update(Alert).where(Alert.run_id == run.id, _recipient_filter(Alert, person_id, partner_id),
                                         Alert.acknowledged_at.is_(None))
@@ -100,7 +98,6 @@ def acknowledge(session: Session, run: Run, *, person_id: int | None = None, par
                     {**who, "channel": channel, "alert_id": alert_id, "seconds_since_alert": seconds},
                     actor={k: who[k] for k in ("kind", "id", "name", "role")})
     push_summary(session, run)
-    session.commit()
     metrics.acknowledged(run.mode, seconds)
     return ack, True
 

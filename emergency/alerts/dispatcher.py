@@ -58,6 +58,7 @@ from emergency.alerts.optouts import opt_out
 from emergency.alerts.providers.base import Provider, ProviderError
 from emergency.alerts.queue import queue_position
 from emergency.alerts.webpush import PushSender, device_gone, is_gone
+from emergency.db import for_update
 from emergency.metrics import instruments as metrics
 from emergency.runs.models import Run
 from emergency.timeutil import utcnow
@@ -134,7 +135,11 @@ def sender_pool(config) -> list[str]:
 
 
 class Dispatcher:
-    """Sends the outbox. `run_once` does one pass; `run_forever` loops until stopped."""
+    """Sends the outbox. `run_once` does one pass; `run_forever` loops until stopped.
+
+    Each claim, each send's record, each heartbeat and each periodic job is a job of its own, in a
+    short session of its own that it commits: those commits are the dispatcher's transaction boundaries.
+    """
 
     def __init__(self, sessions: sessionmaker, provider: Provider, settings: Settings,
                  periodic: list[Callable[[Session], object]] | None = None, budget: Budget | None = None,
@@ -234,10 +239,8 @@ class Dispatcher:
             abandoned = or_(Alert.deadline_at < now, Alert.claimed_by.not_in(alive))
             due = or_(and_(Alert.status == QUEUED, Alert.next_attempt_at <= now),
                       and_(Alert.status == SENDING, abandoned))
-            candidates = select(Alert.id).where(Alert.channel == channel, due) \
-                .order_by(Alert.lane, Alert.turn, Alert.id).limit(limit)
-            if session.get_bind().dialect.name == "postgresql":
-                candidates = candidates.with_for_update(skip_locked=True)
+            candidates = for_update(select(Alert.id).where(Alert.channel == channel, due)
+                                    .order_by(Alert.lane, Alert.turn, Alert.id).limit(limit), session, skip_locked=True)
             deadline = now + timedelta(seconds=self.lease_seconds())
             claimed = session.execute(
                 update(Alert).where(Alert.id.in_(candidates.scalar_subquery()))
@@ -267,11 +270,13 @@ class Dispatcher:
         return len(claimed)
 
     def run_periodic(self) -> None:
+        """Run each periodic job in a session of its own, committed when the job returns."""
         for job in self.periodic:
             logs.set_context()
             try:
                 with self.sessions() as session:
                     job(session)
+                    session.commit()
             except Exception:
                 log.exception("periodic job %s failed", getattr(job, "__name__", job))
 

@@ -40,7 +40,11 @@ NOT_ATTEMPTED = (SKIPPED, UNREACHABLE, CANCELLED)
 
 
 def run_due_escalations(session: Session) -> int:
-    """Escalate every alert whose acknowledgement is overdue; returns how many were escalated."""
+    """Escalate every alert whose acknowledgement is overdue; returns how many were escalated.
+
+    A dispatcher job in which each escalation is a transaction of its own: it holds its run's row
+    until it commits, and one that fails must not undo the others.
+    """
     now = utcnow()
     due = session.execute(
         select(Alert.id, Alert.run_id).join(Run, Run.id == Alert.run_id)
@@ -65,7 +69,7 @@ def run_due_escalations(session: Session) -> int:
             _escalate(session, run, alert)
             escalated += 1
             metrics.escalated()
-        session.commit()
+        session.commit()  # this escalation (see the docstring)
     return escalated
 
 

@@ -22,6 +22,7 @@ from emergency.alerts.providers.instrumented import instrument
 from emergency.alerts.providers.webpush import WebPushProvider
 from emergency.alerts.webpush import PushSender
 from emergency.config import DEV_ENVS
+from emergency.db import is_postgres
 from emergency.metrics.exposition import serve_metrics
 from emergency.push.vapid import configured_private_key, public_key
 
@@ -73,8 +74,7 @@ def init_alerts(app: Flask) -> None:
 
 def build_budget(config, engine, live_dispatchers) -> Budget:
     """The one place that decides how dispatchers share the provider's rate (see alerts.budgets)."""
-    without_redis = (DatabaseBudget(engine) if engine.dialect.name == "postgresql"
-                     else LocalBudget(live_dispatchers))
+    without_redis = DatabaseBudget(engine) if is_postgres(engine) else LocalBudget(live_dispatchers)
     if config.get("REDIS_URL"):
         return RedisBudget(config["REDIS_URL"], fallback=without_redis)
     return without_redis

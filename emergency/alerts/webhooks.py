@@ -204,5 +204,4 @@ def status_callback():
         run = session.get(Run, alert.run_id)
         push_summary(session, run)
     # An unknown SID is not an error: another app's message, or one sent before its SID was stored.
-    session.commit()
     return Response(status=204)

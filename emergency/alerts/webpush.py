@@ -32,7 +32,8 @@ class PushSender:
 
     A fan-out is thousands of pushes, and each one's own database round trips would cost more than
     its encryption: `prepare` loads a whole claimed batch in one query, and `sent` only notes the
-    success, which `flush` then records for every noted alert in one UPDATE.
+    success, which `flush` then records for every noted alert in one UPDATE (a dispatcher job of its
+    own, in its own committed session, like the dispatcher's record of each SMS and call).
     """
 
     def __init__(self, sessions: sessionmaker, provider: WebPushProvider | None, secret: str):

@@ -120,7 +120,6 @@ def record_facts(session: Session, principal: Principal, run_id: int, facts: dic
     # A new dict, so the JSON column is seen as changed.
     run.facts = {key: value for key, value in merged.items() if value is not None}
     timeline.record(session, run, "run.facts_recorded", {"facts": clean}, actor=principal.actor())
-    session.commit()
     return run
 
 
@@ -386,7 +385,7 @@ def record_manual_drill(session: Session, principal: Principal, request: ManualD
         entered_by_person_id=principal.id if principal.kind == "person" else None, entered_at=utcnow(),
     )
     session.add(manual)
-    session.commit()
+    session.flush()
     log.info("manual drill %s recorded for school %s by %s", manual.id, school.code, principal.account_id)
     return drill_of_manual(manual, school)
 

@@ -378,21 +378,17 @@ def import_directory(session: Session, folder: str | Path, *, dry_run: bool = Fa
     plan.contacts("people", people_in, people_match)
     plan.contacts("partners", partners_in, partners_match)
     try:
-        # A dry run writes too and then rolls back, so the database refuses exactly what it would
-        # refuse in the real import, and the two never disagree.
-        plan.apply(session)
-        session.flush()
-        if dry_run:
-            session.rollback()
-        else:
-            session.commit()
+        # All or nothing within the caller's transaction. A dry run writes too and then rolls back its
+        # savepoint, so the database refuses exactly what it would refuse in the real import, and the
+        # two never disagree.
+        with session.begin_nested() as applying:
+            plan.apply(session)
+            session.flush()
+            if dry_run:
+                applying.rollback()
     except SQLAlchemyError as exc:
-        session.rollback()
         reason = getattr(exc, "orig", None) or exc
         raise ImportFailed([f"(database): {reason}; nothing was imported"]) from exc
-    except Exception:
-        session.rollback()
-        raise
     return report
 
 

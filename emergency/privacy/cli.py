@@ -22,7 +22,6 @@ def purge(app, days: int | None) -> None:
     """Replace student names with counts in ended runs, and clear old inbound SMS bodies."""
     days = app.config["PRIVACY_RETENTION_DAYS"] if days is None else days
     result = purge_student_data(db.session, days)
-    db.session.commit()
     click.echo(f"Purged student names and notes from {result['checkins']} check-ins of runs ended more than "
                f"{days} days ago.")
     click.echo(f"Deleted {result['student_statuses']} student-level statuses (counts stay).")

@@ -118,7 +118,6 @@ class Received(MethodView):
         alert = _recipients_alert(run_id, alert_id, body["receipt"])
         if apply_provider_status(db.session, alert, "delivered"):
             push_summary(db.session, db.session.get(Run, run_id))
-        db.session.commit()
         return {"alert_id": alert.id, "run_id": alert.run_id, "status": alert.status,
                 "delivered_at": iso(alert.delivered_at)}
 

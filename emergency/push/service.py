@@ -47,7 +47,7 @@ def _person(principal: Principal) -> int:
 
 def register(session: Session, principal: Principal, *, endpoint: str, p256dh: str, auth: str,
              user_agent: str = "", token_id: int | None = None, allow_http: bool = False) -> PushSubscription:
-    """Store (or take over) the caller's browser subscription; the same endpoint is one device. Commits."""
+    """Store (or take over) the caller's browser subscription; the same endpoint is one device."""
     person_id = _person(principal)
     _check(endpoint, p256dh, auth, allow_http=allow_http)
     subscription = session.scalar(select(PushSubscription).where(PushSubscription.endpoint == endpoint))
@@ -65,7 +65,6 @@ def register(session: Session, principal: Principal, *, endpoint: str, p256dh: s
                                   .offset(MAX_DEVICES_PER_PERSON)))
     if excess:
         session.execute(delete(PushSubscription).where(PushSubscription.id.in_(excess)))
-    session.commit()
     return subscription
 
 
@@ -76,12 +75,12 @@ def devices_of(session: Session, principal: Principal) -> list[PushSubscription]
 
 
 def remove(session: Session, principal: Principal, subscription_id: int) -> None:
-    """Remove one of the caller's devices (someone else's answers 404, as a missing one does). Commits."""
+    """Remove one of the caller's devices (someone else's answers 404, as a missing one does)."""
     subscription = session.get(PushSubscription, subscription_id)
     if subscription is None or subscription.person_id != _person(principal):
         raise NotFound(f"Push subscription {subscription_id} was not found.")
     session.delete(subscription)
-    session.commit()
+    session.flush()
 
 
 def forget_login(session: Session, token_id: int | None) -> int:

@@ -13,7 +13,7 @@ from flask import Flask, g, has_request_context, request
 from flask_socketio import ConnectionRefusedError, SocketIO, join_room
 
 from emergency.accounts.service import PrincipalCache, authenticate, token_hash
-from emergency.db import db, reading_only
+from emergency.db import db, outside_transaction, reading_only
 from emergency.errors import Unauthorized
 from emergency.metrics import instruments as metrics
 from emergency.realtime.push import ADMINS, Push
@@ -243,8 +243,7 @@ def init_socketio(app: Flask) -> SocketIO:
         if (cached := principals.get(token_hash(token))) is not None:
             return cached
         with db.new_session(app) as session:
-            if session.get_bind().dialect.name == "postgresql":
-                session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            outside_transaction(session)
             return authenticate(session, token, cache=principals)
 
     @socketio.on("connect")

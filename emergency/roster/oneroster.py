@@ -365,18 +365,14 @@ def import_roster(session: Session, folder: str | Path, *, dry_run: bool = False
     if job.problems:
         raise RosterImportFailed(job.problems.messages())
     try:
-        _apply(session, report, job, students, teachers, classes, enrollments, orgs)
-        if dry_run:
-            session.rollback()
-        else:
-            session.commit()
+        # All or nothing within the caller's transaction: a failure, or a dry run, undoes the savepoint.
+        with session.begin_nested() as applying:
+            _apply(session, report, job, students, teachers, classes, enrollments, orgs)
+            if dry_run:
+                applying.rollback()
     except SQLAlchemyError as exc:
-        session.rollback()
         reason = getattr(exc, "orig", None) or exc
         raise RosterImportFailed([f"(database): {reason}; nothing was imported"]) from exc
-    except Exception:
-        session.rollback()
-        raise
     return report
 
 

@@ -100,7 +100,6 @@ def import_schedules(session: Session, path: str | Path, *, dry_run: bool = Fals
             school_id = schools[code].id
             session.execute(delete(BellPeriod).where(BellPeriod.school_id == school_id))
             session.execute(insert(BellPeriod), [{"school_id": school_id, **row} for row in rows_of_school])
-        session.commit()
     return {code: len(rows_of_school) for code, rows_of_school in periods.items()}
 
 

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from emergency.accountability.checkins import CheckinRequest, checkin_view, record_checkin
 from emergency.accountability.models import ALL_ACCOUNTED, NEED_HELP, STUDENTS_MISSING
-from emergency.db import upsert, writing
+from emergency.db import backend, upsert, write_during_read, writing
 from emergency.directory.models import Person, Room, School, room_label
 from emergency.directory.principal import Principal
 from emergency.errors import Forbidden, NotFound, ValidationFailed
@@ -120,7 +120,7 @@ def expected_roster(session: Session, run: Run) -> RunRosterBuilt:
             session.flush()
             if rows:
                 session.execute(insert(RunRoster), rows)
-            session.commit()
+            session.commit()  # worked out once for everyone: durable before any answer relies on it
         except IntegrityError:
             session.rollback()  # another request worked it out at the same moment: the same answer
             built = session.get(RunRosterBuilt, run.id)
@@ -167,21 +167,13 @@ def _room(session: Session, run: Run, room_id: int | None) -> Room:
 def log_read(session: Session, principal: Principal, run: Run, what: str, students: int) -> None:
     """§2-d: record who read a student-level list (never the names), committed before the answer leaves.
 
-    One row per answer, however many students it names. On PostgreSQL the row joins the request's
-    own transaction (one INSERT, one COMMIT); SQLite must end the read transaction and take the
-    write lock for it (db.writing).
+    One row per answer, however many students it names (db.write_during_read: on PostgreSQL it joins
+    the request's transaction; SQLite commits it in one of its own).
     """
     entry = StudentDataRead(at=utcnow(), account_id=principal.account_id, actor_kind=principal.kind,
                             actor_id=principal.id, actor_name=principal.name[:200], role=principal.role,
                             school_id=run.school_id, run_id=run.id, what=what, students=students)
-    if session.get_bind().dialect.name != "sqlite":
-        session.add(entry)
-        session.commit()
-        return
-    session.commit()  # ends the read transaction of a GET; the entry is written in its own
-    with writing():
-        session.add(entry)
-        session.commit()
+    write_during_read(session, entry)
 
 
 def _student_ref(student, *, expected_room: dict | None = None) -> dict:
@@ -316,20 +308,19 @@ def record_students(session: Session, run: Run, checkin_id: int, room: Room, per
              "checkin_id": checkin_id, "person_id": person_id, "reported_at": now,
              "conflict_room_id": None, "conflict_status": None} for sid in sorted(statuses)]
     if rows:
-        session.execute(_upsert_statuses(session.get_bind().dialect.name), rows)
+        session.execute(_upsert_statuses(backend(session)), rows)
     summary = unaccounted_counts(session, run)
     timeline.push_only(session, run, ROSTER_UPDATED, {"room": {"id": room.id, "number": room.number},
                                                       **summary}, partner_visible=False)
-    session.commit()
     log.info("student statuses of check-in %s recorded: run %s room %s, %s students", checkin_id, run.id,
              room.id, len(statuses))
 
 
 @cache
-def _upsert_statuses(dialect: str):
+def _upsert_statuses(database: str):
     """INSERT a student's status, or replace it; a report from another room than the last one flags it."""
     statuses = StudentStatus.__table__
-    statement = upsert(dialect, statuses)
+    statement = upsert(database, statuses)
     new = statement.excluded
     moved = statuses.c.room_id != new.room_id
     return statement.on_conflict_do_update(index_elements=[statuses.c.run_id, statuses.c.student_id], set_={

@@ -76,5 +76,4 @@ def tick(session: Session, principal: Principal, run_id: int, index: int, done: 
         raise Forbidden(f"Step {index} is for the {step.get('role')} role.")
     timeline.record(session, run, TICKED, {"step": index, "text": step.get("step", ""), "role": step.get("role"),
                                            "done": done}, actor=principal.actor())
-    session.commit()
     return _view(session, principal, run)

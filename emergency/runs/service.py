@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from emergency.db import is_postgres
 from emergency.directory.models import School
 from emergency.directory.principal import Principal
 from emergency.directory.service import get_school
@@ -47,7 +48,7 @@ def playbook_of(run: Run) -> Playbook:
 
 def get_run(session: Session, principal: Principal, run_id: int, *, for_update: bool = False) -> Run:
     """A run the caller may see; partners see only real runs at the schools they cover."""
-    query = _RUN_FOR_UPDATE if for_update and session.get_bind().dialect.name == "postgresql" else _RUN
+    query = _RUN_FOR_UPDATE if for_update and is_postgres(session) else _RUN
     run = session.scalar(query, {"run_id": run_id})
     if run is None or not principal.sees_school(run.school_id) or (principal.is_partner and run.mode != "real"):
         raise NotFound(f"Run {run_id} was not found.")
@@ -107,7 +108,7 @@ def start_run(session: Session, principal: Principal, request: StartRequest, pla
     _check_variant(playbook, request.variant)
     try:
         run, created = _start(session, principal, school, playbook, request, idempotency_key)
-        session.commit()
+        session.flush()
     except (IntegrityError, Conflict) as exc:
         # Two starts raced: the same Idempotency-Key, or a second run for the same school. With the
         # same key, the other start may have committed after the key was looked up above, and then
@@ -199,7 +200,6 @@ def post_update(session: Session, principal: Principal, run_id: int, message: st
     run = _admin_run(session, principal, run_id)
     event = timeline.record(session, run, "run.updated", {"message": message}, actor=principal.actor())
     announcements.announce(session, run, "update", event.seq, extra={"message": message})
-    session.commit()
     return run
 
 
@@ -229,7 +229,6 @@ def change_action(session: Session, principal: Principal, run_id: int, playbooks
                              "name": playbook.name, "action": run.action, "directive": run.directive,
                              "location": run.location}, actor=principal.actor())
     announcements.announce(session, run, "start", event.seq)
-    session.commit()
     return run
 
 
@@ -237,7 +236,6 @@ def all_clear(session: Session, principal: Principal, run_id: int, message: str 
     """End the run with the all-clear."""
     run = _admin_run(session, principal, run_id)
     _end(session, run, ENDED, principal.actor(), message)
-    session.commit()
     return run
 
 
@@ -245,7 +243,6 @@ def cancel(session: Session, principal: Principal, run_id: int, reason: str) -> 
     """End the run as a false alarm; the person who started it may cancel it too."""
     run = _admin_run(session, principal, run_id, allow_initiator=True)
     _end(session, run, CANCELLED, principal.actor(), reason)
-    session.commit()
     return run
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from emergency import logs
+from emergency.db import is_postgres
 from emergency.realtime.push import SCHOOL, Push, queue
 from emergency.runs.models import Run, RunEvent
 from emergency.runs.partners import live_event_for_partner
@@ -58,7 +59,7 @@ def publish(session: Session, run: Run, event: RunEvent, *, partner_visible: boo
 
 def append(session: Session, run: Run, event: RunEvent) -> RunEvent:
     """Store a new (unsaved) event as the run's next entry, in the caller's transaction; no push."""
-    if session.get_bind().dialect.name != "postgresql":
+    if not is_postgres(session):
         event.seq = next_seq(session, run)
         session.add(event)
         session.flush()

@@ -79,13 +79,12 @@ def _delegate(session: Session, sender: Person | Partner, reply: Reply, number: 
 
 
 def handle_inbound_sms(session: Session, from_number: str, body: str, message_sid: str | None = None) -> str | None:
-    """Act on one inbound SMS and return the reply text (None: send no reply). Commits."""
+    """Act on one inbound SMS and return the reply text (None: send no reply)."""
     number = (from_number or "").strip()[:20]
     body = body or ""
     message_sid = (message_sid or "")[:64] or None
     now = utcnow()
     if message_sid and session.scalar(select(InboundMessage.id).where(InboundMessage.provider_sid == message_sid)):
-        session.rollback()
         return None  # Twilio delivered the same message twice: it was handled the first time
     reply = classify_reply(body)
     message = InboundMessage(provider_sid=message_sid, from_number=number, body=body[:MAX_BODY_CHARS],
@@ -94,7 +93,6 @@ def handle_inbound_sms(session: Session, from_number: str, body: str, message_si
         with session.begin_nested():
             session.add(message)
     except IntegrityError:
-        session.rollback()
         return None  # the duplicate delivery raced the first one
     may_reply = _replies_sent(session, number, now - REPLY_WINDOW) < REPLY_LIMIT
     sender = _sender(session, number)
@@ -116,5 +114,4 @@ def handle_inbound_sms(session: Session, from_number: str, body: str, message_si
         text = HELP_TEXT
     message.run_id = run_id
     message.replied = bool(text) and may_reply
-    session.commit()
     return text if may_reply else None

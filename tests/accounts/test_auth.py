@@ -35,6 +35,7 @@ def teacher(make_school, make_person, session):
     school = make_school(code="PCHS", name="Port Chester High")
     person = make_person("teacher", schools=[school], name="Ana Teacher")
     set_password(session, person.email, PASSWORD)
+    session.commit()
     return person
 
 
@@ -100,6 +101,7 @@ def test_login_and_me_give_a_teachers_home_room(client, make_school, make_room, 
     room = make_room(school, number="204")
     person = make_person("teacher", schools=[school], home_room_id=room.id)
     set_password(session, person.email, PASSWORD)
+    session.commit()
 
     body = log_in(client, person.email).get_json()
     me = client.get("/api/v1/me", headers=bearer(body["token"])).get_json()
@@ -236,6 +238,7 @@ def test_correct_password_from_a_known_device_works_behind_the_same_address(app,
 def test_a_forged_or_foreign_device_cookie_counts_as_no_device(app, teacher, make_person, session):
     other = make_person("teacher")
     set_password(session, other.email, PASSWORD)
+    session.commit()
     script = app.test_client()
     assert script.post(LOGIN, json={"email": other.email, "password": PASSWORD}).status_code == 200  # its cookie
     for _ in range(5):
@@ -258,6 +261,7 @@ def test_the_device_cookie_is_http_only_and_strict(client, teacher):
 def test_throttle_is_per_email(client, teacher, make_person, session):
     other = make_person("teacher")
     set_password(session, other.email, PASSWORD)
+    session.commit()
     for _ in range(5):
         log_in(client, teacher.email, "wrong password")
 
@@ -284,6 +288,7 @@ class TestBehindTheLoadBalancer:
                                                                           session):
         other = make_person("teacher")
         set_password(session, other.email, PASSWORD)
+        session.commit()
         script = app.test_client()
         answers = [self.via_balancer(script, "203.0.113.66", email, "guess").status_code
                    for _ in range(20) for email in (teacher.email, other.email, "nobody@example.org")]
@@ -315,6 +320,7 @@ def test_without_trusted_proxies_x_forwarded_for_is_ignored(client, teacher):
 def test_password_is_stored_with_argon2(client, teacher, session, monkeypatch):
     monkeypatch.setattr(service, "_hasher", PRODUCTION_HASHER)
     set_password(session, teacher.email, PASSWORD)
+    session.commit()
 
     account = session.scalar(select(Account).where(Account.email == teacher.email))
     assert account.password_hash.startswith("$argon2id$")
@@ -346,6 +352,7 @@ def test_short_password_is_refused(make_person, session):
 
 def test_set_password_again_replaces_the_old_password(client, teacher, session):
     set_password(session, teacher.email, "a brand new password")
+    session.commit()
 
     assert log_in(client, teacher.email).status_code == 401
     assert log_in(client, teacher.email, "a brand new password").status_code == 200
@@ -355,6 +362,7 @@ def test_set_password_again_replaces_the_old_password(client, teacher, session):
 def test_partner_can_log_in(client, make_partner, session):
     partner = make_partner()
     set_password(session, partner.email, PASSWORD)
+    session.commit()
 
     response = log_in(client, partner.email)
 
@@ -383,6 +391,7 @@ def test_disabling_a_person_stops_their_token(client, teacher, session):
 def test_disabling_a_partner_stops_their_token(client, make_partner, session):
     partner = make_partner()
     set_password(session, partner.email, PASSWORD)
+    session.commit()
     token = log_in(client, partner.email).get_json()["token"]
     assert client.get("/api/v1/me", headers=bearer(token)).status_code == 200
 

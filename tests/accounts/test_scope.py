@@ -23,6 +23,7 @@ def district(make_school):
 def principal_of(session):
     def make(owner) -> Principal:
         set_password(session, owner.email, PASSWORD)
+        session.commit()
         return principal_for(session.scalar(select(Account).where(Account.email == owner.email)))
 
     return make

@@ -30,6 +30,7 @@ def test_failures_counted_by_one_instance_slow_down_the_next(make_config, make_s
     with first.app_context():
         person = make_person("teacher", [make_school()])
         set_password(db.session, person.email, PASSWORD)
+        db.session.commit()
         for _ in range(5):
             first.test_client().post("/api/v1/auth/login", json={"email": person.email, "password": "guess"})
 

@@ -33,6 +33,7 @@ def as_principal(person) -> Principal:
 def start(app, who, school, *, mode: str = "drill", playbook: str = "lockdown") -> Run:
     request = StartRequest(school_id=school.id, playbook=playbook, mode=mode, confirm=True)
     run, _ = start_run(db.session, as_principal(who), request, app.extensions["playbooks"])
+    db.session.commit()
     return run
 
 

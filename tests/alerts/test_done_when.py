@@ -118,6 +118,7 @@ def test_demo_middle_school_lockdown_drill_reaches_every_staff_member_once(app, 
     from emergency.directory.service import people_of
 
     ensure_demo(session, app)
+    session.commit()
     school = session.scalar(select(School).where(School.code == "PCMS"))
     reachable = {p.mobile for p in people_of(session, school.id) if p.mobile}
     school_id = school.id

@@ -212,6 +212,7 @@ def test_call_answered_after_the_all_clear_says_it_has_ended(app, signed, sessio
     run = start(app, principal, school)
     call = alert_of(session, run, channel="voice", person=teacher)
     all_clear(session, as_principal(principal), run.id)
+    session.commit()
 
     body = twiml(signed(f"/webhooks/twilio/voice/{call.id}", {"CallSid": "CA3"}))
     pressed = twiml(signed(f"/webhooks/twilio/voice/{call.id}/gather", {"Digits": "1"}))

@@ -60,6 +60,7 @@ class Served:
         engine = create_engine(self.database_url)
         with Session(engine) as session:
             set_password(session, email, PASSWORD)
+            session.commit()
         engine.dispose()
 
     def token(self, email: str) -> str:

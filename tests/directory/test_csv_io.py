@@ -175,6 +175,7 @@ def test_bom_and_crlf_are_accepted(session, tmp_path):
 
 def test_dry_run_changes_nothing_and_lists_the_changes(session, tmp_path):
     import_directory(session, write(tmp_path / "v1", schools=SCHOOLS, rooms=ROOMS))
+    session.commit()
     before = counts(session)
     rooms = ROOMS + "PAE,102,Room 102,1,classroom,24\n"
 
@@ -207,6 +208,7 @@ def test_changes_never_show_a_whole_mobile(session, tmp_path):
 
 def test_one_bad_row_among_good_ones_leaves_the_database_exactly_as_before(session, tmp_path):
     import_directory(session, write(tmp_path / "v1", **GOOD))
+    session.commit()
     before = counts(session)
     before_export = export_directory(session, tmp_path / "before")
     rooms = ROOMS.replace("28", "35") + "PAE,102,Room 102,1,classroom,24\nPAE,103,Room 103,1,classroom,lots\n"
@@ -223,10 +225,14 @@ def test_one_bad_row_among_good_ones_leaves_the_database_exactly_as_before(sessi
 
 
 def test_a_database_error_while_writing_rolls_everything_back(session, tmp_path, monkeypatch):
-    def failing_commit():
-        raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
+    flush = session.flush
 
-    monkeypatch.setattr(session, "commit", failing_commit)
+    def failing_flush(*args, **kwargs):
+        if session.new:  # the import's rows are about to be written
+            raise OperationalError("INSERT", {}, Exception("disk I/O error"))
+        return flush(*args, **kwargs)
+
+    monkeypatch.setattr(session, "flush", failing_flush)
     problems = problems_of(session, write(tmp_path / "in", **GOOD))
     monkeypatch.undo()
 
@@ -382,6 +388,7 @@ def test_export_escapes_cells_a_spreadsheet_would_run_as_formulas_and_the_import
     schools = SCHOOLS + 'EVIL,"=HYPERLINK(""http://evil.example"")",@SUM(A1),America/New_York,15:00\n'
     people = PEOPLE + "+cmd|' /C calc'!A0,teacher,,plus@pcsd.example.org,PCMS,,yes\n"
     import_directory(session, write(tmp_path / "in", **{**GOOD, "schools": schools, "people": people}))
+    session.commit()
 
     export_directory(session, tmp_path / "out")
 

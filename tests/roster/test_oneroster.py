@@ -51,6 +51,7 @@ def _manifest(folder: Path, **modes) -> None:
 @pytest.fixture
 def demo(session, tmp_path) -> Path:
     import_directory(session, DEMO_DIR)
+    session.commit()
     folder = tmp_path / "oneroster"
     shutil.copytree(DEMO_DIR / "oneroster", folder)
     return folder
