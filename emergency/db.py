@@ -106,9 +106,11 @@ def lock_rows(session: Session, statement) -> None:
 
 
 def outside_transaction(session: Session) -> None:
-    """Let a session that only reads run each statement on its own: no BEGIN and ROLLBACK round trips.
+    """Run each following statement of the session on its own: no BEGIN and COMMIT/ROLLBACK round trips,
+    and the row locks a statement takes are held only while it runs (a check-in's tally statement).
 
-    PostgreSQL: AUTOCOMMIT. SQLite keeps its plain read transaction (a reader never takes the write lock).
+    PostgreSQL: AUTOCOMMIT, until the session's transaction ends. SQLite keeps its transaction (a
+    reader's plain read transaction never takes the write lock).
     """
     if is_postgres(session):
         session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})

@@ -44,7 +44,7 @@ from emergency.accountability.rooms import (
 )
 from emergency.accountability.tally import TALLY_COUNTERS, adding_to_tally, counts_view, move_tally
 from emergency.accountability.texts import alert_help
-from emergency.db import upsert
+from emergency.db import is_postgres, outside_transaction, upsert
 from emergency.directory.models import Person, Room
 from emergency.directory.principal import Principal
 from emergency.errors import Conflict, ValidationFailed
@@ -111,7 +111,7 @@ def _resolve_room(session: Session, run: Run, room_id: int | None, person: Repor
     if room_id is None:
         raise ValidationFailed("Say which room you report for: you have no home room.",
                                errors={"room_id": ["required: you have no home room"]})
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         # The lookup takes the lock too: one round trip less on the path every room of the school takes.
         found = session.execute(_ROOM_LOCKED, {"room_id": room_id, "school_id": run.school_id,
                                                "run_id": run.id}).first()
@@ -172,6 +172,8 @@ def record_checkin(session: Session, run: Run, person: Reporter, request: Checki
         raise
     try:
         checkin = _record(session, run, person, room, request, location, channel, idempotency_key)
+        # The check-in's own boundary, not the caller's: on PostgreSQL its tally statement ran outside
+        # the transaction (see _record), and the school's phones hear of it as soon as this commits.
         session.commit()
     except IntegrityError:
         # The check-in was recorded before (an offline replay), or is being recorded by a request
@@ -189,7 +191,7 @@ def _record(session: Session, run: Run, person: Reporter, room: Room, request: C
     # A whole school reports at once, so this path runs plain statements built once (below) rather
     # than ORM units of work: on one web process, Python time is what limits the check-in rate.
     now = utcnow()
-    postgres = session.get_bind().dialect.name == "postgresql"
+    postgres = is_postgres(session)
     counts = {name: getattr(request, name) for name in COUNT_FIELDS}
     # Not added to the session: it is inserted by a plain statement and returned to the caller as it was sent.
     checkin = Checkin(run_id=run.id, room_id=room.id, room=room, person_id=person.id, reporter_name=person.name,
@@ -290,7 +292,7 @@ def _apply(session: Session, run: Run, checkin_id: int, change: dict, event: Run
     None; fills in event.id and event.seq.
     """
     if autocommit:
-        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        outside_transaction(session)
     row = session.execute(_apply_statement(), {
         "mark_id": checkin_id, "mark_at": utcnow(), "tally_run_id": run.id, "tally_first": first_expected_at,
         **{f"tally_{name}": change[name] for name in TALLY_COUNTERS}, **timeline.append_params(event),
