@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from emergency.alerts import outbox
 from emergency.alerts.acks import find_ack
-from emergency.alerts.fanout import run_link
+from emergency.alerts.fanout import without_link
 from emergency.alerts.models import CANCELLED, SKIPPED, UNREACHABLE, Alert
 from emergency.directory.roles import SCHOOL_ADMIN
 from emergency.directory.service import people_of
@@ -90,7 +90,7 @@ def _call(session: Session, run: Run, alert: Alert) -> None:
     })
     # The spoken words are the alert's own, without the SMS "Reply OK" hint (the call asks for a key
     # press) or the SMS link.
-    spoken = " ".join(alert.body.replace(REPLY_HINT, " ").replace(run_link(session, run) or REPLY_HINT, " ").split())
+    spoken = " ".join(without_link(alert.body, run.id).replace(REPLY_HINT, " ").split())
     outbox.queue(session, run, event.seq, ESCALATION, [outbox.Outgoing(
         name=alert.recipient_name, role=alert.recipient_role, number=alert.to_number, channels=["voice"],
         text=spoken, person_id=alert.person_id, partner_id=alert.partner_id, priority=alert.priority,

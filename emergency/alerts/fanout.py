@@ -130,6 +130,14 @@ def _with_link(text: str, link: str | None) -> str:
     return f"{text} {link}" if link else text
 
 
+def without_link(text: str, run_id: int) -> str:
+    """A staff text without the run link `_with_link` ended it with, whatever PUBLIC_BASE_URL was then."""
+    head, _, last = text.rpartition(" ")
+    if head and last.startswith(("http://", "https://")) and last.endswith(f"/r/{run_id}"):
+        return head
+    return text
+
+
 def fan_out(session: Session, run: Run, occasion: str, event_seq: int, *, extra: dict | None = None) -> int:
     """Write the alerts for `occasion` of `run` to the outbox; returns how many were queued."""
     playbook = playbook_of(run)

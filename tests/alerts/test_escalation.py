@@ -57,6 +57,22 @@ def test_silence_after_the_alert_queues_one_escalation_call(app, session, school
     assert "alert.escalated" in pushes.names()
 
 
+def test_the_escalation_call_speaks_the_text_without_its_link_even_if_the_address_changed(
+        app, session, school, principal, teacher):
+    run = start(app, principal, school)
+    [primary] = [a for a in alerts(session, run, person_id=teacher.id) if a.escalate_at]
+    # Sent before the district moved the service to another address: the link is not today's.
+    session.execute(update(Alert).where(Alert.id == primary.id).values(
+        body=f"DRILL - THIS IS A DRILL. LOCKDOWN at Port Chester. Reply OK to confirm. "
+             f"https://old-address.example.org/r/{run.id}"))
+    make_overdue(session, run, person_id=teacher.id)
+
+    assert run_due_escalations(session) == 1
+
+    [call] = alerts(session, run, person_id=teacher.id, occasion="escalation")
+    assert call.body == "DRILL - THIS IS A DRILL. LOCKDOWN at Port Chester."
+
+
 def test_an_acknowledged_recipient_is_not_escalated(app, session, school, principal, teacher):
     run = start(app, principal, school)
     acknowledge(session, run, person_id=teacher.id, channel="app")
