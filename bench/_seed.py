@@ -97,6 +97,7 @@ def seed(url: str, rooms: int, tag: str, students: int = 0) -> tuple[int, str, l
             _seed_roster(session, school.id, tag, room_ids, people, students, now)
         session.commit()
         set_password(session, principal.email, PASSWORD)
+        session.commit()
         school_id, email = school.id, principal.email
     engine.dispose()
     return school_id, email, tokens

@@ -100,6 +100,7 @@ def seed(database_url: str, recipients: int, push: PushServiceProcess | None = N
                            mobile=f"+1{tag}{4000000:07d}", schools=[warm]))
         session.commit()
         set_password(session, people[0].email, PASSWORD)
+        session.commit()
         school_id, email, warm_id = school.id, people[0].email, warm.id
     app.extensions["db"]["engine"].dispose()
     return school_id, email, warm_id

@@ -64,6 +64,7 @@ def seed(database_url: str) -> tuple[int, str, str]:
         session.commit()
         for person in people[:2]:
             set_password(session, person.email, PASSWORD)
+        session.commit()
         result = school.id, people[0].email, people[1].email
     app.extensions["db"]["engine"].dispose()
     return result
