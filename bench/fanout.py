@@ -127,7 +127,10 @@ def _run(database_url: str, recipients: int, rate: float, latency: float, concur
            "TWILIO_API_BASE": fake.base_url, "SMS_PER_SECOND": str(rate), "CALLS_PER_SECOND": "5",
            "DISPATCH_CONCURRENCY": str(concurrency), "DISPATCHER": "thread", "LOG_LEVEL": "WARNING",
            "VAPID_PRIVATE_KEY": generate_private_key(), "STAFF_SMS_LINKS": "true"}
-    with ServedProcess(env, start_timeout=180) as served:  # a loaded machine starts slowly
+    # Its output goes to a file: a pipe nobody reads would stop the server once 64 KB of log filled it.
+    log_path = Path(tempfile.mkdtemp(prefix="fanout-")) / "server.log"
+    print(f"  server log: {log_path}")
+    with ServedProcess(env, start_timeout=180, log_path=log_path) as served:  # a loaded machine starts slowly
         token = requests.post(served.url + "/api/v1/auth/login", timeout=30,
                               json={"email": email, "password": PASSWORD}).json()["token"]
         headers = {"Authorization": f"Bearer {token}"}

@@ -369,8 +369,8 @@ class Dispatcher:
                     self.run_periodic()
                     last_periodic = now
                 if now - last_poll > 30:
+                    last_poll = now  # before: a poll that fails must not run again on every pass
                     self.poll_stuck()
-                    last_poll = now
                 if not claimed_any and not pending:
                     self.stop_event.wait(idle_sleep)
             except Exception:
@@ -497,10 +497,10 @@ class Dispatcher:
         """Ask the provider about alerts stuck in `sent` (status callbacks do get lost)."""
         cutoff = utcnow() - timedelta(seconds=self.settings.poll_after)
         with self.sessions() as session:
-            stuck = list(session.scalars(select(Alert).where(Alert.status == SENT, Alert.sent_at < cutoff,
-                                                             Alert.provider_sid.is_not(None),
-                                                             Alert.channel.in_(("sms", "voice")))
-                                         .order_by(Alert.sent_at).limit(limit)))
+            # Plain rows, not objects: they are read after this session has ended.
+            stuck = session.execute(select(Alert.id, Alert.channel, Alert.provider_sid).where(
+                Alert.status == SENT, Alert.sent_at < cutoff, Alert.provider_sid.is_not(None),
+                Alert.channel.in_(("sms", "voice"))).order_by(Alert.sent_at).limit(limit)).all()
             session.rollback()
         changed = 0
         for alert in stuck:

@@ -228,3 +228,23 @@ def test_a_send_answer_never_moves_an_alert_back_from_what_a_callback_said(app, 
 
     session.expire_all()
     assert session.get(Alert, alert.id).status == "delivered"
+
+
+def test_a_text_whose_callback_was_lost_is_asked_about_and_moved_on(app, client, login, staffed, fake_twilio,
+                                                                    session):
+    school, admin, _ = staffed
+    run_id = _drill(client, login, school, admin)
+    session.commit()
+    dispatcher = _dispatcher(app)
+    dispatcher.drain()  # the fake sends no callbacks: every text stays `sent`
+    sms = session.scalars(select(Alert).where(Alert.run_id == run_id, Alert.channel == "sms")).first()
+    assert sms.status == SENT
+    fake_twilio.set_message_status(sms.provider_sid, "delivered")
+    session.execute(update(Alert).where(Alert.id == sms.id)
+                    .values(sent_at=utcnow() - timedelta(seconds=dispatcher.settings.poll_after + 1)))
+    session.commit()
+
+    assert dispatcher.poll_stuck() == 1
+
+    session.expire_all()
+    assert session.get(Alert, sms.id).status == "delivered"
