@@ -9,12 +9,13 @@ that verifies each VAPID token and decrypts each payload: the time until the las
 and whether the first partner SMS came any later than without the pushes.
 
     python bench/fanout.py [--recipients 2000] [--rate 100] [--latency 0.1] [--push-latency 0.05]
-                           [--database-url URL]
+                           [--database-url URL] [--only-push] [--workers N]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -39,7 +40,7 @@ from emergency.migrate import upgrade  # noqa: E402
 from emergency.push.models import PushSubscription  # noqa: E402
 from emergency.push.vapid import generate_private_key  # noqa: E402
 from tests.fakes.fake_twilio import FakeTwilio  # noqa: E402
-from tests.served import ServedProcess  # noqa: E402
+from tests.served import ServedProcess, WorkerProcess  # noqa: E402
 
 PASSWORD = "benchmark-password"
 
@@ -107,18 +108,18 @@ def seed(database_url: str, recipients: int, push: PushServiceProcess | None = N
 
 
 def run_once(database_url: str, recipients: int, rate: float, latency: float, concurrency: int,
-             push_latency: float | None = None) -> dict:
+             push_latency: float | None = None, workers: int = 0) -> dict:
     push = PushServiceProcess(recipients, push_latency) if push_latency is not None else None
     try:
         with FakeTwilio() as fake:
-            return _run(database_url, recipients, rate, latency, concurrency, fake, push)
+            return _run(database_url, recipients, rate, latency, concurrency, fake, push, workers)
     finally:
         if push is not None:
             push.close()
 
 
 def _run(database_url: str, recipients: int, rate: float, latency: float, concurrency: int, fake: FakeTwilio,
-         push: PushServiceProcess | None) -> dict:
+         push: PushServiceProcess | None, workers: int = 0) -> dict:
     school_id, email, warm_school = seed(database_url, recipients, push)
     fake.configure(latency=latency, callbacks=False)
     env = {"DATABASE_URL": database_url, "ENV": "test", "SECRET_KEY": "bench-secret-key-0123456789",
@@ -130,7 +131,10 @@ def _run(database_url: str, recipients: int, rate: float, latency: float, concur
     # Its output goes to a file: a pipe nobody reads would stop the server once 64 KB of log filled it.
     log_path = Path(tempfile.mkdtemp(prefix="fanout-")) / "server.log"
     print(f"  server log: {log_path}")
-    with ServedProcess(env, start_timeout=180, log_path=log_path) as served:  # a loaded machine starts slowly
+    with contextlib.ExitStack() as stack:
+        served = stack.enter_context(ServedProcess(env, start_timeout=180, log_path=log_path))  # slow when loaded
+        for n in range(workers):  # the Procfile's `worker:` line, beside the web process's own dispatcher
+            stack.enter_context(WorkerProcess(env, log_path=log_path.with_name(f"worker-{n}.log")))
         token = requests.post(served.url + "/api/v1/auth/login", timeout=30,
                               json={"email": email, "password": PASSWORD}).json()["token"]
         headers = {"Authorization": f"Bearer {token}"}
@@ -225,6 +229,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--push-latency", type=float, default=0.05, help="simulated push service latency, seconds")
     parser.add_argument("--only-push", action="store_true", help="skip the two SMS-only runs")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="`emergency worker` processes dispatching beside the web process's own dispatcher")
     parser.add_argument("--database-url", default=None, help="default: a new SQLite file")
     args = parser.parse_args()
 
@@ -238,7 +244,7 @@ def main() -> None:
     if not args.only_push:
         _sms_runs(args, database_url)
     with_push = run_once(database_url("push"), args.recipients, args.rate, args.latency, args.concurrency,
-                         push_latency=args.push_latency)
+                         push_latency=args.push_latency, workers=args.workers)
     print(f"\n[rate limit {args.rate:g}/s, and {with_push['push_count']} staff phones with Web Push on, "
           f"push service latency {args.push_latency * 1000:.0f} ms]")
     _report(with_push, args.rate)
