@@ -86,9 +86,11 @@ class LocalBudget:
         limiter.acquire()
 
 
-# A send that wakes this much after its slot takes a new one rather than going now: a process that
-# stalled (a garbage collection, a starved core) would otherwise send every slot it slept through at
-# once, a burst at the provider. At most LATE_RETRIES new slots, then it goes.
+# A send that wakes more than one slot spacing (at most LATE_SECONDS) after its slot takes a new one
+# rather than going now: a process that stalled (a garbage collection, a starved core) would
+# otherwise send every slot it slept through at once, a burst at the provider. A send late by at most
+# one spacing shares a one-second window with at most one more send than the rate. At most
+# LATE_RETRIES new slots, then it goes.
 LATE_SECONDS = 0.05
 LATE_RETRIES = 3
 
@@ -106,12 +108,13 @@ def sleep_until_slot(asked: float, wait: float, sleep: Callable[[float], None]) 
     return time.monotonic() - (asked + wait)
 
 
-def paced(take_slot: Callable[[], float], sleep: Callable[[float], None]) -> None:
+def paced(take_slot: Callable[[], float], sleep: Callable[[float], None], rate: float) -> None:
     """Take a slot (`take_slot` returns the seconds until it) and sleep until it; a slot missed by more
-    than LATE_SECONDS is given up for a new one."""
+    than one spacing (1 / rate, at most LATE_SECONDS) is given up for a new one."""
+    late = min(LATE_SECONDS, 1.0 / rate)
     for _ in range(LATE_RETRIES + 1):
         asked = time.monotonic()
-        if sleep_until_slot(asked, take_slot(), sleep) <= LATE_SECONDS:
+        if sleep_until_slot(asked, take_slot(), sleep) <= late:
             return
 
 
@@ -142,7 +145,7 @@ class DatabaseBudget:
             with self.engine.connect() as connection:
                 return connection.execute(_TAKE_SLOT, {"key": key[:64], "interval": 1.0 / rate}).scalar_one()
 
-        paced(take_slot, self.sleep)
+        paced(take_slot, self.sleep, rate)
 
 
 # The same slot in Redis, on Redis's clock (TIME), in one script: no two processes take one slot.
@@ -180,7 +183,7 @@ class RedisBudget:
             return
         try:
             paced(lambda: float(self.take_slot(keys=[f"{self.namespace}:{key}"], args=[repr(1.0 / rate)])),
-                  self.sleep)
+                  self.sleep, rate)
         except redis.RedisError as exc:  # ConnectionError, TimeoutError, ...: pace by the fallback
             log.warning("send budget: Redis unreachable (%s); pacing with the %s budget for %.0f s",
                         type(exc).__name__, self.fallback.name, REDIS_RETRY_SECONDS)

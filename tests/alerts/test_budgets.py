@@ -118,8 +118,19 @@ def test_a_slot_slept_through_is_given_up_for_a_new_one_rather_than_sent_in_a_bu
     would bunch with the sends of the slots after it. It takes a new slot, a few times at most."""
     waits = iter([-0.2, 0.0])  # the first slot is already 200 ms gone when the answer is read
     taken: list[int] = []
-    paced(lambda: taken.append(1) or next(waits), lambda seconds: None)
+    paced(lambda: taken.append(1) or next(waits), lambda seconds: None, 10.0)
     assert len(taken) == 2
     always_late: list[int] = []
-    paced(lambda: always_late.append(1) or -1.0, lambda seconds: None)
+    paced(lambda: always_late.append(1) or -1.0, lambda seconds: None, 10.0)
     assert len(always_late) == LATE_RETRIES + 1, "then it goes: never held back for good"
+
+
+@pytest.mark.parametrize(("rate", "retaken"), [(100.0, True), (10.0, False)])
+def test_a_send_may_be_late_by_one_slot_spacing_at_most(rate, retaken):
+    """At 100 a second the slots are 10 ms apart: a send 20 ms late would share a one-second window
+    with two more sends than the rate, so it takes a new slot. At 10 a second 20 ms late is within
+    the spacing (100 ms) and goes."""
+    waits = iter([-0.02, 0.0])
+    taken: list[int] = []
+    paced(lambda: taken.append(1) or next(waits), lambda seconds: None, rate)
+    assert len(taken) == (2 if retaken else 1)
