@@ -56,7 +56,8 @@ def test_the_app_engine_uses_the_pool_settings(make_config, database_url):
 
 @pytest.mark.skipif(not POSTGRES, reason="set TEST_DATABASE_URL to a PostgreSQL database")
 def test_psycopg_waits_for_the_database_without_blocking_gevent(database_url):
-    """Under gevent's patching psycopg 3 waits with the patched poll(); no psycogreen is needed.
+    """Served as the Procfile says (patched, then tune_for_connections), psycopg waits on gevent's loop
+    through `emergency.serving.wait_for_postgres`; no psycogreen is needed.
 
     One connection holds an advisory lock; a greenlet asks for it on a second connection. If that
     wait blocked the process, the first greenlet could never release the lock and the second would
@@ -66,6 +67,8 @@ def test_psycopg_waits_for_the_database_without_blocking_gevent(database_url):
     script = textwrap.dedent(f"""
         from gevent import monkey; monkey.patch_all()
         import gevent, psycopg, psycopg.waiting
+        from emergency.serving import tune_for_connections
+        tune_for_connections()
         a = psycopg.connect({url!r}, autocommit=True)
         b = psycopg.connect({url!r}, autocommit=True)
         ticks = [0]
@@ -90,7 +93,7 @@ def test_psycopg_waits_for_the_database_without_blocking_gevent(database_url):
 
     assert done.returncode == 0, done.stderr
     wait_function, ticks = done.stdout.split()
-    assert wait_function != "wait_c"  # the C wait blocks the whole process
+    assert wait_function == "wait_for_postgres"  # not psycopg's C wait, which blocks the whole process
     assert int(ticks) > 0
 
 

@@ -117,3 +117,71 @@ def test_psycopg_and_redis_wait_without_blocking_other_greenlets(database_url):
     during_query, during_pop = map(int, result.stdout.split())
     # A driver that blocked the loop would let the ticker run once at most; cooperating, it runs dozens of times.
     assert during_query > 5 and during_pop > 5, result.stdout
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL", "").startswith("postgres"),
+                    reason="set TEST_DATABASE_URL to a PostgreSQL database")
+def test_psycopg_waits_on_gevents_loop_so_other_greenlets_run_meanwhile(database_url, monkeypatch):
+    """Under the Procfile's gevent worker psycopg waits through `wait_for_postgres` (no select.poll
+    emulation): a greenlet waiting for a slow query lets the others run, results and errors arrive as
+    psycopg's own wait gives them, and a wait timeout is psycopg's."""
+    import gevent
+    import psycopg
+    import psycopg.errors
+    from psycopg.generators import execute
+
+    from emergency.serving import wait_for_postgres
+
+    monkeypatch.setattr(psycopg.waiting, "wait", wait_for_postgres)
+    url = database_url.replace("postgresql+psycopg://", "postgresql://")
+    happened: list[str] = []
+
+    def slow(connection):
+        value = connection.execute("SELECT 41 + 1 FROM pg_sleep(0.3)").fetchone()[0]
+        happened.append(f"query {value}")
+
+    def other():
+        happened.append("other greenlet")
+
+    with psycopg.connect(url, autocommit=True) as first, psycopg.connect(url, autocommit=True) as second:
+        gevent.joinall([gevent.spawn(slow, first), gevent.spawn(other)], raise_error=True)
+        assert happened == ["other greenlet", "query 42"]
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            second.execute("SELECT 1 / 0")
+        assert second.execute("SELECT 'still usable'").fetchone() == ("still usable",)
+    stuck = psycopg.connect(url, autocommit=True)
+    try:
+        stuck.pgconn.send_query(b"SELECT pg_sleep(5)")
+        with pytest.raises(psycopg.errors._WaitTimeout):
+            wait_for_postgres(execute(stuck.pgconn), stuck.pgconn.socket, timeout=0.05)
+    finally:
+        stuck.pgconn.finish()
+
+
+def test_survivors_of_a_full_collection_are_frozen_and_thawed_now_and_then():
+    """Under gevent the web process freezes what outlives a full collection (its live connections),
+    so the next full collection need not walk them again, and unfreezes it all every so often so
+    that cycles among them are freed after all."""
+    import gc
+
+    from emergency.serving import FreezeSurvivors
+
+    now = [100.0]
+    hook = FreezeSurvivors(thaw_seconds=600, clock=lambda: now[0])
+    gc.unfreeze()
+    try:
+        hook("start", {"generation": 2})
+        hook("stop", {"generation": 1})
+        assert gc.get_freeze_count() == 0, "only after a full collection"
+        hook("stop", {"generation": 2})
+        assert gc.get_freeze_count() > 0
+        now[0] += 599
+        hook("stop", {"generation": 2})
+        assert gc.get_freeze_count() > 0
+        now[0] += 1
+        hook("stop", {"generation": 2})
+        assert gc.get_freeze_count() == 0, "thawed: the next full collection walks everything"
+        hook("stop", {"generation": 2})
+        assert gc.get_freeze_count() > 0, "and what survives it is frozen again"
+    finally:
+        gc.unfreeze()
