@@ -89,6 +89,30 @@ def test_the_database_budget_spaces_every_process_on_one_clock(database_url, app
     assert [round(s) for s in slept] == [1, 2, 3]
 
 
+@pytest.mark.postgres
+def test_a_database_budget_slot_is_one_statement_in_autocommit(database_url, app):
+    """At 100 texts a second the slot's round trips are the budget's cost: one statement, in autocommit
+    (psycopg sends no BEGIN before it and no COMMIT after it)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the database budget is PostgreSQL's")
+    from sqlalchemy import event
+
+    engine = app.extensions["db"]["engine"]
+    budget = DatabaseBudget(engine, sleep=lambda seconds: None)
+    budget.acquire("sms:warm", 1000.0)  # the first checkout may ping or connect
+    seen: list[tuple[str, bool]] = []
+
+    def record(connection, _cursor, statement, *_args):
+        seen.append((statement.split()[0], connection.connection.dbapi_connection.autocommit))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        budget.acquire("sms:one-trip", 1000.0)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert seen == [("INSERT", True)]
+
+
 @pytest.mark.redis
 @pytest.mark.skipif(not REDIS_URL, reason="set TEST_REDIS_URL to run the Redis tests")
 def test_two_redis_budgets_together_space_every_send_by_the_rate():
