@@ -38,6 +38,11 @@ PROVIDER_STATUS = {
 }
 
 
+# The statuses that say the phone was reached: they stamp `delivered_at` (here and in the
+# dispatcher's one-statement record of a send's answer).
+REACHED_PHONE = frozenset({DELIVERED, ANSWERED, COMPLETED})
+
+
 def apply_provider_status(session: Session, alert: Alert, provider_status: str,
                           error_code: int | None = None) -> bool:
     """Move the alert forward to what the provider reports; returns whether anything changed.
@@ -58,7 +63,7 @@ def apply_provider_status(session: Session, alert: Alert, provider_status: str,
     alert.provider_status = provider_status
     if ours in (SENT, ANSWERED) and alert.sent_at is None:
         alert.sent_at = now
-    if ours in (DELIVERED, ANSWERED, COMPLETED) and alert.delivered_at is None:
+    if ours in REACHED_PHONE and alert.delivered_at is None:
         alert.delivered_at = now
     if ours in FINAL:
         alert.finished_at = now

@@ -39,7 +39,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from emergency import logs
 from emergency.alerts import outbox
 from emergency.alerts.budgets import Budget, LocalBudget
-from emergency.alerts.delivery import PROVIDER_STATUS, apply_provider_status, push_summary, record_failure
+from emergency.alerts.delivery import (
+    PROVIDER_STATUS,
+    REACHED_PHONE,
+    apply_provider_status,
+    push_summary,
+    record_failure,
+)
 from emergency.alerts.models import (
     ANSWERED,
     COMPLETED,
@@ -523,7 +529,7 @@ def _record_reached(reached: str):
     now = bindparam("now", type_=Alert.__table__.c.sent_at.type)
     values = {"status": bindparam("reached"), "provider_status": bindparam("provider_status"),
               "provider_sid": bindparam("sid"), "sent_at": now, "deadline_at": None}
-    if reached != SENT:
+    if reached in REACHED_PHONE:
         values["delivered_at"] = now
     if reached in FINAL:
         values["finished_at"] = now
