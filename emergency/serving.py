@@ -116,7 +116,9 @@ def wait_for_postgres(gen, fileno: int, interval: float | None = 0.0, timeout: f
             finally:
                 watcher.stop()
                 watcher.close()
-            waiting = gen.send(ready & 3)
+            # An error on the socket wakes the watcher with neither bit: say both, so psycopg reads or
+            # writes and raises the real error instead of being asked to wait again for ever.
+            waiting = gen.send(ready & 3 or 3)
     except StopIteration as done:
         return done.value
     except Timeout as expired:

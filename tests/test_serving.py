@@ -149,6 +149,13 @@ def test_psycopg_waits_on_gevents_loop_so_other_greenlets_run_meanwhile(database
         with pytest.raises(psycopg.errors.DivisionByZero):
             second.execute("SELECT 1 / 0")
         assert second.execute("SELECT 'still usable'").fetchone() == ("still usable",)
+    # The server ends the connection while a greenlet waits on it: psycopg's error, not a wait for ever.
+    with psycopg.connect(url, autocommit=True) as victim, psycopg.connect(url, autocommit=True) as killer:
+        waiting = gevent.spawn(victim.execute, "SELECT pg_sleep(30)")
+        gevent.sleep(0.2)
+        killer.execute("SELECT pg_terminate_backend(%s)", (victim.info.backend_pid,))
+        with pytest.raises(psycopg.OperationalError):
+            waiting.get(timeout=20)
     stuck = psycopg.connect(url, autocommit=True)
     try:
         stuck.pgconn.send_query(b"SELECT pg_sleep(5)")
