@@ -172,8 +172,9 @@ def stop(processes: list[subprocess.Popen]) -> None:
             process.wait(5)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its children (gunicorn's master and its worker), from /proc."""
+def cpu_seconds(pid: int, children: bool = True) -> float:
+    """User + system CPU of a process and (unless told not to) its children (gunicorn's master and its
+    worker), from /proc."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
     pids = [pid]
@@ -182,7 +183,7 @@ def cpu_seconds(pid: int) -> float:
         try:
             fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
             total += (int(fields[11]) + int(fields[12])) / tick
-            for task in Path(f"/proc/{current}/task").iterdir():
+            for task in Path(f"/proc/{current}/task").iterdir() if children else ():
                 pids.extend(int(c) for c in (task / "children").read_text().split())
         except (FileNotFoundError, ProcessLookupError):
             continue

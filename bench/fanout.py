@@ -30,6 +30,9 @@ import requests
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+import _seed  # noqa: E402
 
 from emergency.accounts.service import set_password  # noqa: E402
 from emergency.app import create_app  # noqa: E402
@@ -133,8 +136,14 @@ def _run(database_url: str, recipients: int, rate: float, latency: float, concur
     print(f"  server log: {log_path}")
     with contextlib.ExitStack() as stack:
         served = stack.enter_context(ServedProcess(env, start_timeout=180, log_path=log_path))  # slow when loaded
-        for n in range(workers):  # the Procfile's `worker:` line, beside the web process's own dispatcher
+        worker_processes = [  # the Procfile's `worker:` line, beside the web process's own dispatcher
             stack.enter_context(WorkerProcess(env, log_path=log_path.with_name(f"worker-{n}.log")))
+            for n in range(workers)]
+        # Who used the machine's CPU during the fan-out: the product's processes, and the fakes beside them.
+        cpu_users = {"web": served.process.pid,
+                     **{f"worker {n}": w.process.pid for n, w in enumerate(worker_processes)},
+                     "fake Twilio and this script": -os.getpid(),
+                     **({"fake push service": push.process.pid} if push is not None else {})}
         token = requests.post(served.url + "/api/v1/auth/login", timeout=30,
                               json={"email": email, "password": PASSWORD}).json()["token"]
         headers = {"Authorization": f"Bearer {token}"}
@@ -151,6 +160,7 @@ def _run(database_url: str, recipients: int, rate: float, latency: float, concur
         if push is not None:  # the warm-up's own push to the one staff member it reached
             time.sleep(1.0)
             warm_pushes = len(push.stats()["times"])
+        cpu_before = {name: _cpu(pid) for name, pid in cpu_users.items()}
         posted = time.monotonic()
         response = requests.post(served.url + "/api/v1/runs", headers=headers, timeout=30,
                                  json={"school_id": school_id, "playbook": "lockdown", "mode": "real",
@@ -161,13 +171,20 @@ def _run(database_url: str, recipients: int, rate: float, latency: float, concur
         deadline = returned + max(120.0, 3 * recipients / (rate or 50))
         pushes_expected = recipients - 3 if push is not None else 0
         pushes: list[float] = []
+        cpu_at_last_push, wall_at_last_push = {}, 0.0
         # Texts and pushes are watched together: on a loaded machine the paced texts may not all be out by
         # the deadline, and the pushes' figure is still worth having.
         while time.monotonic() < deadline and (len(fake.messages) < expected or len(pushes) < pushes_expected):
             if push is not None and len(pushes) < pushes_expected:
                 pushes = push.stats()["times"][warm_pushes:]
+                if len(pushes) >= pushes_expected:
+                    cpu_at_last_push = {name: _cpu(pid) - cpu_before[name]
+                                        for name, pid in cpu_users.items()}
+                    wall_at_last_push = time.monotonic() - posted
             time.sleep(0.1)
         messages = sorted(fake.messages, key=lambda m: m["accepted_at"])
+        cpu = {name: _cpu(pid) - cpu_before[name] for name, pid in cpu_users.items()}
+        cpu_wall = time.monotonic() - posted
         try:  # the figures are taken; a server too busy to answer in time must not lose them
             requests.post(served.url + f"/api/v1/runs/{response.json()['id']}/cancel", headers=headers,
                           json={"reason": "benchmark over"}, timeout=120)
@@ -190,7 +207,14 @@ def _run(database_url: str, recipients: int, rate: float, latency: float, concur
             "push_first": (pushes[0] - returned) if pushes else None,
             "push_elapsed": (pushes[-1] - returned) if pushes else None,
             "rate": len(messages) / elapsed if elapsed > 0 else float("inf"),
-            "last_priority_position": max(positions) if positions else None, "priority_count": len(positions)}
+            "last_priority_position": max(positions) if positions else None, "priority_count": len(positions),
+            "cpu": cpu, "cpu_wall": cpu_wall, "cpu_pushes": cpu_at_last_push, "cpu_pushes_wall": wall_at_last_push}
+
+
+def _cpu(pid: int) -> float:
+    """A process's CPU seconds with its children's; a negative pid: that process's alone (this script,
+    whose children are the server and the fakes, counted on their own)."""
+    return _seed.cpu_seconds(abs(pid), children=pid > 0)
 
 
 def _partner_numbers(database_url: str, school_id: int) -> list[str]:
@@ -252,6 +276,11 @@ def main() -> None:
           f"{with_push['push_elapsed']:.2f} s after POST returned (goal: all within 2 s)")
     print(f"  first partner SMS {with_push['first_partner_ms']:.0f} ms after POST returned")
     print(f"  POST /api/v1/runs returned in {with_push['post_ms']:.0f} ms")
+    for label, cpu, wall in (("the last push", with_push["cpu_pushes"], with_push["cpu_pushes_wall"]),
+                             ("the last text", with_push["cpu"], with_push["cpu_wall"])):
+        if cpu:
+            print(f"  CPU seconds from the POST until {label} ({wall:.1f} s, {os.cpu_count()} cores): "
+                  + ", ".join(f"{name} {seconds:.1f}" for name, seconds in cpu.items()))
 
 
 def _sms_runs(args, database_url) -> None:
