@@ -13,8 +13,13 @@ each fills its gap from `GET /runs/{id}/timeline?after_seq=` and must end with t
 Ten thousand sockets need ten thousand file descriptors on each side: this script raises its own
 soft limit to the hard one, and the server does the same at start (emergency/wsgi.py).
 
+The phones run in a thread of their own; `--client-nice N` lowers that thread's CPU priority, so
+the server gets the cores as it would on a machine of its own (a school's phones are not on the
+server's machine). A diagnostic: the niced phones also read their events later, which lengthens
+the start-to-phone figures.
+
     python bench/live_push.py [--ladder 100,1000,5000,10000] [--threaded 50,150] [--storm 1000]
-                              [--database-url URL]
+                              [--database-url URL] [--auth-cache SECONDS] [--client-nice N]
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -294,6 +300,32 @@ async def storm(base: str, school_id: int, principal: str, teacher: str, count: 
             "complete": complete, "last_seq": last_seq, "up": alive is not None}
 
 
+def as_phones(coroutine, nice: int):
+    """Run the phones' side (`asyncio.run(coroutine)`) in a thread of its own at a lower CPU priority.
+
+    The phones share this machine's two cores with the server, which a real school's phones do not:
+    at the same priority they take a third of the CPU the server would have on its own machine. Only
+    this thread is niced (Linux nice values are per thread); the servers are started from the main
+    thread and keep their priority. `nice` 0: share the CPU equally.
+    """
+    outcome: dict = {}
+
+    def run() -> None:
+        if nice:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+        try:
+            outcome["value"] = asyncio.run(coroutine)
+        except BaseException as exc:  # re-raised in the caller's thread
+            outcome["error"] = exc
+
+    phones = threading.Thread(target=run, name="phones")
+    phones.start()
+    phones.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 def print_header() -> None:
     print(f"{'model':8} {'phones':>7} {'connected':>9} {'conn/s':>7} {'srv ms':>6} {'cli ms':>6} "
           f"{'got start':>9} {'p50 s':>7} {'p99 s':>7} "
@@ -327,6 +359,10 @@ def main() -> None:
     parser.add_argument("--auth-cache", type=float, default=None, metavar="SECONDS",
                         help="the server's LIVE_AUTH_CACHE_SECONDS; every phone shares one token, so 0 shows the "
                              "connect path as distinct phones meet it (each connect reads its token)")
+    parser.add_argument("--client-nice", type=int, default=0, metavar="N",
+                        help="run the phones' side at this nice value, so the server gets the CPU it would have "
+                             "on a machine of its own (default 0: the phones and the server share the cores; a "
+                             "niced client also reads its events later, lengthening start-to-phone)")
     args = parser.parse_args()
 
     limit = raise_open_file_limit()
@@ -342,7 +378,7 @@ def main() -> None:
             env["LIVE_AUTH_CACHE_SECONDS"] = str(args.auth_cache)
         print(f"# {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start, open-file limit {limit}, "
               f"database {database_url.split(':')[0]}, LIVE_AUTH_CACHE_SECONDS "
-              f"{env.get('LIVE_AUTH_CACHE_SECONDS', 'default')}", flush=True)
+              f"{env.get('LIVE_AUTH_CACHE_SECONDS', 'default')}, phones at nice {args.client_nice}", flush=True)
         print_header()
         runs = [("gevent", [int(s) for s in args.ladder.split(",")])]
         if args.threaded:
@@ -353,10 +389,11 @@ def main() -> None:
             with served:
                 principal, teacher = login(served.url, principal_email), login(served.url, teacher_email)
                 timeout = args.connect_timeout if model == "gevent" else 15.0
-                asyncio.run(ladder(model, served.url, served.process.pid, steps, school_id, principal, teacher,
-                                   timeout))
+                as_phones(ladder(model, served.url, served.process.pid, steps, school_id, principal, teacher,
+                                 timeout), args.client_nice)
                 if model == "gevent" and args.storm:
-                    result = asyncio.run(storm(served.url, school_id, principal, teacher, args.storm))
+                    result = as_phones(storm(served.url, school_id, principal, teacher, args.storm),
+                                       args.client_nice)
                     print(f"# reconnect storm: {result['phones']} phones dropped, {result['reconnected']} reconnected "
                           f"and filled their gap in {result['seconds']:.2f} s; {result['complete']} hold the full "
                           f"timeline (seq 1..{result['last_seq']}); server up: {result['up']}", flush=True)
