@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import gevent
+import psycopg.errors
 from gevent import Timeout, get_hub, monkey
 from gevent.hub import Waiter
 
@@ -46,8 +47,9 @@ def run_blocking(function: Callable[..., T], *args) -> T:
 
 
 def tune_for_connections() -> None:
-    """Under gevent: spawn greenlets without recording who spawned them and from where, and let
-    psycopg wait for PostgreSQL on gevent's own loop.
+    """Under gevent: spawn greenlets without recording who spawned them and from where, let psycopg
+    wait for PostgreSQL on gevent's own loop (wait_for_postgres), and freeze what outlives a full
+    garbage collection (FreezeSurvivors).
 
     Each live connection starts greenlets (its websocket reader, its ping timer); recording the
     spawning stack for each is a debugging aid that costs a stack walk per spawn.
@@ -101,8 +103,6 @@ def wait_for_postgres(gen, fileno: int, interval: float | None = 0.0, timeout: f
     to notice Ctrl-C) is not needed: gevent delivers signals to the loop. `timeout` still raises
     psycopg's own wait timeout.
     """
-    import psycopg.errors
-
     hub = get_hub()
     timer = Timeout._start_new_or_dummy(timeout)
     try:
