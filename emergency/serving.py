@@ -64,7 +64,7 @@ def tune_for_connections() -> None:
 
 # How often the objects frozen by FreezeSurvivors are all examined again, so that reference cycles
 # among them (a connection closed long ago) are freed after all.
-GC_THAW_SECONDS = 600.0
+GC_THAW_SECONDS = 120.0
 
 
 class FreezeSurvivors:
