@@ -140,10 +140,11 @@ def _run(database_url: str, recipients: int, rate: float, latency: float, concur
             stack.enter_context(WorkerProcess(env, log_path=log_path.with_name(f"worker-{n}.log")))
             for n in range(workers)]
         # Who used the machine's CPU during the fan-out: the product's processes, and the fakes beside them.
-        cpu_users = {"web": served.process.pid,
-                     **{f"worker {n}": w.process.pid for n, w in enumerate(worker_processes)},
-                     "fake Twilio and this script": -os.getpid(),
-                     **({"fake push service": push.process.pid} if push is not None else {})}
+        # (pid, with its children): this script's children are the server and the fakes, counted on their own.
+        cpu_users = {"web": (served.process.pid, True),
+                     **{f"worker {n}": (w.process.pid, True) for n, w in enumerate(worker_processes)},
+                     "fake Twilio and this script": (os.getpid(), False),
+                     **({"fake push service": (push.process.pid, True)} if push is not None else {})}
         token = requests.post(served.url + "/api/v1/auth/login", timeout=30,
                               json={"email": email, "password": PASSWORD}).json()["token"]
         headers = {"Authorization": f"Bearer {token}"}
@@ -160,7 +161,7 @@ def _run(database_url: str, recipients: int, rate: float, latency: float, concur
         if push is not None:  # the warm-up's own push to the one staff member it reached
             time.sleep(1.0)
             warm_pushes = len(push.stats()["times"])
-        cpu_before = {name: _cpu(pid) for name, pid in cpu_users.items()}
+        cpu_before = {name: _seed.cpu_seconds(*process) for name, process in cpu_users.items()}
         posted = time.monotonic()
         response = requests.post(served.url + "/api/v1/runs", headers=headers, timeout=30,
                                  json={"school_id": school_id, "playbook": "lockdown", "mode": "real",
@@ -178,12 +179,12 @@ def _run(database_url: str, recipients: int, rate: float, latency: float, concur
             if push is not None and len(pushes) < pushes_expected:
                 pushes = push.stats()["times"][warm_pushes:]
                 if len(pushes) >= pushes_expected:
-                    cpu_at_last_push = {name: _cpu(pid) - cpu_before[name]
-                                        for name, pid in cpu_users.items()}
+                    cpu_at_last_push = {name: _seed.cpu_seconds(*process) - cpu_before[name]
+                                        for name, process in cpu_users.items()}
                     wall_at_last_push = time.monotonic() - posted
             time.sleep(0.1)
         messages = sorted(fake.messages, key=lambda m: m["accepted_at"])
-        cpu = {name: _cpu(pid) - cpu_before[name] for name, pid in cpu_users.items()}
+        cpu = {name: _seed.cpu_seconds(*process) - cpu_before[name] for name, process in cpu_users.items()}
         cpu_wall = time.monotonic() - posted
         try:  # the figures are taken; a server too busy to answer in time must not lose them
             requests.post(served.url + f"/api/v1/runs/{response.json()['id']}/cancel", headers=headers,
@@ -209,12 +210,6 @@ def _run(database_url: str, recipients: int, rate: float, latency: float, concur
             "rate": len(messages) / elapsed if elapsed > 0 else float("inf"),
             "last_priority_position": max(positions) if positions else None, "priority_count": len(positions),
             "cpu": cpu, "cpu_wall": cpu_wall, "cpu_pushes": cpu_at_last_push, "cpu_pushes_wall": wall_at_last_push}
-
-
-def _cpu(pid: int) -> float:
-    """A process's CPU seconds with its children's; a negative pid: that process's alone (this script,
-    whose children are the server and the fakes, counted on their own)."""
-    return _seed.cpu_seconds(abs(pid), children=pid > 0)
 
 
 def _partner_numbers(database_url: str, school_id: int) -> list[str]:

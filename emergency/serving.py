@@ -18,6 +18,7 @@ from typing import TypeVar
 
 import gevent
 import psycopg.errors
+import psycopg.waiting
 from gevent import Timeout, get_hub, monkey
 from gevent.hub import Waiter
 
@@ -56,8 +57,6 @@ def tune_for_connections() -> None:
     """
     if is_gevent():
         gevent.config.track_greenlet_tree = False
-        import psycopg.waiting
-
         psycopg.waiting.wait = wait_for_postgres
         gc.callbacks.append(FreezeSurvivors())
 
@@ -104,7 +103,8 @@ def wait_for_postgres(gen, fileno: int, interval: float | None = 0.0, timeout: f
     psycopg's own wait timeout.
     """
     hub = get_hub()
-    timer = Timeout._start_new_or_dummy(timeout)
+    timer = Timeout(timeout)  # None: never expires
+    timer.start()
     try:
         waiting = next(gen)
         while True:

@@ -87,14 +87,18 @@ def test_psycopg_waits_for_the_database_without_blocking_gevent(database_url):
         waiting = gevent.spawn(waiter)
         gevent.sleep(0.3)
         a.execute("SELECT pg_advisory_unlock(424242)")
-        print(psycopg.waiting.wait.__name__, waiting.get(timeout=30))
+        import gc
+        from emergency.serving import FreezeSurvivors
+        frozen = any(isinstance(hook, FreezeSurvivors) for hook in gc.callbacks)
+        print(psycopg.waiting.wait.__name__, waiting.get(timeout=30), frozen)
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
 
     assert done.returncode == 0, done.stderr
-    wait_function, ticks = done.stdout.split()
+    wait_function, ticks, frozen = done.stdout.split()
     assert wait_function == "wait_for_postgres"  # not psycopg's C wait, which blocks the whole process
     assert int(ticks) > 0
+    assert frozen == "True", "tune_for_connections also freezes what outlives a full collection"
 
 
 @pytest.mark.skipif(not POSTGRES, reason="set TEST_DATABASE_URL to a PostgreSQL database")
