@@ -236,9 +236,13 @@ def test_the_parser_builds_each_argument_schema_once_and_it_still_validates(worl
     parser = GuardedParser()
     assert parser._get_schema(CheckinSchema, None) is parser._get_schema(CheckinSchema, None)
     url = f"/api/v1/runs/{world['run']['id']}/checkins"
-    teacher = world["headers"]
-    good = client.post(url, json={"status": "all_accounted", "present": 20, "room_id": world["room"].id}, headers=teacher)
+
+    def report(present: int):
+        return client.post(url, json={"status": "all_accounted", "present": present, "room_id": world["room"].id},
+                           headers=world["headers"])
+
+    good = report(20)
     assert good.status_code == 201, good.get_data(as_text=True)
-    assert_422(client.post(url, json={"status": "all_accounted", "present": -1, "room_id": world["room"].id}, headers=teacher), "present")
-    again = client.post(url, json={"status": "all_accounted", "present": 21, "room_id": world["room"].id}, headers=teacher)
+    assert_422(report(-1), "present")
+    again = report(21)
     assert again.status_code == 201 and again.get_json()["present"] == 21
