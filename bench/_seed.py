@@ -218,6 +218,22 @@ def start_drill(http: requests.Session, base: str, school_id: int) -> int:
     return started.json()["id"]
 
 
+def host_speed() -> str:
+    """A line to print before a benchmark's figures: how fast this host runs plain Python right now.
+
+    The figures are CPU-bound and the hosts these benchmarks run on vary several-fold from day to day
+    (shared cores); a figure is comparable with another only next to this reference.
+    """
+    timings = []
+    for _ in range(3):
+        started, total = time.process_time(), 0
+        for i in range(2_000_000):
+            total += i
+        timings.append(time.process_time() - started)
+    return (f"host: {os.cpu_count()} cores; 2M-iteration Python loop {min(timings) * 1000:.0f}-"
+            f"{max(timings) * 1000:.0f} ms of CPU (lower is faster)")
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]

@@ -176,6 +176,7 @@ def main() -> int:
     tag = secrets.token_hex(4)
     t0 = time.monotonic()
     school_id, principal_email, tokens = _seed.seed(url, args.rooms, tag)
+    print(_seed.host_speed())
     print(f"database: {url.split('@')[-1] if '@' in url else url}")
     print(f"seeded {args.rooms} classrooms and teachers in {time.monotonic() - t0:.1f}s")
 

@@ -195,6 +195,7 @@ def main() -> None:
 
 def report(args, schools, started, messages, expected) -> None:
     stamps = [m["received_at"] for m in messages]
+    print(_seed.host_speed())
     print(f"district: {args.schools} schools x {args.staff} staff drilling, a real lockdown at one more school 1 s "
           f"later; {args.workers} worker(s) and {args.webs} web instance(s) dispatching, "
           f"budget {'Redis' if args.redis_url else 'PostgreSQL'}, "

@@ -260,6 +260,7 @@ def main() -> None:
 
     print(f"fan-out of {args.recipients} recipients, provider latency {args.latency * 1000:.0f} ms, "
           f"{args.concurrency} concurrent sends, database {args.database_url or 'SQLite'}")
+    print(_seed.host_speed())
     if not args.only_push:
         _sms_runs(args, database_url)
     with_push = run_once(database_url("push"), args.recipients, args.rate, args.latency, args.concurrency,

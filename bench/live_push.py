@@ -41,6 +41,9 @@ import aiohttp
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+import _seed  # noqa: E402
 
 from emergency.accounts.service import set_password  # noqa: E402
 from emergency.app import create_app  # noqa: E402
@@ -379,6 +382,7 @@ def main() -> None:
         print(f"# {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start, open-file limit {limit}, "
               f"database {database_url.split(':')[0]}, LIVE_AUTH_CACHE_SECONDS "
               f"{env.get('LIVE_AUTH_CACHE_SECONDS', 'default')}, phones at nice {args.client_nice}", flush=True)
+        print(f"# {_seed.host_speed()}", flush=True)
         print_header()
         runs = [("gevent", [int(s) for s in args.ladder.split(",")])]
         if args.threaded:
