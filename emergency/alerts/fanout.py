@@ -19,6 +19,7 @@ from emergency.playbooks.model import ROLE_AUDIENCE_PREFIX, NotificationRule, Pl
 from emergency.playbooks.templates import REPLY_HINT, SUPERSEDED_TEMPLATE, message_variables, render, render_rule
 from emergency.push.payload import notification
 from emergency.push.service import devices_by_person
+from emergency.realtime.push import ADMINS
 from emergency.runs import timeline
 from emergency.runs.models import Run
 from emergency.runs.service import playbook_of
@@ -193,14 +194,17 @@ def fan_out(session: Session, run: Run, occasion: str, event_seq: int, *, extra:
         unreachable = list({(r["person_id"], r["partner_id"]): _named(r) for r in rows
                             if r["status"] == UNREACHABLE}.values())
         skipped = [_named(r) for r in rows if r["status"] == SKIPPED]
+        # Pushed to the school's admins, who act on them, not to every phone of the school; the
+        # timeline keeps them for everyone who reads it.
         if unreachable:
             timeline.record(session, run, "alert.unreachable",
-                            {"count": len(unreachable), "recipients": unreachable, "reason": outbox.NO_NUMBER})
+                            {"count": len(unreachable), "recipients": unreachable, "reason": outbox.NO_NUMBER},
+                            audience=ADMINS)
         if skipped:
             # Admins see before anyone wonders why a phone rang instead of buzzing.
             timeline.record(session, run, "alert.opted_out",
                             {"count": len(skipped), "recipients": skipped,
-                             "reason": "replied STOP to our texts; they get a call instead"})
+                             "reason": "replied STOP to our texts; they get a call instead"}, audience=ADMINS)
     return sum(1 for r in rows if r["status"] == QUEUED)
 
 

@@ -38,13 +38,13 @@ def envelope(run: Run, event: RunEvent) -> dict:
 
 def record(session: Session, run: Run, type_: str, payload: dict | None = None, *,
            actor: dict | None = None, push: bool = True, partner_visible: bool = True,
-           push_name: str | None = None) -> RunEvent:
-    """Append an event to the run's timeline (in the caller's transaction) and queue its live push."""
+           push_name: str | None = None, audience: str = SCHOOL) -> RunEvent:
+    """Append an event to the run's timeline (in the caller's transaction) and queue its live push to `audience`."""
     logs.bind_run(run)
     event = append(session, run, RunEvent(run_id=run.id, type=type_, actor=actor or SYSTEM, payload=payload or {},
                                           created_at=utcnow()))
     if push:
-        publish(session, run, event, partner_visible=partner_visible, push_name=push_name)
+        publish(session, run, event, partner_visible=partner_visible, push_name=push_name, audience=audience)
     return event
 
 

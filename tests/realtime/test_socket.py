@@ -108,6 +108,18 @@ def test_partner_events_carry_no_staff_phone_numbers(app, client, people, make_p
     assert "'mobile'" not in text and "'to_number'" not in text
 
 
+def test_who_could_not_be_reached_goes_to_the_admins_not_to_every_phone(app, client, people, make_person):
+    """The school's admins act on it; teachers read it in the timeline, not as a frame on every phone."""
+    make_person("teacher", [people["school"]], mobile=None, name="No Phone")  # makes an alert.unreachable event
+    teacher, principal = _client(app, people["teacher"]), _client(app, people["principal"])
+    run = _start(client, people["principal"], people["school"])
+    [unreachable] = _received(principal, "alert.unreachable")
+    assert unreachable["payload"]["recipients"] == [{"name": "No Phone", "role": "teacher"}]
+    assert _received(teacher, "run.started") and not _received(teacher, "alert.unreachable")
+    timeline = client.get(f"/api/v1/runs/{run['id']}/timeline", headers=people["teacher"]).get_json()
+    assert "alert.unreachable" in [e["type"] for e in timeline["events"]]
+
+
 def test_all_clear_reaches_everyone(app, client, people):
     teacher = _client(app, people["teacher"])
     partner = _client(app, people["partner"])
