@@ -12,6 +12,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import String, any_, bindparam, event, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from emergency.accounts.models import Account, AuthToken
@@ -194,6 +195,33 @@ def authenticate(session: Session, token: str, cache: PrincipalCache | None = No
     # Python and a round trip per relation. On the session's Core connection: the ORM's result
     # machinery is most of a lookup's cost.
     rows = session.connection().execute(_TOKEN_LOOKUP, {"token_hash": hashed}).all()
+    principal, expires_at = _principal_of(rows)
+    if cache is not None:
+        cache.put(hashed, principal, expires_at)
+    return principal
+
+
+def authenticate_hashes(connection: Connection, hashes: list[str],
+                        cache: PrincipalCache | None = None) -> dict[str, Principal | Unauthorized]:
+    """The principal (or the refusal) of each token hash, from one statement: connects arriving together."""
+    rows: dict[str, list] = {hashed: [] for hashed in hashes}
+    for row in connection.execute(_TOKENS_LOOKUP, {"token_hashes": list(rows)}):
+        rows[row.token_hash].append(row)
+    answers: dict[str, Principal | Unauthorized] = {}
+    for hashed, found in rows.items():
+        try:
+            principal, expires_at = _principal_of(found)
+        except Unauthorized as refused:
+            answers[hashed] = refused
+            continue
+        if cache is not None:
+            cache.put(hashed, principal, expires_at)
+        answers[hashed] = principal
+    return answers
+
+
+def _principal_of(rows: list) -> tuple[Principal, object]:
+    """(the principal, the token's expiry) from a token's lookup rows (one per school), or raise Unauthorized."""
     if not rows or rows[0].revoked_at is not None:
         raise Unauthorized("The token is not valid; log in again.")
     row = rows[0]
@@ -202,17 +230,13 @@ def authenticate(session: Session, token: str, cache: PrincipalCache | None = No
     if row.person_id is not None and row.person_active:
         schools = None if row.person_role == DISTRICT_ADMIN else frozenset(
             r.person_school for r in rows if r.person_school is not None)
-        principal = Principal(row.account_id, "person", row.person_id, row.person_name, row.person_role, row.email,
-                              schools, row.home_room_id)
-    elif row.partner_id is not None and row.partner_active:
+        return Principal(row.account_id, "person", row.person_id, row.person_name, row.person_role, row.email,
+                         schools, row.home_room_id), row.expires_at
+    if row.partner_id is not None and row.partner_active:
         schools = frozenset(r.partner_school for r in rows if r.partner_school is not None)
-        principal = Principal(row.account_id, "partner", row.partner_id, row.partner_name, PARTNER, row.email,
-                              schools)
-    else:
-        raise Unauthorized("The account is disabled.")
-    if cache is not None:
-        cache.put(hashed, principal, row.expires_at)
-    return principal
+        return Principal(row.account_id, "partner", row.partner_id, row.partner_name, PARTNER, row.email,
+                         schools), row.expires_at
+    raise Unauthorized("The account is disabled.")
 
 
 def live_token_hashes(session: Session, hashes: list[str]) -> set[str]:
@@ -239,8 +263,10 @@ _TOKEN_LOOKUP = (select(AuthToken.expires_at, AuthToken.revoked_at, Account.id.l
                  .outerjoin(Person, Person.id == Account.person_id)
                  .outerjoin(Partner, Partner.id == Account.partner_id)
                  .outerjoin(person_schools, person_schools.c.person_id == Person.id)
-                 .outerjoin(partner_schools, partner_schools.c.partner_id == Partner.id)
-                 .where(AuthToken.token_hash == bindparam("token_hash")))
+                 .outerjoin(partner_schools, partner_schools.c.partner_id == Partner.id))
+_TOKENS_LOOKUP = _TOKEN_LOOKUP.add_columns(AuthToken.token_hash).where(
+    AuthToken.token_hash.in_(bindparam("token_hashes", expanding=True)))
+_TOKEN_LOOKUP = _TOKEN_LOOKUP.where(AuthToken.token_hash == bindparam("token_hash"))
 _STILL_LIVE = (select(AuthToken.token_hash)
                .join(Account, Account.id == AuthToken.account_id)
                .outerjoin(Person, Person.id == Account.person_id)

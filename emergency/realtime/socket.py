@@ -12,10 +12,11 @@ import socketio as python_socketio
 from flask import Flask, g, has_request_context, request
 from flask_socketio import ConnectionRefusedError, SocketIO, join_room
 
-from emergency.accounts.service import PrincipalCache, authenticate, token_hash
+from emergency.accounts.service import PrincipalCache, authenticate_hashes, token_hash
 from emergency.db import db, outside_transaction, reading_only
 from emergency.errors import Unauthorized
 from emergency.metrics import instruments as metrics
+from emergency.realtime.grouped import GroupedLookup
 from emergency.realtime.push import ADMINS, Push
 from emergency.realtime.sessions import LiveSessions
 from emergency.serving import async_mode
@@ -236,15 +237,25 @@ def init_socketio(app: Flask) -> SocketIO:
     live = LiveSessions()
     principals: PrincipalCache = app.extensions["principal_cache"]
 
-    def _authenticate(token: str):
-        # A school's phones connect (and reconnect) at once: their principals are cached briefly, and a
-        # lookup is one statement outside any transaction (PostgreSQL: no BEGIN and ROLLBACK round trips).
-        # Its own short session: the handler may share an app context (and its session) with other code.
-        if (cached := principals.get(token_hash(token))) is not None:
-            return cached
+    def _lookup(hashes: list[str]) -> dict:
+        # One statement outside any transaction (PostgreSQL: no BEGIN and ROLLBACK round trips), in a
+        # short session of its own: the handler may share an app context (and its session) with other code.
         with db.new_session(app) as session:
             outside_transaction(session)
-            return authenticate(session, token, cache=principals)
+            return authenticate_hashes(session.connection(), hashes, cache=principals)
+
+    lookups = GroupedLookup(_lookup)
+
+    def _authenticate(token: str):
+        # A school's phones connect (and reconnect) at once: their principals are cached briefly, and
+        # the tokens of phones connecting together are looked up together.
+        hashed = token_hash(token)
+        if (cached := principals.get(hashed)) is not None:
+            return cached
+        answer = lookups.get(hashed)
+        if isinstance(answer, Unauthorized):
+            raise Unauthorized(answer.message)  # a fresh one: the same token may be refused to several phones
+        return answer
 
     @socketio.on("connect")
     def connect(auth=None):

@@ -179,7 +179,7 @@ def _token_lookups(app):
     seen = []
 
     def count(_conn, _cursor, statement, *_args):
-        if "FROM auth_tokens" in statement and "token_hash =" in statement:
+        if "FROM auth_tokens" in statement and ("token_hash =" in statement or "token_hash IN" in statement):
             seen.append(statement)
 
     event.listen(app.extensions["db"]["engine"], "before_cursor_execute", count)
