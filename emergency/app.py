@@ -216,6 +216,13 @@ def _health(app: Flask) -> None:
             return jsonify({"status": "unavailable", "database": "not migrated",
                             "detail": "run `emergency db upgrade`"}), 503
         body = {"status": "ok", "database": "ok", "migrations": "current"}
+        missing = app.extensions["playbooks"].missing_actions()
+        if missing:
+            # Not ready to start a lockdown is not ready: the log says which directory and which files.
+            log.error("readiness check: no playbook for %s in %s", ", ".join(missing), app.config["PLAYBOOKS_DIR"])
+            return jsonify({**body, "status": "unavailable", "playbooks": f"no playbook for {', '.join(missing)}",
+                            "detail": "see the server log and `emergency playbooks check`"}), 503
+        body["playbooks"] = "ok"
         if app.config.get("REDIS_URL"):
             problem = redis_problem(app.config["REDIS_URL"])
             if problem:

@@ -16,6 +16,8 @@ KNOWN_DEFAULT_SECRETS = {
 }
 DEV_SECRET = "dev-secret-key-not-for-production"
 DEV_ENVS = frozenset({"development", "demo", "test"})
+# The source checkout this package runs from (its playbooks/ and rules/ sit beside emergency/).
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
 
 
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -197,8 +199,18 @@ class Config:
         if self.METRICS_PORT > 65535:
             raise ConfigError(f"METRICS_PORT must be a port number (1-65535), got {self.METRICS_PORT}.")
         self.PUBLIC_BASE_URL = self.PUBLIC_BASE_URL.rstrip("/")
+        self._resolve_bundled_files()
         self._resolve_push()
         return self
+
+    def _resolve_bundled_files(self) -> None:
+        """The default playbooks and compliance rules are paths relative to the working directory; started
+        elsewhere from a source checkout, use the checkout's own (a set value is always kept as given)."""
+        for name in ("PLAYBOOKS_DIR", "COMPLIANCE_RULES"):
+            value = getattr(self, name)
+            bundled = SOURCE_ROOT / value
+            if value == getattr(Config, name) and not Path(value).exists() and bundled.exists():
+                setattr(self, name, str(bundled))
 
     def _resolve_push(self) -> None:
         if not self.VAPID_SUBJECT:

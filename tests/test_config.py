@@ -289,3 +289,19 @@ def test_operations_settings_are_read_from_the_environment():
     config = Config.from_env({"LOG_FORMAT": "json", "METRICS_TOKEN": "t" * 20, "METRICS_PORT": "9100"})
 
     assert (config.LOG_FORMAT, config.METRICS_TOKEN, config.METRICS_PORT) == ("json", "t" * 20, 9100)
+
+
+def test_started_outside_the_checkout_it_uses_the_checkouts_playbooks_and_rules(tmp_path, monkeypatch):
+    """`emergency serve` from another directory: the defaults are relative paths that do not exist there."""
+    repo = Path(__file__).resolve().parent.parent
+    monkeypatch.chdir(tmp_path)
+    config = Config(ENV="development").resolved()
+    assert Path(config.PLAYBOOKS_DIR) == repo / "playbooks"
+    assert Path(config.COMPLIANCE_RULES) == repo / "rules" / "new-york.yaml"
+
+
+def test_playbooks_and_rules_set_or_present_in_the_working_directory_are_kept(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "playbooks").mkdir()
+    config = Config(ENV="development", COMPLIANCE_RULES="mine.yaml").resolved()
+    assert config.PLAYBOOKS_DIR == "playbooks" and config.COMPLIANCE_RULES == "mine.yaml"

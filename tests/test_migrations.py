@@ -74,12 +74,17 @@ def test_upgrade_twice_is_harmless(empty_sqlite_url):
         engine.dispose()
 
 
-def test_readyz_is_503_on_an_unmigrated_database(make_config, empty_sqlite_url):
-    app = create_app(make_config(DATABASE_URL=empty_sqlite_url))
+def readyz(config):
+    """GET /readyz of an app built from `config`, its engine disposed after."""
+    app = create_app(config)
     try:
-        response = app.test_client().get("/readyz")
+        return app.test_client().get("/readyz")
     finally:
         app.extensions["db"]["engine"].dispose()
+
+
+def test_readyz_is_503_on_an_unmigrated_database(make_config, empty_sqlite_url):
+    response = readyz(make_config(DATABASE_URL=empty_sqlite_url))
 
     assert response.status_code == 503
     body = response.get_json()
@@ -89,11 +94,7 @@ def test_readyz_is_503_on_an_unmigrated_database(make_config, empty_sqlite_url):
 
 def test_readyz_is_503_when_the_database_is_unreachable(make_config, tmp_path):
     (tmp_path / "a-directory.sqlite3").mkdir()  # SQLite cannot open a directory as a database
-    app = create_app(make_config(DATABASE_URL=f"sqlite:///{tmp_path / 'a-directory.sqlite3'}"))
-    try:
-        response = app.test_client().get("/readyz")
-    finally:
-        app.extensions["db"]["engine"].dispose()
+    response = readyz(make_config(DATABASE_URL=f"sqlite:///{tmp_path / 'a-directory.sqlite3'}"))
 
     assert response.status_code == 503
     assert response.get_json()["database"] == "unreachable"
@@ -103,7 +104,7 @@ def test_readyz_is_200_on_the_migrated_database(client):
     response = client.get("/readyz")
 
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "database": "ok", "migrations": "current"}
+    assert response.get_json() == {"status": "ok", "database": "ok", "migrations": "current", "playbooks": "ok"}
 
 
 def test_healthz_is_200_without_touching_the_database(client):
@@ -122,3 +123,14 @@ def test_readyz_is_503_when_redis_is_unreachable(make_config):
     assert body["redis"] == "unreachable" and body["database"] == "ok"
     assert "hunter2" not in response.get_data(as_text=True)
     assert "127.0.0.1" not in response.get_data(as_text=True) and response.headers["Retry-After"]
+
+
+def test_readyz_is_503_when_a_standard_response_action_has_no_playbook(make_config, tmp_path):
+    """An instance that cannot start a lockdown is not ready, though it keeps serving the runs it has."""
+    (tmp_path / "playbooks").mkdir()
+    response = readyz(make_config(PLAYBOOKS_DIR=str(tmp_path / "playbooks")))
+
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["playbooks"] == "no playbook for hold, secure, lockdown, evacuate, shelter"
+    assert str(tmp_path) not in response.get_data(as_text=True)  # the directory goes to the log only

@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from emergency.playbooks.loader import playbook_files, read_playbook, resolve_keys, sorted_playbooks
-from emergency.playbooks.model import Playbook
+from emergency.playbooks.model import SRP_ACTIONS, Playbook
 from emergency.yamlfile import Problem
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,11 @@ class PlaybookRegistry:
         with self._lock:
             playbooks = list(self._playbooks.values())
         return sorted_playbooks(playbooks)
+
+    def missing_actions(self) -> list[str]:
+        """The five SRP actions (hold, secure, lockdown, evacuate, shelter) that no loaded playbook offers."""
+        with self._lock:
+            return [action for action in SRP_ACTIONS if action not in self._playbooks]
 
     @property
     def problems(self) -> list[Problem]:
