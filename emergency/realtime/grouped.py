@@ -18,7 +18,8 @@ class _Batch:
     def __init__(self) -> None:
         self.keys: dict[Hashable, None] = {}  # ordered, each key once
         self.answers: dict | None = None
-        self.error: BaseException | None = None
+        self.error: Exception | None = None
+        self.interrupted = False  # its leader was killed (GreenletExit, KeyboardInterrupt) mid-lookup
         self.done = threading.Event()
 
 
@@ -26,7 +27,8 @@ class GroupedLookup:
     """Calls `lookup(keys) -> {key: answer}` once for every key asked meanwhile; `get(key)` returns its answer.
 
     At most one lookup runs at a time, with at most `max_keys` keys. An exception raised by the
-    lookup is raised to every caller of its batch. Threads or greenlets (gevent patches the locks).
+    lookup is raised to every caller of its batch; if the caller running it is killed instead, the
+    others ask again. Threads or greenlets (gevent patches the locks).
     """
 
     def __init__(self, lookup: Callable[[list], dict], *, max_keys: int = 500) -> None:
@@ -49,6 +51,8 @@ class GroupedLookup:
             self._run(batch)
         else:
             batch.done.wait()
+            if batch.interrupted:
+                return self.get(key)
         if batch.error is not None:
             raise batch.error
         return batch.answers[key]
@@ -60,7 +64,10 @@ class GroupedLookup:
                     self._open = None  # from here on, callers start the next batch
             try:
                 batch.answers = self.lookup(list(batch.keys))
-            except BaseException as exc:  # every caller of the batch hears of it, not only the first
+            except Exception as exc:  # every caller of the batch hears of it, not only the first
                 batch.error = exc
+            except BaseException:  # this caller is being killed: the others must not die with it
+                batch.interrupted = True
+                raise
             finally:
                 batch.done.set()

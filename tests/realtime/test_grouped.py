@@ -90,6 +90,46 @@ def test_a_failed_lookup_reaches_every_caller_of_its_batch_and_the_next_batch_wo
     assert grouped.get(9) == 90
 
 
+def test_when_the_caller_running_a_lookup_is_killed_the_others_ask_again():
+    class Killed(BaseException):
+        pass
+
+    calls: list[list] = []
+    entered, release = threading.Event(), threading.Event()
+
+    def lookup(keys):
+        calls.append(keys)
+        if len(calls) == 1:
+            entered.set()
+            assert release.wait(10)
+        if len(calls) == 2:
+            raise Killed  # as gevent's GreenletExit reaches a killed greenlet
+        return {key: key * 10 for key in keys}
+
+    grouped = GroupedLookup(lookup)
+    answers: dict = {}
+    first = ask_all(grouped, [1], answers, {})
+    assert entered.wait(10)
+    outcome: list = []
+
+    def leader_of_the_next_batch():
+        try:
+            outcome.append(grouped.get(2))
+        except Killed as exc:
+            outcome.append(exc)
+
+    killed = threading.Thread(target=leader_of_the_next_batch)
+    killed.start()
+    wait_until(lambda: grouped._open is not None and len(grouped._open.keys) == 1)
+    rest = ask_all(grouped, [3], answers, {})
+    wait_until(lambda: grouped._open is not None and len(grouped._open.keys) == 2)
+    release.set()
+    for thread in [*first, killed, *rest]:
+        thread.join(10)
+    assert answers == {1: 10, 3: 30} and isinstance(outcome[0], Killed)
+    assert calls[2] == [3]
+
+
 def test_a_batch_holds_at_most_max_keys():
     lookup = SlowLookup()
     grouped = GroupedLookup(lookup, max_keys=2)
