@@ -114,6 +114,10 @@ class GuardedParser(FlaskParser):
     reaches a service: integers are bounded to 32 bits, strings hold no NUL, dates are plausible.
     """
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._schemas: dict[type, ma.Schema] = {}
+
     def _raw_load_json(self, req) -> Any:
         if not is_json_request(req):
             return core.missing
@@ -126,10 +130,6 @@ class GuardedParser(FlaskParser):
             self._handle_invalid_json_error(exc, req)
         except ValueError as exc:
             raise ValidationFailed(f"The request body is {exc}.", errors={"_body": [str(exc)]}) from None
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._schemas: dict[type, ma.Schema] = {}
 
     def _get_schema(self, argmap, req) -> ma.Schema:
         # webargs builds a new instance of a schema class on every request: a third of a millisecond
