@@ -183,22 +183,17 @@ def forget_on_change(sessions: sessionmaker, cache: PrincipalCache) -> None:
         session.info.pop("principals_changed", None)
 
 
-def authenticate(session: Session, token: str, cache: PrincipalCache | None = None) -> Principal:
-    """Turn a bearer token into a Principal, or raise Unauthorized (reusing `cache`'s answer if given)."""
+def authenticate(session: Session, token: str) -> Principal:
+    """Turn a bearer token into a Principal, or raise Unauthorized. Every call reads the token: an API
+    request never uses a cached principal (the live channel's connects do, see authenticate_hashes)."""
     if not token:
         raise Unauthorized("Log in first: send 'Authorization: Bearer <token>'.")
-    hashed = token_hash(token)
-    if cache is not None and (principal := cache.get(hashed)) is not None:
-        return principal
     # This runs on every request, so it is one plain statement (the token with its account, owner and
     # the owner's schools, one row per school), not an eager-loaded object graph, which costs more
     # Python and a round trip per relation. On the session's Core connection: the ORM's result
     # machinery is most of a lookup's cost.
-    rows = session.connection().execute(_TOKEN_LOOKUP, {"token_hash": hashed}).all()
-    principal, expires_at = _principal_of(rows)
-    if cache is not None:
-        cache.put(hashed, principal, expires_at)
-    return principal
+    rows = session.connection().execute(_TOKEN_LOOKUP, {"token_hash": token_hash(token)}).all()
+    return _principal_of(rows)[0]
 
 
 def authenticate_hashes(connection: Connection, hashes: list[str],
