@@ -108,6 +108,9 @@ def worker_rss_mb(master_pid: int) -> float:
 class Phone:
     """One raw Socket.IO client: answers pings, records every run event's seq and arrival time."""
 
+    # Offer permessage-deflate (window bits) in the upgrade, as every browser does; 0 offers nothing.
+    compress = 15
+
     def __init__(self) -> None:
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self.started: dict[int, float] = {}  # run id -> when run.started arrived
@@ -116,7 +119,7 @@ class Phone:
 
     async def connect(self, http: aiohttp.ClientSession, ws_url: str, token: str) -> bool:
         try:
-            self.ws = await http.ws_connect(ws_url, autoping=False, compress=0, max_msg_size=0,
+            self.ws = await http.ws_connect(ws_url, autoping=False, compress=self.compress, max_msg_size=0,
                                             timeout=aiohttp.ClientWSTimeout(ws_close=2))
             opened = await self.ws.receive_str()
             assert opened.startswith("0"), opened
@@ -366,7 +369,11 @@ def main() -> None:
                         help="run the phones' side at this nice value, so the server gets the CPU it would have "
                              "on a machine of its own (default 0: the phones and the server share the cores; a "
                              "niced client also reads its events later, lengthening start-to-phone)")
+    parser.add_argument("--no-deflate-offer", action="store_true",
+                        help="phones offer no permessage-deflate (browsers always offer it; native clients may not)")
     args = parser.parse_args()
+    if args.no_deflate_offer:
+        Phone.compress = 0
 
     limit = raise_open_file_limit()
     needed = max(int(s) for s in args.ladder.split(",")) + 100
@@ -381,7 +388,8 @@ def main() -> None:
             env["LIVE_AUTH_CACHE_SECONDS"] = str(args.auth_cache)
         print(f"# {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start, open-file limit {limit}, "
               f"database {database_url.split(':')[0]}, LIVE_AUTH_CACHE_SECONDS "
-              f"{env.get('LIVE_AUTH_CACHE_SECONDS', 'default')}, phones at nice {args.client_nice}", flush=True)
+              f"{env.get('LIVE_AUTH_CACHE_SECONDS', 'default')}, phones at nice {args.client_nice}, "
+              f"phones offer permessage-deflate: {'yes' if Phone.compress else 'no'}", flush=True)
         print(f"# {_seed.host_speed()}", flush=True)
         print_header()
         runs = [("gevent", [int(s) for s in args.ladder.split(",")])]

@@ -17,6 +17,7 @@ from emergency.db import db, outside_transaction, reading_only
 from emergency.errors import Unauthorized
 from emergency.metrics import instruments as metrics
 from emergency.realtime.grouped import GroupedLookup
+from emergency.realtime.handshake import answer_upgrades_plainly
 from emergency.realtime.push import ADMINS, Push
 from emergency.realtime.sessions import LiveSessions
 from emergency.serving import async_mode
@@ -234,6 +235,7 @@ def init_socketio(app: Flask) -> SocketIO:
         logger=False,
         engineio_logger=False,
     )
+    answer_upgrades_plainly(socketio.server.eio)
     live = LiveSessions()
     principals: PrincipalCache = app.extensions["principal_cache"]
 
