@@ -13,6 +13,7 @@ import uuid
 import pytest
 
 from tests.console.a11y import assert_accessible, serious_violations
+from tests.console.conftest import log_in
 from tests.console.served import PARTNER, PRINCIPAL, TEACHER, browser_missing
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(browser_missing() is not None,
@@ -353,3 +354,38 @@ def test_login_and_compliance_screens_pass_axe(served, phone, axe):
     principal.goto("/#/compliance")
     expect(principal.locator("[data-testid=requirements]")).to_be_visible()
     assert_accessible(principal, axe, "compliance")
+
+
+def test_the_console_talks_over_a_websocket_that_carries_the_start(served, phone):
+    """Chromium offers permessage-deflate; the server declines it and the console stays on the websocket.
+
+    The console prefers the websocket transport and falls back to long-polling: a broken upgrade
+    would pass unnoticed elsewhere, since polling also delivers events.
+    """
+    principal = phone()
+    sockets, frames, polls, offered, answered = [], [], [], [], []
+    devtools = principal.context.new_cdp_session(principal)
+    devtools.send("Network.enable")
+    devtools.on("Network.webSocketWillSendHandshakeRequest",
+                lambda e: offered.append({k.lower(): v for k, v in e["request"]["headers"].items()}))
+    devtools.on("Network.webSocketHandshakeResponseReceived",
+                lambda e: answered.append({k.lower(): v for k, v in e["response"]["headers"].items()}))
+    principal.on("websocket", lambda ws: (sockets.append(ws.url),
+                                          ws.on("framereceived", lambda payload: frames.append(payload))))
+    principal.on("request", lambda r: polls.append(r.url) if "transport=polling" in r.url else None)
+    log_in(principal, PRINCIPAL)
+    principal.wait_for_function("() => document.querySelector('#net')?.dataset.live === 'true'")
+    run = start_drill(served)
+    try:
+        principal.wait_for_timeout(500)
+        deadline = 50
+        while not any("run.started" in str(f) for f in frames) and deadline:
+            principal.wait_for_timeout(100)
+            deadline -= 1
+        assert any("/socket.io/" in url and "transport=websocket" in url for url in sockets), sockets
+        assert any("run.started" in str(f) and str(run["id"]) in str(f) for f in frames)
+        assert polls == []
+        assert "permessage-deflate" in offered[0].get("sec-websocket-extensions", ""), offered
+        assert "sec-websocket-extensions" not in answered[0], answered
+    finally:
+        end_if_active(served, run["id"])
