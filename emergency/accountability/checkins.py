@@ -52,7 +52,7 @@ from emergency.realtime.push import ADMINS
 from emergency.runs import timeline
 from emergency.runs.models import ACTIVE, Run, RunEvent
 from emergency.runs.partners import checkin_for_partner
-from emergency.runs.service import get_run, visible_run
+from emergency.runs.service import get_run
 from emergency.timeutil import iso, utcnow
 
 log = logging.getLogger(__name__)
@@ -136,23 +136,10 @@ _ROOM_LOCKED = select(Room, func.pg_advisory_xact_lock(bindparam("run_id"), Room
 def check_in(session: Session, principal: Principal, run_id: int, request: CheckinRequest, *,
              idempotency_key: str | None = None) -> tuple[dict, bool]:
     """A staff member reports a room from the app; returns (the check-in as the caller may see it, created)."""
-    room_id = request.room_id if request.room_id is not None else principal.home_room_id
-    if is_postgres(session) and not principal.is_partner and room_id is not None:
-        # The run and the room with its lock in one round trip: every room of the school comes this way.
-        found = session.execute(_RUN_WITH_ROOM, {"run_id": run_id, "room_id": room_id}).first()
-        run, room = visible_run(principal, found[0] if found else None, run_id), found[1] if found else None
-    else:
-        run, room = reporting_run(session, principal, run_id), None
+    run = reporting_run(session, principal, run_id)
     checkin, created = record_checkin(session, run, principal, request, channel="app",
-                                      idempotency_key=idempotency_key, room=room)
+                                      idempotency_key=idempotency_key)
     return checkin_view(checkin, names=may_read_names(principal, run)), created
-
-
-# PostgreSQL: the run, and the room of its school with the room's lock (see _ROOM_LOCKED); no room
-# (NULL, and no lock) when the room is not of the run's school.
-_RUN_WITH_ROOM = (select(Run, Room, func.pg_advisory_xact_lock(bindparam("run_id"), Room.id))
-                  .outerjoin(Room, and_(Room.id == bindparam("room_id"), Room.school_id == Run.school_id))
-                  .where(Run.id == bindparam("run_id")))
 
 
 def _existing_for_key(session: Session, run: Run, person: Reporter, key: str | None) -> Checkin | None:
@@ -167,16 +154,15 @@ def _existing_for_key(session: Session, run: Run, person: Reporter, key: str | N
 
 
 def record_checkin(session: Session, run: Run, person: Reporter, request: CheckinRequest, *, channel: str,
-                   idempotency_key: str | None = None, room: Room | None = None) -> tuple[Checkin, bool]:
+                   idempotency_key: str | None = None) -> tuple[Checkin, bool]:
     """Record a check-in by staff of the run's school (the caller checked), replace the room's latest status, push.
 
     The one path for the app and SMS: `person` is the reporter, a Person or the calling Principal.
-    `room`: the reported room, already resolved as _resolve_room does (with its lock on PostgreSQL).
     """
     # A replayed key is found by the unique index when the report is stored, not looked up first: a
     # school's first reports are nearly all new, and the lookup would be a round trip on each of them.
     try:
-        room = room or _resolve_room(session, run, request.room_id, person)
+        room = _resolve_room(session, run, request.room_id, person)
         _check_counts(request)
         location = resolve_location(session, run, request.location)
     except ValidationFailed:

@@ -49,11 +49,7 @@ def playbook_of(run: Run) -> Playbook:
 def get_run(session: Session, principal: Principal, run_id: int, *, for_update: bool = False) -> Run:
     """A run the caller may see; partners see only real runs at the schools they cover."""
     query = _RUN_FOR_UPDATE if for_update and is_postgres(session) else _RUN
-    return visible_run(principal, session.scalar(query, {"run_id": run_id}), run_id)
-
-
-def visible_run(principal: Principal, run: Run | None, run_id: int) -> Run:
-    """The run if the caller may see it, else NotFound (the same answer as for a run that does not exist)."""
+    run = session.scalar(query, {"run_id": run_id})
     if run is None or not principal.sees_school(run.school_id) or (principal.is_partner and run.mode != "real"):
         raise NotFound(f"Run {run_id} was not found.")
     return run

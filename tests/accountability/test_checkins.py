@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from emergency.accountability.models import Checkin, RoomStatus
-from emergency.db import db
 from emergency.directory.models import Room
 
 GOOD = {"status": "all_accounted", "present": 22}
@@ -296,27 +295,3 @@ def test_names_appear_only_for_admins_in_the_check_in_response(world):
 
     assert "missing_students" not in as_teacher
     assert as_principal["missing_students"] == ["Zed Zebra"]
-
-
-def test_a_check_in_on_postgresql_is_four_statements(world, session):
-    """The token, the run with the room and its lock, the store, the tally: a whole school comes this way."""
-    if session.get_bind().dialect.name != "postgresql":
-        pytest.skip("the one-round-trip paths are PostgreSQL's")
-    run_id = world.start()
-    world.h(world.teacher)  # logged in before, as a phone is
-    statements: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args):
-        statements.append(statement)
-
-    engine = db.engine()
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        response = world.check_in(run_id, **GOOD)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-    assert response.status_code == 201, response.get_json()
-    checkin_statements = [s for s in statements if "dispatchers" not in s and "alerts" not in s]
-    assert len(checkin_statements) == 4, checkin_statements
-    assert "pg_advisory_xact_lock" in checkin_statements[1] and "runs" in checkin_statements[1]
