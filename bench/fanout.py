@@ -9,7 +9,13 @@ that verifies each VAPID token and decrypts each payload: the time until the las
 and whether the first partner SMS came any later than without the pushes.
 
     python bench/fanout.py [--recipients 2000] [--rate 100] [--latency 0.1] [--push-latency 0.05]
-                           [--database-url URL] [--only-push] [--workers N]
+                           [--database-url URL [--reset]] [--only-push] [--workers N]
+
+Each measurement needs a database with nothing left to send: a cancelled run leaves its
+cancellation messages queued, and a later run's dispatchers would spend the measurement retrying
+them against fakes that are gone. Without a URL every measurement gets a new SQLite file; a
+PostgreSQL URL is emptied before each measurement with `--reset`, and refused without it when it
+holds unsent alerts.
 """
 
 from __future__ import annotations
@@ -119,6 +125,21 @@ def run_once(database_url: str, recipients: int, rate: float, latency: float, co
     finally:
         if push is not None:
             push.close()
+
+
+def unsent_alerts(database_url: str) -> int:
+    """Alerts of earlier runs still to send (0 on a database not migrated yet)."""
+    from sqlalchemy import create_engine, inspect, text
+
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            if not inspect(connection).has_table("alerts"):
+                return 0
+            return connection.execute(text(
+                "SELECT count(*) FROM alerts WHERE status IN ('queued', 'sending')")).scalar_one()
+    finally:
+        engine.dispose()
 
 
 def _run(database_url: str, recipients: int, rate: float, latency: float, concurrency: int, fake: FakeTwilio,
@@ -251,12 +272,18 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0,
                         help="`emergency worker` processes dispatching beside the web process's own dispatcher")
     parser.add_argument("--database-url", default=None, help="default: a new SQLite file")
+    parser.add_argument("--reset", action="store_true",
+                        help="PostgreSQL: drop and recreate the public schema before each measurement")
     args = parser.parse_args()
 
     def database_url(tag: str) -> str:
-        if args.database_url:
-            return args.database_url
-        return f"sqlite:///{tempfile.mkdtemp(prefix=f'fanout-{tag}-')}/bench.sqlite3"
+        if not args.database_url:
+            return f"sqlite:///{tempfile.mkdtemp(prefix=f'fanout-{tag}-')}/bench.sqlite3"
+        url, _ = _seed.prepare_database(args.database_url, args.reset)
+        if (left := unsent_alerts(url)):
+            sys.exit(f"{args.database_url} holds {left} unsent alerts of earlier runs, which the dispatchers would "
+                     "retry during the measurement: pass --reset to empty it first, or a fresh database")
+        return url
 
     print(f"fan-out of {args.recipients} recipients, provider latency {args.latency * 1000:.0f} ms, "
           f"{args.concurrency} concurrent sends, database {args.database_url or 'SQLite'}")
