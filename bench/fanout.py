@@ -129,15 +129,17 @@ def run_once(database_url: str, recipients: int, rate: float, latency: float, co
 
 def unsent_alerts(database_url: str) -> int:
     """Alerts of earlier runs still to send (0 on a database not migrated yet)."""
-    from sqlalchemy import create_engine, inspect, text
+    from sqlalchemy import create_engine, func, inspect, select
+
+    from emergency.alerts.models import QUEUED, SENDING, Alert
 
     engine = create_engine(database_url)
     try:
         with engine.connect() as connection:
             if not inspect(connection).has_table("alerts"):
                 return 0
-            return connection.execute(text(
-                "SELECT count(*) FROM alerts WHERE status IN ('queued', 'sending')")).scalar_one()
+            return connection.execute(select(func.count()).select_from(Alert)
+                                      .where(Alert.status.in_((QUEUED, SENDING)))).scalar_one()
     finally:
         engine.dispose()
 
