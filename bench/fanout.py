@@ -230,9 +230,20 @@ def _run(database_url: str, recipients: int, rate: float, latency: float, concur
             "first_partner_ms": (first_partner - returned) * 1000, "push_count": len(pushes),
             "push_first": (pushes[0] - returned) if pushes else None,
             "push_elapsed": (pushes[-1] - returned) if pushes else None,
+            "push_curve": _curve([t - returned for t in pushes]),
             "rate": len(messages) / elapsed if elapsed > 0 else float("inf"),
             "last_priority_position": max(positions) if positions else None, "priority_count": len(positions),
             "cpu": cpu, "cpu_wall": cpu_wall, "cpu_pushes": cpu_at_last_push, "cpu_pushes_wall": wall_at_last_push}
+
+
+def _curve(seconds: list[float], step: float = 0.5) -> str:
+    """How many things happened in each `step` after time 0: the shape of a fan-out, not just its end."""
+    if not seconds:
+        return "none"
+    counts = [0] * (int(max(seconds) // step) + 1)
+    for at in seconds:
+        counts[max(0, int(at // step))] += 1
+    return " ".join(str(n) for n in counts)
 
 
 def _partner_numbers(database_url: str, school_id: int) -> list[str]:
@@ -299,6 +310,7 @@ def main() -> None:
     _report(with_push, args.rate)
     print(f"  {with_push['push_count']} pushes accepted: first {with_push['push_first']:.2f} s, last "
           f"{with_push['push_elapsed']:.2f} s after POST returned (goal: all within 2 s)")
+    print(f"  pushes accepted per half second after POST returned: {with_push['push_curve']}")
     print(f"  first partner SMS {with_push['first_partner_ms']:.0f} ms after POST returned")
     print(f"  POST /api/v1/runs returned in {with_push['post_ms']:.0f} ms")
     for label, cpu, wall in (("the last push", with_push["cpu_pushes"], with_push["cpu_pushes_wall"]),

@@ -161,6 +161,9 @@ class Dispatcher:
         self.push_pool = ThreadPoolExecutor(max_workers=settings.push_concurrency, thread_name_prefix="push")
         self.periodic = periodic or []  # escalations, reminders: run on every pass
         self.stop_event = threading.Event()
+        # Set when this process commits new alerts (wake): the loop claims at once instead of after
+        # its idle sleep, so a run's first text and push leave within milliseconds of the start.
+        self.due = threading.Event()
         self.identity: int | None = None
         self._beaten_at = 0.0
         self._live = (0.0, 1)  # (when counted, live dispatchers)
@@ -337,6 +340,9 @@ class Dispatcher:
         last_summary = last_periodic = last_poll = 0.0
         while not self.stop_event.is_set():
             metrics.dispatcher_pass()
+            if self.due.is_set():  # cleared before claiming: a wake during the claim is not lost
+                self.due.clear()
+                empty_at = dict.fromkeys(empty_at, 0.0)
             try:
                 claimed_any = False
                 for channel, futures in in_flight.items():
@@ -378,7 +384,7 @@ class Dispatcher:
                     last_poll = now  # before: a poll that fails must not run again on every pass
                     self.poll_stuck()
                 if not claimed_any and not pending:
-                    self.stop_event.wait(idle_sleep)
+                    self.due.wait(idle_sleep)
             except Exception:
                 log.exception("dispatcher pass failed; retrying")
                 self.stop_event.wait(idle_sleep)
@@ -394,6 +400,11 @@ class Dispatcher:
 
     def stop(self) -> None:
         self.stop_event.set()
+        self.due.set()
+
+    def wake(self) -> None:
+        """New alerts were committed: claim now (another process's dispatcher finds them on its next pass)."""
+        self.due.set()
 
     def _callback(self, alert_id: int) -> str:
         return f"{self.settings.public_base_url}/webhooks/twilio/status?alert={alert_id}"

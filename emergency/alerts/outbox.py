@@ -17,11 +17,12 @@ the rows in the caller's transaction, each with its place in the district-wide q
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, insert, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from emergency.alerts.models import QUEUED, SENT, SKIPPED, UNREACHABLE, Alert, OptOut
 from emergency.alerts.queue import place
@@ -94,7 +95,24 @@ def queue(session: Session, run: Run, event_seq: int, occasion: str, outgoing: l
         rows.extend(_rows(run, event_seq, occasion, alert, spot, alert.number in stopped, now))
     # A Core executemany: every row has the same keys, so the driver batches them.
     session.execute(insert(Alert.__table__), rows)
+    session.info[QUEUED_IN_SESSION] = True  # wake_on_commit: the dispatcher claims them at once
     return rows
+
+
+QUEUED_IN_SESSION = "alerts_queued"
+
+
+def wake_on_commit(sessions: sessionmaker, wake: Callable[[], None]) -> None:
+    """Call `wake` whenever a session of `sessions` commits alerts that `queue` wrote."""
+
+    @event.listens_for(sessions, "after_commit")
+    def _committed(session: Session) -> None:
+        if session.info.pop(QUEUED_IN_SESSION, False):
+            wake()
+
+    @event.listens_for(sessions, "after_rollback")
+    def _discard(session: Session) -> None:
+        session.info.pop(QUEUED_IN_SESSION, None)
 
 
 def _rows(run: Run, event_seq: int, occasion: str, alert: Outgoing, spot: dict, stopped: bool,

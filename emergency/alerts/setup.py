@@ -17,6 +17,7 @@ from emergency.accountability.reminders import run_due_reminders
 from emergency.alerts.budgets import Budget, DatabaseBudget, LocalBudget, RedisBudget
 from emergency.alerts.dispatcher import Dispatcher, Settings, sender_pool
 from emergency.alerts.escalation import run_due_escalations
+from emergency.alerts.outbox import wake_on_commit
 from emergency.alerts.providers import ConsoleProvider, Provider, TwilioProvider
 from emergency.alerts.providers.instrumented import instrument
 from emergency.alerts.providers.webpush import WebPushProvider
@@ -69,6 +70,7 @@ def init_alerts(app: Flask) -> None:
                             Settings.from_config(app.config), periodic_jobs(),
                             push=build_push_sender(app))
     dispatcher.budget = build_budget(app.config, app.extensions["db"]["engine"], dispatcher.live_dispatchers)
+    wake_on_commit(app.extensions["db"]["sessionmaker"], dispatcher.wake)
     app.extensions["dispatcher"] = dispatcher
 
 

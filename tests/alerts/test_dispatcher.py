@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from emergency.alerts.budgets import RateLimiter
 from emergency.alerts.dispatcher import Dispatcher
 from emergency.alerts.models import FAILED, QUEUED, SENDING, SENT, Alert, OptOut
+from emergency.alerts.outbox import QUEUED_IN_SESSION
 from emergency.playbooks.templates import DRILL_BANNER
 from emergency.timeutil import utcnow
 from tests.conftest import twilio_settings
@@ -248,3 +249,37 @@ def test_a_text_whose_callback_was_lost_is_asked_about_and_moved_on(app, client,
 
     session.expire_all()
     assert session.get(Alert, sms.id).status == "delivered"
+
+
+def test_committed_alerts_wake_a_waiting_dispatcher_at_once(app, client, login, staffed, fake_twilio, session):
+    """A run's first texts leave when the run starts, not when the idle dispatcher next looks (here 60 s)."""
+    school, admin, teachers = staffed
+    dispatcher = _dispatcher(app)
+    thread = threading.Thread(target=dispatcher.run_forever, kwargs={"idle_sleep": 60.0}, daemon=True)
+    thread.start()
+    try:
+        fake_twilio.wait_for(lambda: dispatcher.identity is not None, timeout=10)  # registered, then idle
+        run_id = _drill(client, login, school, admin)
+        fake_twilio.wait_for(lambda: len(fake_twilio.messages) >= len(teachers) + 1, timeout=20)
+    finally:
+        dispatcher.stop()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert {m["to"] for m in fake_twilio.messages} >= {t.mobile for t in teachers}
+    assert session.scalar(select(Alert.id).where(Alert.run_id == run_id, Alert.channel == "sms",
+                                                 Alert.status == QUEUED)) is None
+
+
+def test_only_a_commit_of_queued_alerts_wakes_the_dispatcher(app, client, login, staffed, session):
+    school, admin, _ = staffed
+    dispatcher, headers = _dispatcher(app), login(admin)
+    client.get("/api/v1/runs", headers=headers)  # a commit that queued nothing
+    assert not dispatcher.due.is_set()
+    _drill(client, login, school, admin)
+    assert dispatcher.due.is_set()
+    dispatcher.due.clear()
+    session.execute(select(Alert.id).limit(1))
+    session.info[QUEUED_IN_SESSION] = True  # as queue() leaves it; then the transaction rolls back
+    session.rollback()
+    session.commit()
+    assert not dispatcher.due.is_set()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -83,6 +84,19 @@ class VapidError(Exception):
         self.status, self.reason = status, reason
 
 
+@functools.lru_cache(maxsize=1024)
+def _signature_verifies(signing_input: str, raw: bytes, key: bytes) -> bool:
+    """The ES256 check, once per distinct token and key: a sender reuses its token for hours, and a push
+    service checks a token it has seen before from memory (the claims are still checked on every push)."""
+    public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), key)
+    der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+    try:
+        public.verify(der, signing_input.encode(), ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        return False
+    return True
+
+
 def verify_vapid(header: str, origin: str, now: float | None = None) -> dict:
     """Check `Authorization: vapid t=<JWT>, k=<key>` as a push service does; returns the claims."""
     now = time.time() if now is None else now
@@ -98,16 +112,17 @@ def verify_vapid(header: str, origin: str, now: float | None = None) -> dict:
         jwt_header = json.loads(unb64url(header_b64))
         claims = json.loads(unb64url(claims_b64))
         raw = unb64url(signature)
-        key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), unb64url(parts["k"]))
+        key = unb64url(parts["k"])
     except (ValueError, json.JSONDecodeError) as exc:
         raise VapidError(401, f"malformed VAPID token: {exc}") from None
     if jwt_header.get("alg") != "ES256" or len(raw) != 64:
         raise VapidError(401, "VAPID token must be ES256")
-    der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
     try:
-        key.verify(der, signing_input.encode(), ec.ECDSA(hashes.SHA256()))
-    except InvalidSignature:
-        raise VapidError(403, "VAPID signature does not verify") from None
+        verified = _signature_verifies(signing_input, raw, key)
+    except ValueError as exc:
+        raise VapidError(401, f"malformed VAPID key: {exc}") from None
+    if not verified:
+        raise VapidError(403, "VAPID signature does not verify")
     if claims.get("aud") != origin:
         raise VapidError(403, f"VAPID aud {claims.get('aud')!r} is not {origin!r}")
     exp = claims.get("exp")

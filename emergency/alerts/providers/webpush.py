@@ -8,10 +8,15 @@ removed; 400/413 and other 4xx -> failed for good; 429 and 5xx -> retried, honou
 from __future__ import annotations
 
 import email.utils
+import http.client
 import json
+import select
+import socket
+import ssl
+import threading
 import time
+from urllib.parse import urlsplit
 
-import urllib3
 from pywebpush import WebPusher
 
 from emergency.alerts.providers.base import ProviderError, SendResult
@@ -50,23 +55,95 @@ class PushResponse:
         self.status_code, self.headers, self.text = status, headers, text
 
 
-class PushHttp:
-    """A keep-alive urllib3 pool with the `post()` pywebpush calls.
+class PushUnreachable(Exception):
+    """The push service could not be asked: no connection, a reset, a timeout."""
 
-    requests would do: it costs several times urllib3's Python per request (netrc and CA-bundle
-    lookups, hooks, cookie jars), which at thousands of pushes is most of the fan-out's CPU.
+
+class PushHttp:
+    """Keep-alive HTTP/1.1 connections (the standard library's http.client) with the `post()` pywebpush calls.
+
+    A fan-out is thousands of POSTs to the same two or three push services, so connections are kept
+    per service and reused by whichever send thread is free; a TLS handshake each would dominate.
+    requests, and urllib3 beneath it, cost two to five times http.client's Python per request (URL
+    parsing, retry and timeout objects, response wrappers), which at thousands of pushes on one
+    interpreter was the largest share of a push's CPU.
     """
 
     def __init__(self, pool_size: int):
-        # One connection per push service and thread: a fan-out is thousands of POSTs to the same two
-        # or three hosts, and a TLS handshake each would dominate.
-        self.pool = urllib3.PoolManager(num_pools=8, maxsize=pool_size, block=False, retries=False)
+        self.pool_size = pool_size
+        self._idle: dict[tuple[str, str, int], list[http.client.HTTPConnection]] = {}
+        self._lock = threading.Lock()
+        self._tls = ssl.create_default_context()
 
     def post(self, url: str, *, data: bytes | None = None, headers: dict | None = None,
              timeout: float | None = None) -> PushResponse:
-        response = self.pool.request("POST", url, body=data, headers=dict(headers or {}),
-                                     timeout=urllib3.Timeout(total=timeout), preload_content=True)
-        return PushResponse(response.status, response.headers, response.data.decode("utf-8", "replace")[:300])
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise PushUnreachable(f"not an http(s) URL: {url[:80]!r}")
+        service = (parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        reused = self._take(service)
+        for connection in ([reused] if reused else []) + [None]:
+            fresh = connection is None
+            if fresh:
+                connection = self._connect(service, timeout)
+            else:
+                connection.timeout = timeout
+                if connection.sock is not None:
+                    connection.sock.settimeout(timeout)
+            try:
+                connection.request("POST", path, body=data, headers=headers or {})
+                response = connection.getresponse()
+                body = response.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
+                connection.close()
+                if fresh:
+                    raise PushUnreachable(type(exc).__name__) from None
+                # The service closed a connection that sat idle (a keep-alive timeout) before it read
+                # the request: the push was not taken, so it goes again on a new connection.
+                continue
+            except (OSError, http.client.HTTPException) as exc:
+                connection.close()
+                raise PushUnreachable(type(exc).__name__) from None
+            if response.will_close:
+                connection.close()
+            else:
+                self._give_back(service, connection)
+            return PushResponse(response.status, response.headers, body.decode("utf-8", "replace")[:300])
+        raise AssertionError("unreachable: the last attempt is on a fresh connection")
+
+    def _connect(self, service: tuple[str, str, int], timeout: float | None) -> http.client.HTTPConnection:
+        scheme, host, port = service
+        if scheme == "https":
+            return http.client.HTTPSConnection(host, port, timeout=timeout, context=self._tls)
+        return http.client.HTTPConnection(host, port, timeout=timeout)
+
+    def _take(self, service: tuple[str, str, int]) -> http.client.HTTPConnection | None:
+        """An idle connection to the service that the service has not closed meanwhile, or None."""
+        while True:
+            with self._lock:
+                idle = self._idle.get(service)
+                connection = idle.pop() if idle else None
+            if connection is None or (connection.sock is not None and not _dropped(connection.sock)):
+                return connection
+            connection.close()
+
+    def _give_back(self, service: tuple[str, str, int], connection: http.client.HTTPConnection) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(service, [])
+            if len(idle) < self.pool_size:
+                idle.append(connection)
+                return
+        connection.close()
+
+
+def _dropped(sock: socket.socket) -> bool:
+    """Whether an idle keep-alive socket was closed by the other side (it reads as ready, with EOF)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 class WebPushProvider:
@@ -87,8 +164,8 @@ class WebPushProvider:
         try:
             response = WebPusher(subscription, requests_session=self.http).send(
                 data=data, headers=headers, ttl=ttl, content_encoding="aes128gcm", timeout=self.timeout)
-        except urllib3.exceptions.HTTPError as exc:
-            raise ProviderError(f"push service unreachable: {type(exc).__name__}", temporary=True) from None
+        except PushUnreachable as exc:
+            raise ProviderError(f"push service unreachable: {exc}", temporary=True) from None
         status = response.status_code
         if 200 <= status < 300:
             return SendResult(sid=None, status="sent")

@@ -1,0 +1,150 @@
+"""The push transport: keep-alive connections reused, and a connection the service closed never loses a push."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+
+from emergency.alerts.providers.webpush import PushHttp, PushUnreachable
+
+
+class TinyServer:
+    """An HTTP/1.1 server whose connections each answer `answers` requests, then behave as `then` says.
+
+    then="drop": read the next request and close without answering (a keep-alive timeout racing a request);
+    then="close": close the idle connection after the last answer (the service ending keep-alive).
+    """
+
+    def __init__(self, answers: int = 1_000, then: str = "drop", status: int = 201, extra: str = ""):
+        self.answers, self.then, self.status, self.extra = answers, then, status, extra
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/push/device-1"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _read_request(self, connection: socket.socket, buffer: bytes) -> tuple[bytes | None, bytes]:
+        while b"\r\n\r\n" not in buffer:
+            chunk = connection.recv(65536)
+            if not chunk:
+                return None, buffer
+            buffer += chunk
+        head, _, rest = buffer.partition(b"\r\n\r\n")
+        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
+        while len(rest) < length:
+            rest += connection.recv(65536)
+        return head + b"\r\n\r\n" + rest[:length], rest[length:]
+
+    def _serve(self, connection: socket.socket) -> None:
+        buffer = b""
+        with connection:
+            for _ in range(self.answers):
+                request, buffer = self._read_request(connection, buffer)
+                if request is None:
+                    return
+                self.requests.append(request)
+                connection.sendall(f"HTTP/1.1 {self.status} X\r\nContent-Length: 2\r\n{self.extra}\r\nok".encode())
+            if self.then == "drop":
+                self._read_request(connection, buffer)  # taken, never answered
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def serve():
+    servers: list[TinyServer] = []
+
+    def start(**kwargs) -> TinyServer:
+        servers.append(TinyServer(**kwargs))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def test_one_connection_carries_many_pushes(serve):
+    server = serve()
+    http = PushHttp(pool_size=4)
+    answers = [http.post(server.url, data=b"x" * 10, headers={"TTL": "60"}, timeout=5) for _ in range(5)]
+    assert [a.status_code for a in answers] == [201] * 5
+    assert server.connections == 1
+    assert len(server.requests) == 5 and server.requests[0].startswith(b"POST /push/device-1 HTTP/1.1")
+
+
+def test_a_connection_the_service_closed_while_idle_is_not_used(serve):
+    server = serve(answers=1, then="close")
+    http = PushHttp(pool_size=4)
+    for _ in range(3):
+        assert http.post(server.url, data=b"x", timeout=5).status_code == 201
+    assert server.connections == 3 and len(server.requests) == 3
+
+
+def test_a_request_the_service_dropped_on_a_kept_connection_goes_again_on_a_new_one(serve):
+    server = serve(answers=1, then="drop")
+    http = PushHttp(pool_size=4)
+    assert http.post(server.url, data=b"first", timeout=5).status_code == 201
+    assert http.post(server.url, data=b"second", timeout=5).status_code == 201
+    assert server.connections == 2
+    # The dropped request reached the first connection, was never answered, and was sent again.
+    assert [r.endswith(b"second") for r in server.requests] == [False, True]
+
+
+def test_a_fresh_connection_that_is_dropped_is_an_unreachable_service(serve):
+    server = serve(answers=0, then="drop")
+    with pytest.raises(PushUnreachable, match="RemoteDisconnected"):
+        PushHttp(pool_size=4).post(server.url, data=b"x", timeout=5)
+    assert server.connections == 1
+
+
+def test_connection_close_from_the_service_is_honoured(serve):
+    server = serve(extra="Connection: close\r\n")
+    http = PushHttp(pool_size=4)
+    assert http.post(server.url, data=b"x", timeout=5).status_code == 201
+    assert http.post(server.url, data=b"x", timeout=5).status_code == 201
+    assert server.connections == 2
+
+
+def test_headers_and_status_reach_the_caller(serve):
+    server = serve(status=429, extra="Retry-After: 7\r\n")
+    answer = PushHttp(pool_size=4).post(server.url, data=b"x", timeout=5)
+    assert answer.status_code == 429 and answer.headers.get("retry-after") == "7" and answer.text == "ok"
+
+
+def test_no_more_idle_connections_than_the_pool_holds(serve):
+    server = serve()
+    http = PushHttp(pool_size=2)
+    barrier = threading.Barrier(4)
+
+    def post() -> None:
+        barrier.wait()
+        http.post(server.url, data=b"x", timeout=5)
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(len(idle) for idle in http._idle.values()) <= 2
+
+
+def test_a_service_that_does_not_answer_in_time_is_unreachable():
+    listener = socket.create_server(("127.0.0.1", 0))  # accepts (the kernel does), never answers
+    try:
+        with pytest.raises(PushUnreachable, match="timeout|TimeoutError"):
+            PushHttp(pool_size=1).post(f"http://127.0.0.1:{listener.getsockname()[1]}/p", data=b"x", timeout=0.3)
+    finally:
+        listener.close()
