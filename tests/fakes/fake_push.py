@@ -36,6 +36,13 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 MAX_PAYLOAD = 4096
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # listen()'s backlog, read when the server is made: a fan-out opens dozens of connections at once,
+    # and the default 5 made the kernel reset some of them, which the sender then rightly retried.
+    request_queue_size = 1024
+
+
 def b64url(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
@@ -145,9 +152,7 @@ class FakePush:
         self.first_at: float | None = None
         self.last_at: float | None = None
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._server.request_queue_size = 256
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self.origin = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread: threading.Thread | None = None
 
