@@ -17,8 +17,9 @@ class TinyServer:
     then="close": close the idle connection after the last answer (the service ending keep-alive).
     """
 
-    def __init__(self, answers: int = 1_000, then: str = "drop", status: int = 201, extra: str = ""):
-        self.answers, self.then, self.status, self.extra = answers, then, status, extra
+    def __init__(self, answers: int = 1_000, then: str = "drop", status: int = 201, extra: str = "",
+                 reply: bytes | None = None):
+        self.answers, self.then, self.status, self.extra, self.reply = answers, then, status, extra, reply
         self.connections = 0
         self.requests: list[bytes] = []
         self.sock = socket.create_server(("127.0.0.1", 0))
@@ -55,7 +56,8 @@ class TinyServer:
                 if request is None:
                     return
                 self.requests.append(request)
-                connection.sendall(f"HTTP/1.1 {self.status} X\r\nContent-Length: 2\r\n{self.extra}\r\nok".encode())
+                connection.sendall(self.reply or
+                                   f"HTTP/1.1 {self.status} X\r\nContent-Length: 2\r\n{self.extra}\r\nok".encode())
             if self.then == "drop":
                 self._read_request(connection, buffer)  # taken, never answered
 
@@ -148,3 +150,52 @@ def test_a_service_that_does_not_answer_in_time_is_unreachable():
             PushHttp(pool_size=1).post(f"http://127.0.0.1:{listener.getsockname()[1]}/p", data=b"x", timeout=0.3)
     finally:
         listener.close()
+
+
+@pytest.mark.parametrize(("reply", "text", "reused"), [
+    (b"HTTP/1.1 400 Bad\r\nTransfer-Encoding: chunked\r\n\r\n5;x=1\r\nhello\r\n6\r\n world\r\n0\r\nX-T: 1\r\n\r\n",
+     "hello world", True),
+    (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", "", True),
+    (b"HTTP/1.1 204 No Content\r\n\r\n", "", True),
+    (b"HTTP/1.0 201 Created\r\nContent-Length: 2\r\n\r\nok", "ok", False),
+])
+def test_answers_are_read_to_their_end_and_the_connection_kept_when_it_can_be(serve, reply, text, reused):
+    server = serve(reply=reply, then="close" if not reused else "drop")
+    http = PushHttp(pool_size=4)
+    first = http.post(server.url, data=b"x", timeout=5)
+    second = http.post(server.url, data=b"x", timeout=5)
+    assert (first.text, second.text) == (text, text)
+    assert server.connections == (1 if reused else 2)
+
+
+def test_a_body_that_runs_to_the_close_is_read_whole(serve):
+    server = serve(answers=1, then="close", reply=b"HTTP/1.1 413 Too Large\r\n\r\npayload too large")
+    answer = PushHttp(pool_size=4).post(server.url, data=b"x", timeout=5)
+    assert (answer.status_code, answer.text) == (413, "payload too large")
+
+
+@pytest.mark.parametrize("reply", [b"SSH-2.0-OpenSSH\r\n\r\n", b"HTTP/1.1 201 Created\r\nno colon\r\n\r\n",
+                                   b"HTTP/1.1 201 Created\r\nContent-Length: 99999999999\r\n\r\n"])
+def test_an_answer_that_is_not_http_is_an_unreachable_service(serve, reply):
+    server = serve(reply=reply)
+    with pytest.raises(PushUnreachable, match="ValueError"):
+        PushHttp(pool_size=4).post(server.url, data=b"x", timeout=5)
+
+
+def test_a_header_that_would_split_the_request_is_refused_before_anything_is_sent(serve):
+    server = serve()
+    with pytest.raises(ValueError, match="Urgency"):
+        PushHttp(pool_size=4).post(server.url, data=b"x", headers={"Urgency": "high\r\nX-Evil: 1"}, timeout=5)
+    assert server.requests == []
+
+
+def test_the_request_carries_the_host_the_headers_and_the_body(serve):
+    server = serve()
+    PushHttp(pool_size=4).post(server.url + "?q=1", data=b"\x00body", headers={"TTL": 60, "Urgency": "high"},
+                               timeout=5)
+    head, _, body = server.requests[0].partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"POST /push/device-1?q=1 HTTP/1.1"
+    port = server.url.split(":")[2].split("/")[0]
+    assert {b"Host: 127.0.0.1:" + port.encode(), b"TTL: 60", b"Urgency: high", b"Content-Length: 5"} <= set(lines)
+    assert body == b"\x00body"
