@@ -21,6 +21,7 @@ from emergency.alerts.outbox import wake_on_commit
 from emergency.alerts.providers import ConsoleProvider, Provider, TwilioProvider
 from emergency.alerts.providers.instrumented import instrument
 from emergency.alerts.providers.webpush import WebPushProvider
+from emergency.alerts.wakeup import listen_for_new_alerts
 from emergency.alerts.webpush import PushSender
 from emergency.config import DEV_ENVS
 from emergency.db import is_postgres
@@ -85,6 +86,7 @@ def build_budget(config, engine, live_dispatchers) -> Budget:
 def start_dispatcher(app: Flask) -> threading.Thread:
     """Run the dispatcher as a daemon thread of the web process (the default)."""
     dispatcher: Dispatcher = app.extensions["dispatcher"]
+    listen_for_new_alerts(app.extensions["db"]["engine"], dispatcher.wake, dispatcher.stop_event)
     thread = threading.Thread(target=dispatcher.run_forever, name="dispatcher", daemon=True)
     thread.start()
     app.extensions["dispatcher_thread"] = thread
@@ -104,4 +106,5 @@ def run_worker(app: Flask) -> None:
         serve_metrics(app, app.config["METRICS_PORT"])
     if not app.config.get("REDIS_URL"):
         log.warning("REDIS_URL is not set: this worker cannot push live delivery events to web instances")
+    listen_for_new_alerts(app.extensions["db"]["engine"], dispatcher.wake, dispatcher.stop_event)
     dispatcher.run_forever()
