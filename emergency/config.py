@@ -90,7 +90,7 @@ class Config:
     PRIVACY_RETENTION_DAYS: int = 30
     VAPID_PRIVATE_KEY: str = ""  # Web Push signing key; `emergency push keys` makes one
     VAPID_SUBJECT: str = ""  # mailto: or https: contact the push services may use
-    PUSH_CONCURRENCY: int = 64  # Web Push requests in flight at once per dispatcher process
+    PUSH_CONCURRENCY: int = 256  # Web Push requests in flight at once per dispatcher process
     STAFF_SMS_LINKS: bool = True  # staff texts end with a link that opens the run
     LIVE_SUMMARY_INTERVAL: float = 1.0  # seconds between a run's live roll-up summaries; 0 = every change
     ROLLUP_CACHE_SECONDS: float = 5.0  # longest reuse of a cached roll-up; 0 = no cache

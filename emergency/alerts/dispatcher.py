@@ -19,6 +19,7 @@ only the alerts in flight at the crash may be sent twice.
 
 from __future__ import annotations
 
+import collections
 import logging
 import math
 import os
@@ -28,7 +29,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
@@ -89,6 +90,8 @@ _REACHED = frozenset({SENT, DELIVERED, ANSWERED, COMPLETED})
 SUMMARY_AFTER_IDLE = 0.5
 # A channel whose last claim found nothing is not asked again for this long while the other is busy.
 EMPTY_CLAIM_PAUSE = 0.25
+# Pushes accepted by the push service are recorded `sent` together, at most this long after.
+PUSH_RECORD_SECONDS = 0.1
 
 
 @dataclass
@@ -106,7 +109,7 @@ class Settings:
     liveness_seconds: float = 5.0
     # The sender pool: SMS_PER_SECOND is each number's own rate. Empty: the provider's one sender.
     senders: list[str] = field(default_factory=list)
-    push_concurrency: int = 64
+    push_concurrency: int = 256
 
     @classmethod
     def from_config(cls, config) -> Settings:
@@ -231,7 +234,13 @@ class Dispatcher:
         return self.settings.send_timeout * 2 + PACING_WINDOW + 5
 
     def batch_size(self, channel: str) -> int:
-        """At most what the channel's rate lets us send within PACING_WINDOW seconds."""
+        """At most what the channel's rate lets us send within PACING_WINDOW seconds.
+
+        Pushes have no pace: a claim fills the push pool, since each claim (and the load of its
+        devices and the record of its sends) costs a few round trips whatever its size.
+        """
+        if channel == "push":
+            return max(self.settings.push_concurrency, 1)
         rate = self.settings.rate(channel)
         if rate and rate > 0:
             return max(1, min(self.settings.batch, math.ceil(rate * PACING_WINDOW)))
@@ -335,9 +344,13 @@ class Dispatcher:
         beating = threading.Thread(target=self._keep_beating, name="dispatcher-heartbeat", daemon=True)
         beating.start()
         in_flight: dict[str, set[Future]] = {"sms": set(), "voice": set(), "push": set()}
+        # Sends report here as they finish: waiting on this costs the same with 10 or 1,000 in flight,
+        # where concurrent.futures.wait() walks every pending future on every pass.
+        finished = Finished()
         empty_at = {"sms": 0.0, "voice": 0.0, "push": 0.0}  # when a claim of the channel last found nothing
         touched: set[int] = set()
-        last_summary = last_periodic = last_poll = 0.0
+        last_summary = last_periodic = last_poll = last_record = 0.0
+        unrecorded = False  # a push finished since the last flush
         while not self.stop_event.is_set():
             metrics.dispatcher_pass()
             if self.due.is_set():  # cleared before claiming: a wake during the claim is not lost
@@ -354,12 +367,14 @@ class Dispatcher:
                             self.push.prepare([c.id for c in batch])
                         for claimed in batch:
                             pool = self.push_pool if channel == "push" else self.pool
-                            futures.add(pool.submit(self._send_one, claimed))
+                            future = pool.submit(self._send_one, claimed)
+                            futures.add(future)
+                            future.add_done_callback(finished.add)
                             claimed_any = True
-                pending = set().union(*in_flight.values())
+                pending = any(in_flight.values())
                 if pending:
-                    done, _ = wait(pending, timeout=0.05, return_when=FIRST_COMPLETED)
-                    pushed = done & in_flight["push"]
+                    done = finished.take(timeout=0.05)
+                    unrecorded = unrecorded or not done.isdisjoint(in_flight["push"])
                     for futures in in_flight.values():
                         futures -= done
                     for future in done:
@@ -367,8 +382,11 @@ class Dispatcher:
                             touched.add(future.result())
                         else:  # the alert stays `sending` and is retried when its lease runs out
                             log.error("recording a send failed", exc_info=future.exception())
-                    if pushed:  # one UPDATE records every push accepted since the last one
-                        self.push.flush()
+                # One UPDATE records every push accepted meanwhile: a few times a second while a
+                # fan-out goes, and at once when the last of it is done.
+                if unrecorded and (time.monotonic() - last_record >= PUSH_RECORD_SECONDS or not in_flight["push"]):
+                    self.push.flush()
+                    unrecorded, last_record = False, time.monotonic()
                 now = time.monotonic()
                 # Each dispatcher pushes a run's delivery summary; together about once a second, and
                 # soon after its sends stop (not after every send of a queue's tail: a summary costs
@@ -535,6 +553,27 @@ class Dispatcher:
 
 
 @cache
+class Finished:
+    """Futures that finished, handed from the send threads to the dispatcher loop."""
+
+    def __init__(self):
+        self._done: collections.deque[Future] = collections.deque()
+        self._ready = threading.Event()
+
+    def add(self, future: Future) -> None:
+        self._done.append(future)
+        self._ready.set()
+
+    def take(self, timeout: float) -> set[Future]:
+        """Those finished since the last take, waiting up to `timeout` for the first."""
+        self._ready.wait(timeout)
+        self._ready.clear()  # before taking: one added meanwhile sets it again
+        taken = set()
+        while self._done:
+            taken.add(self._done.popleft())
+        return taken
+
+
 def _record_reached(reached: str):
     """UPDATE an alert still SENDING to `reached`, as apply_provider_status would: built once per status."""
     now = bindparam("now", type_=Alert.__table__.c.sent_at.type)
