@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 
 import pytest
@@ -199,3 +200,67 @@ def test_the_request_carries_the_host_the_headers_and_the_body(serve):
     port = server.url.split(":")[2].split("/")[0]
     assert {b"Host: 127.0.0.1:" + port.encode(), b"TTL: 60", b"Urgency: high", b"Content-Length: 5"} <= set(lines)
     assert body == b"\x00body"
+
+
+def _certificate(tmp_path, host: str):
+    """A self-signed certificate for `host` (key and cert PEM files), as a push service's would be signed."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """TinyServer behind TLS with a certificate for `localhost`; yields (server, a client context trusting it)."""
+    cert_path, key_path = _certificate(tmp_path, "localhost")
+    server = TinyServer()
+    inner = server.sock
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_path, key_path)
+    server.sock = context.wrap_socket(socket.create_server(("127.0.0.1", 0)), server_side=True)
+    inner.close()  # the plain listener's accept thread ends with it
+    threading.Thread(target=server._accept, daemon=True).start()
+    server.url = f"https://localhost:{server.sock.getsockname()[1]}/push/device-1"
+    trusting = ssl.create_default_context(cafile=str(cert_path))
+    yield server, trusting
+    server.close()
+
+
+def test_pushes_go_over_tls_on_a_kept_connection(tls_server):
+    server, trusting = tls_server
+    http = PushHttp(pool_size=4, tls=trusting)
+    assert [http.post(server.url, data=b"x", timeout=5).status_code for _ in range(3)] == [201] * 3
+    assert server.connections == 1
+    assert server.requests[0].startswith(b"POST /push/device-1 HTTP/1.1\r\nHost: localhost:")
+
+
+def test_a_push_service_whose_certificate_is_not_trusted_is_unreachable(tls_server):
+    server, _ = tls_server
+    with pytest.raises(PushUnreachable, match="SSLCertVerificationError"):
+        PushHttp(pool_size=4).post(server.url, data=b"x", timeout=5)  # the system's CAs only
+
+
+def test_a_certificate_for_another_host_is_refused(tls_server):
+    server, trusting = tls_server
+    other_name = server.url.replace("https://localhost:", "https://127.0.0.1:")
+    with pytest.raises(PushUnreachable, match="SSLCertVerificationError"):
+        PushHttp(pool_size=4, tls=trusting).post(other_name, data=b"x", timeout=5)
+    assert server.requests == []
