@@ -421,7 +421,7 @@ class Dispatcher:
         self.due.set()
 
     def wake(self) -> None:
-        """New alerts were committed: claim now (another process's dispatcher finds them on its next pass)."""
+        """New alerts were committed (in this process, or elsewhere: alerts.wakeup): claim now."""
         self.due.set()
 
     def _callback(self, alert_id: int) -> str:
@@ -552,7 +552,6 @@ class Dispatcher:
         return changed
 
 
-@cache
 class Finished:
     """Futures that finished, handed from the send threads to the dispatcher loop."""
 
@@ -574,6 +573,7 @@ class Finished:
         return taken
 
 
+@cache
 def _record_reached(reached: str):
     """UPDATE an alert still SENDING to `reached`, as apply_provider_status would: built once per status."""
     now = bindparam("now", type_=Alert.__table__.c.sent_at.type)

@@ -283,3 +283,17 @@ def test_only_a_commit_of_queued_alerts_wakes_the_dispatcher(app, client, login,
     session.rollback()
     session.commit()
     assert not dispatcher.due.is_set()
+
+
+def test_finished_sends_are_handed_over_once_each_and_each_loop_has_its_own():
+    from concurrent.futures import Future
+
+    from emergency.alerts.dispatcher import Finished
+
+    mine, theirs = Finished(), Finished()
+    assert mine is not theirs
+    futures = [Future() for _ in range(3)]
+    for future in futures:
+        mine.add(future)
+    assert mine.take(timeout=1) == set(futures)
+    assert mine.take(timeout=0.01) == set() and theirs.take(timeout=0.01) == set()
