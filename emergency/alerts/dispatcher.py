@@ -32,28 +32,21 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import cache
 
-from sqlalchemy import and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from emergency import logs
 from emergency.alerts import outbox
 from emergency.alerts.budgets import Budget, LocalBudget
 from emergency.alerts.delivery import (
-    PROVIDER_STATUS,
-    REACHED_PHONE,
     apply_provider_status,
     push_summary,
     record_failure,
 )
 from emergency.alerts.models import (
-    ANSWERED,
-    COMPLETED,
-    DELIVERED,
     DISPATCHED_CHANNELS,
     FAILED,
-    FINAL,
     QUEUED,
     RANK,
     SENDING,
@@ -64,6 +57,7 @@ from emergency.alerts.models import (
 from emergency.alerts.optouts import opt_out
 from emergency.alerts.providers.base import Provider, ProviderError
 from emergency.alerts.queue import queue_position
+from emergency.alerts.recording import AcceptedSends
 from emergency.alerts.webpush import PushSender, device_gone, is_gone
 from emergency.db import for_update
 from emergency.metrics import instruments as metrics
@@ -84,14 +78,12 @@ MAX_CLAIM_AHEAD_SECONDS = 1.5
 # one more into a provider's one-second window whenever one of them is a few milliseconds late on
 # the way; 5 % under it absorbs 50 ms of such jitter in every second.
 PACE = 0.95
-# What a provider may answer to a send that reached the recipient (or is on its way): recorded in one UPDATE.
-_REACHED = frozenset({SENT, DELIVERED, ANSWERED, COMPLETED})
 # A dispatcher with nothing in flight pushes its runs' delivery summaries at most this often.
 SUMMARY_AFTER_IDLE = 0.5
 # A channel whose last claim found nothing is not asked again for this long while the other is busy.
 EMPTY_CLAIM_PAUSE = 0.25
-# Pushes accepted by the push service are recorded `sent` together, at most this long after.
-PUSH_RECORD_SECONDS = 0.1
+# Sends a provider accepted are recorded together, at most this long after (alerts.recording).
+RECORD_SECONDS = 0.1
 
 
 @dataclass
@@ -158,6 +150,7 @@ class Dispatcher:
         self.settings = settings
         self.budget = budget or LocalBudget(self.live_dispatchers)
         self.push = push or PushSender(sessions, None, "")
+        self.accepted = AcceptedSends(sessions)
         self.pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="send")
         # Pushes wait on the network, not on a sender's pace: their own, wider pool, so thousands of
         # them neither wait behind SMS nor take the threads the partners' SMS need.
@@ -281,7 +274,7 @@ class Dispatcher:
         if claimed or pushes:
             self.push.prepare([p.id for p in pushes])
             runs = set(self.push_pool.map(self._send_one, pushes)) | set(self.pool.map(self._send_one, claimed))
-            self.push.flush()
+            self.record_accepted()
             self._push_summaries(runs)
             claimed += pushes
         self.run_periodic()
@@ -350,7 +343,7 @@ class Dispatcher:
         empty_at = {"sms": 0.0, "voice": 0.0, "push": 0.0}  # when a claim of the channel last found nothing
         touched: set[int] = set()
         last_summary = last_periodic = last_poll = last_record = 0.0
-        unrecorded = False  # a push finished since the last flush
+        unrecorded = False  # a send finished since the accepted sends were last recorded
         while not self.stop_event.is_set():
             metrics.dispatcher_pass()
             if self.due.is_set():  # cleared before claiming: a wake during the claim is not lost
@@ -374,7 +367,7 @@ class Dispatcher:
                 pending = any(in_flight.values())
                 if pending:
                     done = finished.take(timeout=0.05)
-                    unrecorded = unrecorded or not done.isdisjoint(in_flight["push"])
+                    unrecorded = unrecorded or bool(done)
                     for futures in in_flight.values():
                         futures -= done
                     for future in done:
@@ -382,10 +375,10 @@ class Dispatcher:
                             touched.add(future.result())
                         else:  # the alert stays `sending` and is retried when its lease runs out
                             log.error("recording a send failed", exc_info=future.exception())
-                # One UPDATE records every push accepted meanwhile: a few times a second while a
-                # fan-out goes, and at once when the last of it is done.
-                if unrecorded and (time.monotonic() - last_record >= PUSH_RECORD_SECONDS or not in_flight["push"]):
-                    self.push.flush()
+                # One transaction records every send accepted meanwhile: a few times a second while
+                # texts or a fan-out go, and at once when nothing is left in flight.
+                if unrecorded and (time.monotonic() - last_record >= RECORD_SECONDS or not any(in_flight.values())):
+                    self.record_accepted()
                     unrecorded, last_record = False, time.monotonic()
                 now = time.monotonic()
                 # Each dispatcher pushes a run's delivery summary; together about once a second, and
@@ -408,7 +401,7 @@ class Dispatcher:
                 self.stop_event.wait(idle_sleep)
         # Let what was claimed be sent and recorded, then tell the others they need not wait for us.
         wait(set().union(*in_flight.values()), timeout=self.lease_seconds())
-        self.push.flush()
+        self.record_accepted()
         try:
             self.unregister()
         except Exception:
@@ -450,9 +443,7 @@ class Dispatcher:
             if channel == "sms":
                 result = self.provider.send_sms(to, body, status_callback=self._callback(alert_id), **via)
             elif channel == "push":
-                self.push.send(alert_id)
-                self.push.sent(alert_id)
-                return run_id
+                result = self.push.send(alert_id)
             else:
                 twiml = f"{self.settings.public_base_url}/webhooks/twilio/voice/{alert_id}"
                 result = self.provider.place_call(to, twiml_url=twiml, status_callback=self._callback(alert_id),
@@ -464,22 +455,17 @@ class Dispatcher:
             log.exception("provider crashed sending alert %s", alert_id)
             self._failed(alert_id, ProviderError(str(exc)[:200], temporary=True))
             return run_id
-        self._sent(alert_id, result.sid, result.status)
+        self.accepted.note(alert_id, result.sid, result.status)
         return run_id
 
-    def _sent(self, alert_id: int, sid: str, provider_status: str) -> None:
-        status = (provider_status or "").strip().lower()
+    def record_accepted(self) -> None:
+        """Record the sends accepted since the last call: together, and one by one what that leaves."""
+        for answer in self.accepted.flush():
+            self._settle(answer.alert_id, answer.sid, answer.provider_status)
+
+    def _settle(self, alert_id: int, sid: str | None, provider_status: str) -> None:
+        """Record one accepted send whose alert a callback moved on first, or whose answer is unusual."""
         with self.sessions() as session:
-            reached = PROVIDER_STATUS.get(status)
-            if reached in _REACHED:
-                # The usual answer ("queued"; the console provider's "delivered") to an alert no callback
-                # has reached yet: one UPDATE, no read. What apply_provider_status would set, from SENDING.
-                recorded = session.execute(_record_reached(reached), {
-                    "alert_id": alert_id, "reached": reached, "provider_status": status, "sid": sid,
-                    "now": utcnow()}).rowcount
-                if recorded:
-                    session.commit()
-                    return
             alert = session.get(Alert, alert_id, with_for_update=True)
             alert.provider_sid = alert.provider_sid or sid
             alert.deadline_at = None
@@ -571,22 +557,6 @@ class Finished:
         while self._done:
             taken.add(self._done.popleft())
         return taken
-
-
-@cache
-def _record_reached(reached: str):
-    """UPDATE an alert still SENDING to `reached`, as apply_provider_status would: built once per status."""
-    now = bindparam("now", type_=Alert.__table__.c.sent_at.type)
-    values = {"status": bindparam("reached"), "provider_status": bindparam("provider_status"),
-              "provider_sid": bindparam("sid"), "sent_at": now, "deadline_at": None}
-    if reached in REACHED_PHONE:
-        values["delivered_at"] = now
-    if reached in FINAL:
-        values["finished_at"] = now
-    # A Core UPDATE of the table, not an ORM-enabled one: the ORM's bulk-update path costs twice the
-    # Python per execution, and this runs once per text and call of a fan-out.
-    alerts = Alert.__table__
-    return alerts.update().where(alerts.c.id == bindparam("alert_id"), alerts.c.status == SENDING).values(values)
 
 
 def fall_back_to_voice(session: Session, alert: Alert) -> None:

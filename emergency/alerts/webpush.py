@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import threading
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from emergency.alerts.models import SENDING, SENT, Alert
+from emergency.alerts.models import Alert
 from emergency.alerts.providers.base import ProviderError, SendResult
 from emergency.alerts.providers.webpush import GONE, WebPushProvider
 from emergency.db import reading_only
@@ -20,7 +20,6 @@ from emergency.push.payload import delivery_options, receipt
 from emergency.push.service import remove_gone
 from emergency.runs import timeline
 from emergency.runs.models import Run
-from emergency.timeutil import utcnow
 
 _TARGET = (select(Alert.id, Alert.payload, PushSubscription.endpoint, PushSubscription.p256dh,
                   PushSubscription.auth)
@@ -31,9 +30,8 @@ class PushSender:
     """Looks up an alert's device and payload, adds the receipt, and sends it through the provider.
 
     A fan-out is thousands of pushes, and each one's own database round trips would cost more than
-    its encryption: `prepare` loads a whole claimed batch in one query, and `sent` only notes the
-    success, which `flush` then records for every noted alert in one UPDATE (a dispatcher job of its
-    own, in its own committed session, like the dispatcher's record of each SMS and call).
+    its encryption: `prepare` loads a whole claimed batch in one query, and the dispatcher records
+    the accepted pushes together with its texts and calls (alerts.recording).
     """
 
     def __init__(self, sessions: sessionmaker, provider: WebPushProvider | None, secret: str):
@@ -41,7 +39,6 @@ class PushSender:
         self.provider = provider
         self.secret = secret
         self._targets: dict[int, object] = {}
-        self._sent: list[int] = []
         self._lock = threading.Lock()
 
     def _load(self, alert_ids: list[int]) -> list:
@@ -75,29 +72,6 @@ class PushSender:
         urgency, ttl = delivery_options(payload)
         subscription = {"endpoint": row.endpoint, "keys": {"p256dh": row.p256dh, "auth": row.auth}}
         return self.provider.send_push(subscription, payload, urgency=urgency, ttl=ttl)
-
-    def sent(self, alert_id: int) -> None:
-        """The push service accepted the push; recorded at the next `flush`."""
-        with self._lock:
-            self._sent.append(alert_id)
-
-    def flush(self) -> int:
-        """Record every noted success as `sent` in one statement; returns how many were noted.
-
-        Until then the alert stays `sending` under its claim, so a crash in between re-sends it when
-        the lease runs out (the duplicate window every claimed alert has). An alert the device already
-        reported received has moved on and is left alone.
-        """
-        with self._lock:
-            ids, self._sent = self._sent, []
-        if ids:
-            now = utcnow()
-            with self.sessions() as session:
-                session.execute(update(Alert).where(Alert.id.in_(ids), Alert.status == SENDING)
-                                .values(status=SENT, provider_status="sent", sent_at=now, deadline_at=None)
-                                .execution_options(synchronize_session=False))
-                session.commit()
-        return len(ids)
 
 
 def is_gone(alert: Alert, error: ProviderError) -> bool:

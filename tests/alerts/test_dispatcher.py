@@ -209,7 +209,9 @@ def test_what_the_provider_answers_to_a_send_is_recorded_as_a_callback_would_rec
     session.execute(update(Alert).where(Alert.id == alert.id).values(status=SENDING, deadline_at=utcnow()))
     session.commit()
 
-    _dispatcher(app)._sent(alert.id, "SM" + "a" * 32, answer)
+    dispatcher = _dispatcher(app)
+    dispatcher.accepted.note(alert.id, "SM" + "a" * 32, answer)
+    dispatcher.record_accepted()
 
     session.expire_all()
     alert = session.get(Alert, alert.id)
@@ -225,7 +227,9 @@ def test_a_send_answer_never_moves_an_alert_back_from_what_a_callback_said(app, 
     session.execute(update(Alert).where(Alert.id == alert.id).values(status="delivered", provider_status="delivered"))
     session.commit()
 
-    _dispatcher(app)._sent(alert.id, "SM" + "b" * 32, "queued")
+    dispatcher = _dispatcher(app)
+    dispatcher.accepted.note(alert.id, "SM" + "b" * 32, "queued")
+    dispatcher.record_accepted()
 
     session.expire_all()
     assert session.get(Alert, alert.id).status == "delivered"

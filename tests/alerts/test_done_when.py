@@ -157,7 +157,8 @@ def test_callback_that_beats_the_stored_sid_is_not_lost(app, session, fake_twili
     response = client.post(path, data=params,
                            headers={"X-Twilio-Signature": sign(fake_twilio.auth_token, PUBLIC + path, params)})
     assert response.status_code == 204
-    dispatcher._sent(claimed.id, "SM" + "a" * 32, "queued")  # the create request returns afterwards
+    dispatcher.accepted.note(claimed.id, "SM" + "a" * 32, "queued")  # the create request returns afterwards
+    dispatcher.record_accepted()
     alert = session.get(Alert, claimed.id, populate_existing=True)
     assert (alert.status, alert.provider_sid) == (DELIVERED, "SM" + "a" * 32)
     assert alert.status != SENDING and run_id
