@@ -190,6 +190,20 @@ def cpu_seconds(pid: int, children: bool = True) -> float:
     return total
 
 
+def database_cpu_seconds() -> float | None:
+    """User + system CPU of this machine's PostgreSQL processes (None if there are none: a remote server)."""
+    tick, total, found = os.sysconf("SC_CLK_TCK"), 0.0, False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, _, rest = stat.read_text().partition(") ")
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        if head.endswith("(postgres"):
+            fields = rest.split()
+            total, found = total + (int(fields[11]) + int(fields[12])) / tick, True
+    return total if found else None
+
+
 def wait_ready(base: str, deadline: float) -> None:
     while time.monotonic() < deadline:
         try:

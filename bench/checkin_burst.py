@@ -207,10 +207,12 @@ def main() -> int:
                 return 1
         run_id = _seed.start_drill(http, base, school_id)
 
+        database_before = _seed.database_cpu_seconds() if url.startswith("postgresql") else None
         cpu_before, t_burst, wall_burst = _seed.cpu_seconds(processes[0].pid), time.monotonic(), time.time()
         latencies, errors, last_return = asyncio.run(send_checkins(base, run_id, tokens, args, deadline))
         burst_seconds = time.time() - wall_burst
         cpu_ms = (_seed.cpu_seconds(processes[0].pid) - cpu_before) * 1000 / max(1, len(latencies))
+        database_after = _seed.database_cpu_seconds() if database_before is not None else None
 
         watched = None
         if watchers is not None:
@@ -230,6 +232,9 @@ def main() -> int:
         print(f"errors: {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
         print(f"server CPU: {cpu_ms:.2f} ms per check-in (web process, user+system, over "
               f"{time.monotonic() - t_burst:.1f}s)")
+        if database_before is not None and database_after is not None:
+            print(f"database CPU: {(database_after - database_before) * 1000 / max(1, len(latencies)):.2f} ms per "
+                  "check-in (this machine's PostgreSQL processes, the drill's texts included)")
         print(f"roll-up: GET accountability {rollup_ms:.0f} ms, reported {rollup.get('reported_rooms')} rooms")
         complete = True
         if watched is not None:

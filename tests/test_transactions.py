@@ -47,8 +47,8 @@ ALLOWED_COMMITS: dict[str, tuple[int, str]] = {
     "roster.service:expected_roster": (2, "a GET works out who was expected where, once, for everyone"),
     "accountability.checkins:record_checkin": (1, "a check-in ends its transaction itself: on PostgreSQL its "
                                                   "tally statement ran outside it, and the phones hear at once"),
-    "accountability.checkins:_record": (1, "PostgreSQL: the report is stored before the tally statement that "
-                                           "every room of the school queues on"),
+    "accountability.checkins:_store_and_tally": (1, "PostgreSQL: the request's reads end before the check-in's "
+                                                    "statement, a transaction of its own"),
     "accountability.checkins:apply_untallied": (1, "each late tally is a job of its own"),
 }
 

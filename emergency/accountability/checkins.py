@@ -1,7 +1,8 @@
 """Classroom check-ins: one path for the app and SMS, the room's latest status, the live pushes.
 
-On PostgreSQL a check-in is stored, committed, then tallied in a statement of its own (see `_record`);
-`apply_untallied` finishes any the process stopped between the two steps."""
+On PostgreSQL a check-in is one statement, committed on its own (see `_record`): the report, the
+room's latest status, the run's tally and the timeline entry, in the order of the room's row lock.
+`apply_untallied` finishes reports an earlier version stored and had still to tally."""
 
 from __future__ import annotations
 
@@ -11,14 +12,18 @@ from datetime import datetime, timedelta
 from functools import cache
 
 from sqlalchemy import (
+    JSON,
     Integer,
     and_,
     bindparam,
+    case,
+    cast,
     func,
     literal,
     select,
     true,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,10 +38,10 @@ from emergency.accountability.models import (
     RunTally,
 )
 from emergency.accountability.rooms import (
-    EXPECTED_COUNT,
     Reporter,
     actor_of,
     expected_room_count,
+    must_report,
     reporting_run,
     resolve_location,
     room_is_expected,
@@ -106,31 +111,16 @@ def _check_counts(request: CheckinRequest) -> None:
 
 
 def _resolve_room(session: Session, run: Run, room_id: int | None, person: Reporter) -> Room:
-    """The room reported for, a room of the run's school; on PostgreSQL, with its lock (see _lock_room) taken."""
+    """The room reported for, a room of the run's school."""
     room_id = room_id if room_id is not None else person.home_room_id
     if room_id is None:
         raise ValidationFailed("Say which room you report for: you have no home room.",
                                errors={"room_id": ["required: you have no home room"]})
-    if is_postgres(session):
-        # The lookup takes the lock too: one round trip less on the path every room of the school takes.
-        found = session.execute(_ROOM_LOCKED, {"room_id": room_id, "school_id": run.school_id,
-                                               "run_id": run.id}).first()
-        room = found[0] if found else None
-    else:
-        room = session.get(Room, room_id)
+    room = session.get(Room, room_id)
     if room is None or room.school_id != run.school_id:
         raise ValidationFailed(f"Room {room_id} is not a room of {run.school.name}.",
                                errors={"room_id": [f"not a room of {run.school.name}"]})
     return room
-
-
-# PostgreSQL: the room of the school, locking its reports in this run until the commit. Reports of
-# one room are serialised so its latest row and the supersede link are written in order. Only the
-# room, not the run: the run's row is locked later, by the timeline's sequence number, for as short
-# a time as possible, since every room of the school queues on it. (The function runs only for the
-# row found: a room of another school is neither returned nor locked.)
-_ROOM_LOCKED = select(Room, func.pg_advisory_xact_lock(bindparam("run_id"), Room.id)).where(
-    Room.id == bindparam("room_id"), Room.school_id == bindparam("school_id"))
 
 
 def check_in(session: Session, principal: Principal, run_id: int, request: CheckinRequest, *,
@@ -191,7 +181,6 @@ def _record(session: Session, run: Run, person: Reporter, room: Room, request: C
     # A whole school reports at once, so this path runs plain statements built once (below) rather
     # than ORM units of work: on one web process, Python time is what limits the check-in rate.
     now = utcnow()
-    postgres = is_postgres(session)
     counts = {name: getattr(request, name) for name in COUNT_FIELDS}
     # Not added to the session: it is inserted by a plain statement and returned to the caller as it was sent.
     checkin = Checkin(run_id=run.id, room_id=room.id, room=room, person_id=person.id, reporter_name=person.name,
@@ -199,20 +188,13 @@ def _record(session: Session, run: Run, person: Reporter, room: Room, request: C
                       missing_students=request.missing_students or None,
                       injured_students=request.injured_students or None, note=request.note,
                       late=run.state != ACTIVE, idempotency_key=idempotency_key, created_at=now,
-                      tallied_at=None if postgres else now, **counts)
+                      tallied_at=now, **counts)
     room_key = {"run_id": run.id, "room_id": room.id, "status": checkin.status, "reported_at": now, **counts}
-    if postgres:
-        # Under the room's lock (_resolve_room), one round trip: insert the report, read the room's
-        # previous one, link it and replace it, count the expected rooms (the summary shows it).
-        # On the session's Core connection, like the token lookup: the ORM's execute path is a third of
-        # a statement's Python, and nothing of the session's needs flushing first.
-        stored = session.connection().execute(_store_statement(), {
-            **{f"new_{name}": getattr(checkin, name) for name in _CHECKIN_INSERTED},
-            **{f"status_{name}": value for name, value in room_key.items()},
-            "this_run": run.id, "this_room": room.id, "school_id": run.school_id}).one()
-        checkin.id, expected = stored.id, stored.expected
-        latest = stored if stored.checkin_id is not None else None
+    event = _checkin_event(run, checkin, room, None, actor_of(person))
+    if is_postgres(session):
+        tally, latest, expected = _store_and_tally(session, run, checkin, room, room_key, event)
     else:
+        # SQLite writes one transaction at a time anyway: everything goes in this one.
         checkin.id = session.execute(_INSERT_CHECKIN, {name: getattr(checkin, name) for name in _CHECKIN_INSERTED}
                                      ).scalar_one()
         latest = session.execute(_ROOM_STATUS, {"this_run": run.id, "this_room": room.id}).one_or_none()
@@ -223,28 +205,64 @@ def _record(session: Session, run: Run, person: Reporter, room: Room, request: C
             session.execute(_SUPERSEDE, {"old_id": latest.checkin_id, "new_id": checkin.id})
             session.execute(_UPDATE_ROOM_STATUS, {**room_key, "this_run": run.id, "this_room": room.id})
         expected = expected_room_count(session, run.school_id)
-    change = _change(session, checkin, room, latest)
-    event = _checkin_event(run, checkin, room, latest.checkin_id if latest else None, actor_of(person))
-    urgent = checkin.status == NEED_HELP and (latest is None or latest.status != NEED_HELP)
-    if not postgres:
-        # SQLite writes one transaction at a time anyway: everything goes in this one.
+        change = _change(session, checkin, room, latest)
         tally = move_tally(session, run, change, first_expected_at=now if change["reported"] else None)
+        event.payload.update(checkin_id=checkin.id, supersedes=latest.checkin_id if latest else None)
         timeline.append(session, run, event)
-    else:
-        if not urgent:
-            # The report is stored once this commits. The tally and the timeline entry follow in one
-            # statement of their own, because they lock rows every room of the school queues on: held
-            # across round trips, those locks would make the school queue behind one slow thread.
-            # An urgent report keeps it all in one transaction with its alert (below).
-            session.commit()
-        tally = _apply(session, run, checkin.id, change, event, autocommit=not urgent,
-                       first_expected_at=now if change["reported"] else None)
     _publish(session, run, event, tally, expected, room, checkin.status)
-    if urgent:
+    if checkin.status == NEED_HELP and (latest is None or latest.status != NEED_HELP):
         alert_help(session, run, person, event.seq, room_label=room.label, exclude_person_id=person.id)
     log.debug("check-in %s recorded: run %s room %s (%s, %s)", checkin.id, run.id, room.id, channel,
              checkin.status)
     return checkin
+
+
+def _store_and_tally(session: Session, run: Run, checkin: Checkin, room: Room, room_key: dict, event: RunEvent):
+    """PostgreSQL: the report, the room's latest status, the tally and the timeline entry in one statement.
+
+    Every room of the school queues on the run's tally and sequence, so their row locks are held only
+    while the database runs the statement: it is a transaction of its own, no round trip holds them.
+    An urgent report (the room newly needs help) is the exception: it stays in the caller's
+    transaction, so that its alert is queued with it or not at all.
+
+    Returns (the new tally, the report the room's latest replaced or None, the expected rooms); fills
+    in checkin.id, event.id, event.seq and the event's checkin_id and supersedes.
+    """
+    if checkin.status != NEED_HELP:
+        session.commit()  # the request's reads (token, run, room): the statement is a transaction of its own
+        outside_transaction(session)
+    first_expected = room_is_expected(session, room)
+    row = session.connection().execute(_checkin_statement(), {
+        **{f"new_{name}": getattr(checkin, name) for name in _CHECKIN_INSERTED},
+        **{f"status_{name}": value for name, value in room_key.items()},
+        "expected_school": run.school_id, "expected_room": int(first_expected),
+        "now": room_key["reported_at"], "is_need_help": int(checkin.status == NEED_HELP),
+        **timeline.append_params(event)}).one()
+    checkin.id, event.id, event.seq = row.id, row.event_id, row.event_seq
+    if row.previous_checkin_id is not None and not row.linked:
+        # The report replaced was committed after this statement began: its row was not yet visible to
+        # the UPDATE that links it, though the room's row (locked, so read as last committed) named it.
+        session.execute(_SUPERSEDE, {"old_id": row.previous_checkin_id, "new_id": checkin.id})
+    event.payload.update(checkin_id=checkin.id, supersedes=row.previous_checkin_id)
+    timeline.appended_to(run, event)
+    latest = None
+    if row.previous_checkin_id is not None:
+        latest = _Previous(row.previous_checkin_id, row.previous_status,
+                           *(getattr(row, f"previous_{name}") for name in COUNT_FIELDS))
+    return row, latest, row.expected
+
+
+@dataclass(frozen=True)
+class _Previous:
+    """The report a room's latest replaced, as the check-in statement found it."""
+
+    checkin_id: int
+    status: str
+    present: int
+    absent: int
+    missing: int
+    injured: int
+    extra: int
 
 
 def _change(session: Session, checkin: Checkin, room: Room, previous) -> dict:
@@ -374,7 +392,11 @@ _ROOM_STATUS = select(_ROOM_STATUSES).where(_THIS_ROOM)
 _INSERT_ROOM_STATUS = _ROOM_STATUSES.insert().values(reports=1)
 
 
-_UPDATE_ROOM_STATUS = _ROOM_STATUSES.update().where(_THIS_ROOM).values(reports=_ROOM_STATUSES.c.reports + 1)
+# The right-hand sides read the row as it was: the report being replaced (as on PostgreSQL, below).
+_UPDATE_ROOM_STATUS = _ROOM_STATUSES.update().where(_THIS_ROOM).values(
+    reports=_ROOM_STATUSES.c.reports + 1, previous_checkin_id=_ROOM_STATUSES.c.checkin_id,
+    previous_status=_ROOM_STATUSES.c.status,
+    **{f"previous_{name}": _ROOM_STATUSES.c[name] for name in COUNT_FIELDS})
 
 
 _SUPERSEDE = _CHECKINS.update().where(_CHECKINS.c.id == bindparam("old_id")).values(
@@ -382,33 +404,65 @@ _SUPERSEDE = _CHECKINS.update().where(_CHECKINS.c.id == bindparam("old_id")).val
 
 
 @cache
-def _store_statement():
-    """PostgreSQL: WITH new (the report), prev (the room's latest), superseded, latest (upsert): built once.
+def _checkin_statement():
+    """PostgreSQL: a check-in as one statement, built once. WITH
+    - new: the report;
+    - latest: the room's latest status, inserted or replaced by ON CONFLICT DO UPDATE. That takes the
+      room's row lock and sees its last committed version whatever this statement's snapshot, so the
+      row remembers the report it replaced (previous_*) exactly, however many phones report the room;
+    - superseded: the replaced report linked to the new one (see _store_and_tally for the rare miss);
+    - tally: the run's tally moved by the difference from the replaced report;
+    - appended: the timeline entry, its sequence number taken after the room's lock, so a room's
+      reports are on the timeline in the order they replaced each other.
 
-    Returns the new report's id, the previous latest report's columns (NULL for a room's first
-    report) and the school's expected room count. Every part sees the snapshot taken before it, so
-    `prev` is the room's state before this report; the room's advisory lock orders its reports.
+    Returns the new report's id, the replaced report's columns (NULL for a room's first report), the
+    new tally, the timeline entry's id and seq, whether the link was written and the expected rooms.
     """
+    # The school's expected rooms are counted first, before the statement takes a lock every room
+    # of the school queues on. (Not a parameter named school_id: the UPDATE of the run's sequence
+    # would set the column of that name.)
+    expected = select(func.count()).select_from(Room).where(must_report(bindparam("expected_school"))
+                                                            ).scalar_subquery()
     new = _CHECKINS.insert().values({name: bindparam(f"new_{name}", type_=_CHECKINS.c[name].type)
-                                     for name in _CHECKIN_INSERTED}).returning(_CHECKINS.c.id).cte("new")
-    prev = select(_ROOM_STATUSES).where(_THIS_ROOM).cte("prev")
-    superseded = (_CHECKINS.update().where(_CHECKINS.c.id == select(prev.c.checkin_id).scalar_subquery())
-                  .values(superseded_by_id=select(new.c.id).scalar_subquery()).returning(_CHECKINS.c.id)
-                  .cte("superseded"))
+                                     for name in _CHECKIN_INSERTED}).returning(
+        _CHECKINS.c.id, expected.label("expected")).cte("new")
+    rooms = _ROOM_STATUSES.c
     replaced = ["status", "reported_at", *COUNT_FIELDS]
-    values = {name: bindparam(f"status_{name}", type_=_ROOM_STATUSES.c[name].type)
-              for name in ("run_id", "room_id", *replaced)}
+    values = {name: bindparam(f"status_{name}", type_=rooms[name].type) for name in ("run_id", "room_id", *replaced)}
     insert_latest = upsert("postgresql", _ROOM_STATUSES).from_select(
         [*values, "checkin_id", "first_reported_at", "reports"],
         select(*values.values(), new.c.id, values["reported_at"], literal(1)).select_from(new))
     latest = insert_latest.on_conflict_do_update(
-        index_elements=[_ROOM_STATUSES.c.run_id, _ROOM_STATUSES.c.room_id],
-        set_={"checkin_id": insert_latest.excluded.checkin_id, "reports": _ROOM_STATUSES.c.reports + 1,
-              **{name: insert_latest.excluded[name] for name in replaced}},
-    ).returning(_ROOM_STATUSES.c.room_id).cte("latest")
-    return (select(new.c.id, prev.c.checkin_id, prev.c.status, *(prev.c[name] for name in COUNT_FIELDS),
-                   EXPECTED_COUNT.scalar_subquery().label("expected"))
-            .select_from(new.outerjoin(prev, true())).add_cte(superseded, latest))
+        index_elements=[rooms.run_id, rooms.room_id],
+        set_={"checkin_id": insert_latest.excluded.checkin_id, "reports": rooms.reports + 1,
+              **{name: insert_latest.excluded[name] for name in replaced},
+              # The right-hand sides read the row as it was: the report being replaced.
+              "previous_checkin_id": rooms.checkin_id, "previous_status": rooms.status,
+              **{f"previous_{name}": rooms[name] for name in COUNT_FIELDS}},
+    ).returning(*(rooms[f"previous_{name}"] for name in ("checkin_id", "status", *COUNT_FIELDS))).cte("latest")
+    superseded = (_CHECKINS.update().where(_CHECKINS.c.id == select(latest.c.previous_checkin_id).scalar_subquery())
+                  .values(superseded_by_id=select(new.c.id).scalar_subquery()).returning(_CHECKINS.c.id)
+                  .cte("superseded"))
+    first = latest.c.previous_checkin_id.is_(None)
+    expected_room = bindparam("expected_room", type_=Integer)
+    moved = {"reported": case((first, expected_room), else_=0), "reported_rooms": case((first, 1), else_=0),
+             **{name: values[name] - func.coalesce(latest.c[f"previous_{name}"], 0) for name in COUNT_FIELDS},
+             "need_help": bindparam("is_need_help", type_=Integer)
+             - case((latest.c.previous_status == NEED_HELP, 1), else_=0)}
+    first_expected_at = case((and_(first, expected_room == 1), bindparam("now", type_=rooms.reported_at.type)))
+    tally = adding_to_tally(upsert("postgresql", RunTally.__table__).from_select(
+        ["run_id", *TALLY_COUNTERS, "last_expected_first_at"],
+        select(values["run_id"], *(moved[name] for name in TALLY_COUNTERS), first_expected_at).select_from(latest),
+    )).cte("tally")
+    # The entry's payload is the one sent, with the report's id and the one it replaced filled in.
+    ids = select(func.jsonb_build_object("checkin_id", new.c.id, "supersedes", latest.c.previous_checkin_id)
+                 ).select_from(new.join(latest, true())).scalar_subquery()
+    payload = cast(cast(bindparam("event_payload", type_=JSONB), JSONB).op("||", return_type=JSONB)(ids), JSON)
+    appended = timeline.append_cte(guard=latest, payload=payload)
+    linked = select(func.count()).select_from(superseded).scalar_subquery()
+    return (select(new.c.id, *latest.c, *tally.c, appended.c.id.label("event_id"), appended.c.seq.label("event_seq"),
+                   linked.label("linked"), new.c.expected)
+            .select_from(new.join(latest, true()).join(tally, true()).join(appended, true())))
 
 
 def list_checkins(session: Session, principal: Principal, run_id: int, room_id: int | None = None) -> list[dict]:

@@ -65,7 +65,8 @@ class Checkin(RoomCounts, Base):
     superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("checkins.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     names_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # When the run's tally and timeline took this check-in in (see service._apply); NULL until then.
+    # When the run's tally and timeline took this check-in in: with the report itself. NULL only for a
+    # report an earlier version stored and had still to tally (accountability.checkins.apply_untallied).
     tallied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     room: Mapped[Room] = relationship()
@@ -83,6 +84,15 @@ class RoomStatus(RoomCounts, Base):
     reports: Mapped[int] = mapped_column(Integer, default=1)
     first_reported_at: Mapped[datetime] = mapped_column(UTCDateTime)
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The report the latest one replaced, as the check-in found it under this row's lock: the tally
+    # moves by the difference (accountability.checkins). NULL after a room's first report.
+    previous_checkin_id: Mapped[int | None] = mapped_column(Integer)
+    previous_status: Mapped[str | None] = mapped_column(String(24))
+    previous_present: Mapped[int | None] = mapped_column(Integer)
+    previous_absent: Mapped[int | None] = mapped_column(Integer)
+    previous_missing: Mapped[int | None] = mapped_column(Integer)
+    previous_injured: Mapped[int | None] = mapped_column(Integer)
+    previous_extra: Mapped[int | None] = mapped_column(Integer)
 
     checkin: Mapped[Checkin] = relationship()
     room: Mapped[Room] = relationship()

@@ -78,10 +78,11 @@ def appended_to(run: Run, event: RunEvent) -> None:
 
 
 @cache
-def append_cte(guard=None):
+def append_cte(guard=None, payload=None):
     """PostgreSQL: `WITH seq AS (UPDATE runs ... RETURNING last_seq) INSERT INTO run_events ... RETURNING id, seq`.
 
-    Built once. Its values are append_params(); with `guard` (a CTE) it appends only if the guard has a row.
+    Built once. Its values are append_params(); with `guard` (a CTE) it appends only if the guard has a
+    row, and only after the guard ran. `payload`: an SQL expression for the payload, in place of the value.
     """
     events, runs = RunEvent.__table__, Run.__table__
     condition = runs.c.id == bindparam("event_run_id")
@@ -91,6 +92,8 @@ def append_cte(guard=None):
            .returning(runs.c.last_seq).cte("seq"))
     values = [bindparam(f"event_{name}", type_=events.c[name].type) for name in ("type", "actor", "payload",
                                                                                    "created_at")]
+    if payload is not None:
+        values[2] = payload
     return events.insert().from_select(
         ["run_id", "seq", "type", "actor", "payload", "created_at"],
         select(bindparam("event_run_id", type_=events.c.run_id.type), seq.c.last_seq, *values),
