@@ -19,7 +19,7 @@ from emergency.accountability.schemas import (
     StaffStatusOutSchema,
     StaffStatusSchema,
 )
-from emergency.db import db
+from emergency.db import db, reads_outside_transaction
 from emergency.web import current_principal, idempotency_key, staff_principal
 
 blp = Blueprint("accountability", __name__, url_prefix="/api/v1", description="Check-ins and the roll-up")
@@ -36,6 +36,7 @@ class Checkins(MethodView):
         principal = current_principal()
         return {"checkins": checkins.list_checkins(db.session, principal, run_id, args.get("room_id"))}
 
+    @reads_outside_transaction  # outermost: the token lookup in the arguments' parser is a read too
     @blp.arguments(CheckinSchema)
     @blp.response(201, CheckinOutSchema)
     @blp.alt_response(200, schema=CheckinOutSchema, description="The same Idempotency-Key was used before")

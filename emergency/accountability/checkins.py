@@ -228,9 +228,9 @@ def _store_and_tally(session: Session, run: Run, checkin: Checkin, room: Room, r
     Returns (the new tally, the report the room's latest replaced or None, the expected rooms); fills
     in checkin.id, event.id, event.seq and the event's checkin_id and supersedes.
     """
+    session.commit()  # the request's reads (token, run, room), if they had a transaction (reads_outside_transaction)
     if checkin.status != NEED_HELP:
-        session.commit()  # the request's reads (token, run, room): the statement is a transaction of its own
-        outside_transaction(session)
+        outside_transaction(session)  # the statement is a transaction of its own
     first_expected = room_is_expected(session, room)
     row = session.connection().execute(_checkin_statement(), {
         **{f"new_{name}": getattr(checkin, name) for name in _CHECKIN_INSERTED},

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from emergency.accountability.models import Checkin, RoomStatus
 from emergency.directory.models import Room
@@ -295,3 +295,28 @@ def test_names_appear_only_for_admins_in_the_check_in_response(world):
 
     assert "missing_students" not in as_teacher
     assert as_principal["missing_students"] == ["Zed Zebra"]
+
+
+def test_a_check_in_is_four_statements_and_no_transaction_round_trips_on_postgresql(app, world, session):
+    """The path every room of a school takes at once: the token, the run, the room, then the one
+    statement that writes it all. All of them autocommitted: no BEGIN or COMMIT round trips."""
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("PostgreSQL: SQLite runs each write in a transaction holding the write lock")
+    run_id = world.start()
+    world.h(world.teacher)  # logged in before counting
+    seen: list[tuple[str, bool]] = []
+
+    def note(conn, cursor, statement, parameters, context, executemany):
+        seen.append((" ".join(statement.split()[:2]), conn.connection.driver_connection.autocommit))
+
+    engine = app.extensions["db"]["engine"]
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        response = world.check_in(run_id, **GOOD)
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+    assert response.status_code == 201, response.get_json()
+    assert [s for s, _ in seen] == ["SELECT auth_tokens.expires_at,", "SELECT runs.id,", "SELECT rooms.id,",
+                                    'WITH "new"'], seen
+    assert all(autocommit for _, autocommit in seen), seen
