@@ -222,8 +222,8 @@ def _store_and_tally(session: Session, run: Run, checkin: Checkin, room: Room, r
 
     Every room of the school queues on the run's tally and sequence, so their row locks are held only
     while the database runs the statement: it is a transaction of its own, no round trip holds them.
-    An urgent report (the room newly needs help) is the exception: it stays in the caller's
-    transaction, so that its alert is queued with it or not at all.
+    A report of `need_help` is the exception: it runs in a transaction that the caller commits, so
+    that the alert of a room that newly needs help is queued with it or not at all.
 
     Returns (the new tally, the report the room's latest replaced or None, the expected rooms); fills
     in checkin.id, event.id, event.seq and the event's checkin_id and supersedes.
@@ -231,11 +231,10 @@ def _store_and_tally(session: Session, run: Run, checkin: Checkin, room: Room, r
     session.commit()  # the request's reads (token, run, room), if they had a transaction (reads_outside_transaction)
     if checkin.status != NEED_HELP:
         outside_transaction(session)  # the statement is a transaction of its own
-    first_expected = room_is_expected(session, room)
     row = session.connection().execute(_checkin_statement(), {
         **{f"new_{name}": getattr(checkin, name) for name in _CHECKIN_INSERTED},
         **{f"status_{name}": value for name, value in room_key.items()},
-        "expected_school": run.school_id, "expected_room": int(first_expected),
+        "expected_school": run.school_id,
         "now": room_key["reported_at"], "is_need_help": int(checkin.status == NEED_HELP),
         **timeline.append_params(event)}).one()
     checkin.id, event.id, event.seq = row.id, row.event_id, row.event_seq
@@ -418,14 +417,17 @@ def _checkin_statement():
     Returns the new report's id, the replaced report's columns (NULL for a room's first report), the
     new tally, the timeline entry's id and seq, whether the link was written and the expected rooms.
     """
-    # The school's expected rooms are counted first, before the statement takes a lock every room
-    # of the school queues on. (Not a parameter named school_id: the UPDATE of the run's sequence
-    # would set the column of that name.)
-    expected = select(func.count()).select_from(Room).where(must_report(bindparam("expected_school"))
-                                                            ).scalar_subquery()
-    new = _CHECKINS.insert().values({name: bindparam(f"new_{name}", type_=_CHECKINS.c[name].type)
-                                     for name in _CHECKIN_INSERTED}).returning(
-        _CHECKINS.c.id, expected.label("expected")).cte("new")
+    # The school's expected rooms (and whether this is one) are counted first, before the statement
+    # takes a lock every room of the school queues on. (Not a parameter named school_id: the UPDATE
+    # of the run's sequence would set the column of that name.)
+    inserted = {name: bindparam(f"new_{name}", type_=_CHECKINS.c[name].type) for name in _CHECKIN_INSERTED}
+    must = must_report(bindparam("expected_school"))
+    expected = select(func.count()).select_from(Room).where(must).scalar_subquery()
+    # 1 if this room must report now (`reported` counts a room by what it was when it first reported)
+    this_room_expected = select(func.count()).select_from(Room).where(Room.id == inserted["room_id"], must
+                                                                      ).scalar_subquery()
+    new = _CHECKINS.insert().values(inserted).returning(
+        _CHECKINS.c.id, expected.label("expected"), this_room_expected.label("expected_room")).cte("new")
     rooms = _ROOM_STATUSES.c
     replaced = ["status", "reported_at", *COUNT_FIELDS]
     values = {name: bindparam(f"status_{name}", type_=rooms[name].type) for name in ("run_id", "room_id", *replaced)}
@@ -444,7 +446,7 @@ def _checkin_statement():
                   .values(superseded_by_id=select(new.c.id).scalar_subquery()).returning(_CHECKINS.c.id)
                   .cte("superseded"))
     first = latest.c.previous_checkin_id.is_(None)
-    expected_room = bindparam("expected_room", type_=Integer)
+    expected_room = select(new.c.expected_room).scalar_subquery()
     moved = {"reported": case((first, expected_room), else_=0), "reported_rooms": case((first, 1), else_=0),
              **{name: values[name] - func.coalesce(latest.c[f"previous_{name}"], 0) for name in COUNT_FIELDS},
              "need_help": bindparam("is_need_help", type_=Integer)
