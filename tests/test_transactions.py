@@ -41,7 +41,7 @@ ALLOWED_COMMITS: dict[str, tuple[int, str]] = {
     "alerts.dispatcher:Dispatcher._failed": (1, "each send's outcome is a job of its own"),
     "alerts.dispatcher:Dispatcher._push_summaries": (1, "a run's delivery summary after a batch"),
     "alerts.dispatcher:Dispatcher.poll_stuck": (1, "each polled alert's status is a job of its own"),
-    "alerts.recording:AcceptedSends.flush": (1, "the sends accepted meanwhile, recorded in one transaction"),
+    "alerts.recording:AcceptedSends._record": (1, "the sends accepted meanwhile, recorded in one transaction"),
     "alerts.escalation:run_due_escalations": (1, "each escalation holds its run's row until it commits"),
     "accountability.reminders:run_due_reminders": (2, "the read ends, then each reminder with its claim"),
     "roster.service:expected_roster": (2, "a GET works out who was expected where, once, for everyone"),

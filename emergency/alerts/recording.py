@@ -62,6 +62,18 @@ class AcceptedSends:
         plain = [a for a in noted if PROVIDER_STATUS.get(a.provider_status) in REACHED]
         if not plain:
             return noted
+        try:
+            sending = self._record(plain)
+        except Exception:
+            # The database did not take them (it is down, a connection dropped): keep them for the next
+            # flush, or their alerts would stay `sending` and be sent again when the claims lapse.
+            with self._lock:
+                self._noted[:0] = noted
+            raise
+        return [a for a in noted if a.alert_id not in sending]  # only plain answers were looked up
+
+    def _record(self, plain: list[Accepted]) -> set[int]:
+        """Write the plain answers whose alerts are still `sending`, in one transaction; returns those ids."""
         with self.sessions() as session:
             # Locked until the commit: a callback for one of these waits, then finds it recorded.
             sending = set(session.scalars(for_update(
@@ -87,7 +99,7 @@ class AcceptedSends:
                 connection.execute(recording(reached, by_ids=True), {
                     "alert_ids": ids, "sid": None, "provider_status": provider_status, "now": now})
             session.commit()
-        return [a for a in noted if a.alert_id not in sending]  # only plain answers were looked up
+        return sending
 
 
 @cache

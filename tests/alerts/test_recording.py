@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import event, update
+from sqlalchemy.exc import OperationalError
 
 from emergency.alerts.models import DELIVERED, SENDING, Alert
 from emergency.db import db
@@ -138,3 +139,27 @@ def test_the_texts_of_a_drill_are_recorded_with_what_the_provider_said(app, sess
     recorded = alerts(session, run, channel="sms")
     assert {a.status for a in recorded} == {"sent"}
     assert all(a.provider_sid and a.provider_sid.startswith("SM") and a.deadline_at is None for a in recorded)
+
+
+def test_answers_the_database_did_not_take_are_kept_for_the_next_flush(app, session, claimed, monkeypatch):
+    """A dropped connection while recording must not leave the texts `sending`: their claims would
+    lapse and every one of them would be sent again."""
+    dispatcher, run, texts = claimed
+    for text in texts[:3]:
+        dispatcher.accepted.note(text.id, f"SM{text.id:032d}", "queued")
+    record = dispatcher.accepted._record
+
+    def dropped(plain):
+        raise OperationalError("UPDATE alerts ...", {}, Exception("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(dispatcher.accepted, "_record", dropped)
+    with pytest.raises(OperationalError):
+        dispatcher.record_accepted()
+    monkeypatch.setattr(dispatcher.accepted, "_record", record)
+    dispatcher.accepted.note(texts[3].id, f"SM{texts[3].id:032d}", "queued")  # answered meanwhile
+
+    dispatcher.record_accepted()
+
+    rows = {a.id: a for a in alerts(session, run)}
+    assert [rows[t.id].provider_sid for t in texts[:4]] == [f"SM{t.id:032d}" for t in texts[:4]]
+    assert {rows[t.id].status for t in texts[:4]} == {"sent"}
