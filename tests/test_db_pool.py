@@ -140,3 +140,18 @@ def test_a_connection_that_died_while_idle_in_the_pool_is_replaced_before_use(da
         assert again != first
     finally:
         engine.dispose()
+
+
+def test_a_postgresql_engine_lets_psycopg_cache_the_check_in_statement():
+    """psycopg re-parses a statement past its cache limits on every execution (a third of a
+    millisecond for a check-in). If psycopg renames those limits, this fails: look at db.py."""
+    from psycopg import _queries
+    from sqlalchemy.dialects.postgresql import psycopg as dialect
+
+    from emergency.accountability.checkins import _checkin_statement
+
+    make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none").dispose()  # connects to nothing
+    compiled = _checkin_statement().compile(dialect=dialect.dialect())
+
+    assert len(str(compiled)) <= _queries.MAX_CACHED_STATEMENT_LENGTH
+    assert len(compiled.params) <= _queries.MAX_CACHED_STATEMENT_PARAMS
