@@ -220,7 +220,7 @@ def make_engine(url: str, pool: PoolSettings | None = None) -> Engine:
 
 # psycopg turns each statement's %(name)s placeholders into $n with a regular expression, and caches
 # the result only for statements up to 4,096 characters and 50 parameters. A check-in is one
-# statement of about 7,000 characters and 56 parameters, run a few hundred times a second: parsed
+# statement of about 7,300 characters and 55 parameters, run a few hundred times a second: parsed
 # anew, it would cost a third of a millisecond of the web process's one core each time. The limits
 # stay low enough that lists of ids (IN with one parameter each) still mostly bypass the cache.
 CACHED_STATEMENT_LENGTH = 16_384
