@@ -8,6 +8,9 @@ import { eventText, who } from "./runui.js";
 // Live-only summaries reuse the run's last seq; they are not timeline entries.
 const NOT_IN_TIMELINE = new Set(["accountability.updated", "alert.delivery"]);
 const QUIET = new Set(["alert.delivery", "alert.escalated"]);
+// Only this summary may trigger a fill: it goes to the school's few admins. The check-in summary goes
+// to every phone, and a teacher's timeline lags it by the rooms' reports they are not sent.
+const GAP_HINT = "alert.delivery";
 
 export class Timeline {
   constructor(runId, { onChange } = {}) {
@@ -51,7 +54,14 @@ export class Timeline {
 
   // A live event: append it, or fetch what came before it if something was missed.
   live(name, event) {
-    if (NOT_IN_TIMELINE.has(name) || typeof event.seq !== "number") return;
+    if (typeof event.seq !== "number") return;
+    if (name === GAP_HINT && event.seq > this.lastSeq) {
+      // The admins' delivery summary (about once a second) carries the run's last seq: an entry
+      // published while this screen was still connecting, with nothing after it, is fetched now.
+      this.fill().catch(() => {});
+      return;
+    }
+    if (NOT_IN_TIMELINE.has(name)) return;
     if (event.seq > this.lastSeq + 1) {
       this.fill().catch(() => {});
       return;
