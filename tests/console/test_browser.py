@@ -389,3 +389,47 @@ def test_the_console_talks_over_a_websocket_that_carries_the_start(served, phone
         assert "sec-websocket-extensions" not in answered[0], answered
     finally:
         end_if_active(served, run["id"])
+
+
+def test_an_entry_the_board_missed_is_fetched_when_the_delivery_summary_is_ahead(served, phone):
+    """An entry published while the board was still connecting, with no entry after it: the admins'
+    delivery summary, which carries the run's last seq, makes the board fetch it."""
+    from playwright.sync_api import expect
+    from sqlalchemy import create_engine, func, insert, select, update
+
+    from emergency.alerts.models import Alert
+    from emergency.runs.models import Run, RunEvent
+    from emergency.timeutil import utcnow
+
+    run = start_drill(served)
+    try:
+        principal = phone(PRINCIPAL)
+        principal.goto(f"/#/run/{run['id']}/board")
+        timeline = principal.locator("[data-testid=timeline]")
+        expect(timeline).to_contain_text("Started")
+        expect(principal.locator("#net")).to_have_attribute("data-live", "true")
+        me = served.get(PRINCIPAL, "/me")
+        engine = create_engine(served.database_url)
+        try:
+            with engine.begin() as connection:
+                # Written without a live push: as if the board had missed it while connecting.
+                seq = connection.execute(select(Run.last_seq).where(Run.id == run["id"])).scalar_one() + 1
+                connection.execute(update(Run).where(Run.id == run["id"]).values(last_seq=seq))
+                connection.execute(insert(RunEvent).values(
+                    run_id=run["id"], seq=seq, type="push.device_removed", actor={"kind": "system"},
+                    payload={"recipient": "Missed Person", "devices_left": 0}, created_at=utcnow()))
+            principal.wait_for_timeout(1000)
+            expect(timeline).not_to_contain_text("Missed Person")
+            with engine.begin() as connection:
+                # One more text of the run, so the dispatcher pushes the admins a delivery summary.
+                turn = connection.execute(select(func.max(Alert.turn))).scalar() or 0
+                connection.execute(insert(Alert).values(
+                    run_id=run["id"], event_seq=seq, occasion="update", person_id=me["id"],
+                    recipient_name=me["name"], recipient_role=me["role"], to_number="+12125550123", channel="sms",
+                    body="DRILL: test", priority=0, lane=1, turn=turn + 1, status="queued",
+                    next_attempt_at=utcnow(), queued_at=utcnow()))
+        finally:
+            engine.dispose()
+        expect(timeline).to_contain_text("Push notifications lost: Missed Person", timeout=15000)
+    finally:
+        end_if_active(served, run["id"])
