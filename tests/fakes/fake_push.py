@@ -143,7 +143,8 @@ def verify_vapid(header: str, origin: str, now: float | None = None) -> dict:
 class FakePush:
     """The push service; use as a context manager. Thread-safe; `received` is in arrival order."""
 
-    def __init__(self, latency: float = 0.0):
+    def __init__(self, latency: float = 0.0, *, origin: str | None = None):
+        """With `origin`, another server (serve_in_child's) answers there and calls `_handle`."""
         self.latency = latency
         self.devices: dict[str, Device] = {}
         self.received: list[Received] = []
@@ -152,18 +153,18 @@ class FakePush:
         self.first_at: float | None = None
         self.last_at: float | None = None
         self._lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", 0), self._handler())
-        self.origin = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread: threading.Thread | None = None
+        self._server = _Server(("127.0.0.1", 0), self._handler()) if origin is None else None
+        self.origin = origin or f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def __enter__(self) -> FakePush:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-push", daemon=True)
-        self._thread.start()
+        if self._server is not None:
+            threading.Thread(target=self._server.serve_forever, name="fake-push", daemon=True).start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
 
     def new_device(self) -> Device:
         token = secrets.token_urlsafe(16)
@@ -268,22 +269,75 @@ def fake_push(latency: float = 0.0):
         yield fake
 
 
+class _Headers(dict):
+    """Request headers by lower-cased name, read as http.server's are: `get` and `[]` take any case."""
+
+    def get(self, name: str, default=None):
+        return super().get(name.lower(), default)
+
+    def __getitem__(self, name: str):
+        return super().__getitem__(name.lower())
+
+
+async def _serve_connection(fake: FakePush, reader, writer) -> None:
+    """One keep-alive HTTP/1.1 connection: POST /push/<token> with a Content-Length body, answered in turn."""
+    import asyncio
+
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            request_line, *lines = head[:-4].decode("latin-1").split("\r\n")
+            method, path, _version = request_line.split(" ", 2)
+            headers = _Headers((name.strip().lower(), value.strip())
+                               for name, _, value in (line.partition(":") for line in lines))
+            body = await reader.readexactly(int(headers.get("content-length") or 0))
+            if fake.latency:
+                await asyncio.sleep(fake.latency)
+            if method != "POST" or not path.startswith("/push/"):
+                status, extra = 404, {}
+            else:
+                status, extra = fake._handle(path[len("/push/"):], headers, body)
+            answer = [f"HTTP/1.1 {status} {'Created' if status == 201 else 'Error'}", "Content-Length: 0",
+                      *(f"{name}: {value}" for name, value in extra.items())]
+            writer.write(("\r\n".join(answer) + "\r\n\r\n").encode("latin-1"))
+    except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+        pass  # the sender closed the connection, or stdin closed and the loop is ending
+    finally:
+        writer.close()
+
+
 def serve_in_child(devices: int, latency: float) -> None:
     """Run a FakePush until stdin closes: print the origin and the devices' subscriptions (one JSON line),
     then answer each "stats" line with the arrival times of the pushes so far (time.monotonic(), which
-    is one clock for every process on the machine). Used by bench/fanout.py: a fake that decrypts two
-    thousand pushes needs a processor of its own, or it measures itself instead of the server."""
+    is one clock for every process on the machine). Used by bench/fanout.py.
+
+    Here the protocol checks are the same (`FakePush._handle`: VAPID verified, every payload decrypted)
+    but the server is one asyncio loop instead of a thread per connection: a push service runs on other
+    machines, and http.server's thread and header parsing per request cost this machine's two cores as
+    much CPU as the decryption, which the benchmark would then charge to the server it measures."""
+    import asyncio
     import sys
 
-    with FakePush(latency) as fake:
+    async def main() -> None:
+        fake: FakePush | None = None
+
+        async def connected(reader, writer) -> None:
+            await _serve_connection(fake, reader, writer)
+
+        server = await asyncio.start_server(connected, "127.0.0.1", 0, backlog=1024)
+        fake = FakePush(latency, origin=f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
         made = [fake.new_device().subscription() for _ in range(devices)]
         print(json.dumps({"origin": fake.origin, "subscriptions": made}), flush=True)
-        for line in sys.stdin:
+        loop = asyncio.get_running_loop()
+        while line := await loop.run_in_executor(None, sys.stdin.readline):
             if line.strip() == "stats":
                 with fake._lock:
                     times = sorted(r.at for r in fake.received)
                     refused = fake.refused[:3]
                 print(json.dumps({"times": times, "refused": refused}), flush=True)
+        server.close()
+
+    asyncio.run(main())
 
 
 if __name__ == "__main__":
