@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import select
 import socket
 import ssl
 import threading
 
 import pytest
 
-from emergency.alerts.providers.webpush import PushHttp, PushUnreachable
+from emergency.alerts.providers import webpush
+from emergency.alerts.providers.webpush import TRUSTED_IDLE_SECONDS, PushHttp, PushUnreachable
 
 
 class TinyServer:
@@ -88,12 +90,51 @@ def test_one_connection_carries_many_pushes(serve):
     assert len(server.requests) == 5 and server.requests[0].startswith(b"POST /push/device-1 HTTP/1.1")
 
 
-def test_a_connection_the_service_closed_while_idle_is_not_used(serve):
+def _count_sends(monkeypatch) -> list[bytes]:
+    sent: list[bytes] = []
+    real = webpush._Connection.send
+
+    def send(connection, request: bytes, timeout: float | None) -> None:
+        sent.append(request)
+        real(connection, request, timeout)
+
+    monkeypatch.setattr(webpush._Connection, "send", send)
+    return sent
+
+
+def test_a_connection_the_service_closed_while_idle_is_not_used(serve, monkeypatch):
     server = serve(answers=1, then="close")
-    http = PushHttp(pool_size=4)
+    sent = _count_sends(monkeypatch)
+    now = [0.0]
+    http = PushHttp(pool_size=4, clock=lambda: now[0])
+    for _ in range(3):
+        assert http.post(server.url, data=b"x", timeout=5).status_code == 201
+        [kept] = next(iter(http._idle.values()))
+        select.select([kept.sock], [], [], 5)  # the service has closed it
+        now[0] += TRUSTED_IDLE_SECONDS  # idle long enough to be checked before it is used again
+    assert server.connections == 3 and len(server.requests) == 3
+    assert len(sent) == 3  # each closed connection was seen closed and never written to
+
+
+def test_a_connection_used_moments_ago_is_taken_unchecked_and_a_push_it_drops_goes_again(serve, monkeypatch):
+    server = serve(answers=1, then="close")
+    sent = _count_sends(monkeypatch)
+    monkeypatch.setattr(webpush._Connection, "dropped", lambda connection: pytest.fail("checked a fresh connection"))
+    http = PushHttp(pool_size=4, clock=lambda: 0.0)
     for _ in range(3):
         assert http.post(server.url, data=b"x", timeout=5).status_code == 201
     assert server.connections == 3 and len(server.requests) == 3
+    assert len(sent) == 5  # the 2nd and 3rd went on the closed connection first, then on a new one
+
+
+def test_a_kept_connection_that_cannot_be_written_to_is_replaced(serve):
+    server = serve()
+    http = PushHttp(pool_size=4)
+    assert http.post(server.url, data=b"x", timeout=5).status_code == 201
+    [kept] = next(iter(http._idle.values()))
+    kept.sock.close()  # writing to it now fails at once
+    assert http.post(server.url, data=b"second", timeout=5).status_code == 201
+    assert server.connections == 2 and server.requests[-1].endswith(b"second")
 
 
 def test_a_request_the_service_dropped_on_a_kept_connection_goes_again_on_a_new_one(serve):
