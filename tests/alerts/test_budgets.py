@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from emergency.alerts import budgets as budgets_module
 from emergency.alerts.budgets import LATE_RETRIES, DatabaseBudget, LocalBudget, RedisBudget, paced
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
@@ -87,6 +88,74 @@ def test_the_database_budget_spaces_every_process_on_one_clock(database_url, app
     assert len(slept) == 3
     # Each wait is the next slot minus the (tiny) time already spent: about 1, 2 and 3 seconds.
     assert [round(s) for s in slept] == [1, 2, 3]
+
+
+@pytest.mark.postgres
+def test_slots_are_taken_on_at_most_two_of_the_pools_connections_at_once(database_url, app):
+    """A claimed batch of texts asks for slots all at once: on the pool's connections they took it past
+    its size, and each connection beyond it was a new PostgreSQL backend for one statement."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the database budget is PostgreSQL's")
+    import threading
+
+    from sqlalchemy import event
+
+    engine = app.extensions["db"]["engine"]
+    budget = DatabaseBudget(engine, sleep=lambda seconds: None)
+    held, most = [0], [0]
+    lock = threading.Lock()
+
+    def checkout(*_args):
+        with lock:
+            held[0] += 1
+            most[0] = max(most[0], held[0])
+
+    def checkin(*_args):
+        with lock:
+            held[0] -= 1
+
+    event.listen(engine, "checkout", checkout)
+    event.listen(engine, "checkin", checkin)
+    try:
+        senders = [threading.Thread(target=lambda: [budget.acquire("sms:many", 1e6) for _ in range(5)])
+                   for _ in range(12)]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join()
+    finally:
+        event.remove(engine, "checkout", checkout)
+        event.remove(engine, "checkin", checkin)
+    assert 1 <= most[0] <= budgets_module.SLOT_CONNECTIONS
+
+
+@pytest.mark.postgres
+def test_time_spent_waiting_for_a_connection_does_not_make_a_send_early_or_late(database_url, app):
+    """The slot's wait is on the database's clock from when the statement ran: a send that queued for a
+    connection counts the queueing too. Counted from before the queue, its slot would look 0.3 s gone,
+    and it would take new slots until it gave up and went."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the database budget is PostgreSQL's")
+    import threading
+
+    from sqlalchemy import event
+
+    budget = DatabaseBudget(app.extensions["db"]["engine"], sleep=lambda seconds: None)
+    taken: list[str] = []
+
+    def count(*_args):
+        taken.append("slot")
+
+    event.listen(app.extensions["db"]["engine"], "before_cursor_execute", count)
+    slots = range(budgets_module.SLOT_CONNECTIONS)
+    for _ in slots:
+        budget._connections.acquire()  # every slot connection busy for 0.3 s
+    threading.Timer(0.3, lambda: [budget._connections.release() for _ in slots]).start()
+    try:
+        budget.acquire("sms:queued", 1.0)  # a fresh key: its slot is now
+    finally:
+        event.remove(app.extensions["db"]["engine"], "before_cursor_execute", count)
+    assert taken == ["slot"], "one slot, taken once"
 
 
 @pytest.mark.postgres
