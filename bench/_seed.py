@@ -215,6 +215,25 @@ def wait_ready(base: str, deadline: float) -> None:
     raise SystemExit("the server did not become ready in time")
 
 
+def wait_for_dispatchers(url: str, count: int, deadline: float) -> None:
+    """Wait until `count` dispatchers beat on the database: a worker process that is still importing and
+    building its app when the measurement starts would be measured starting up, not sending."""
+    from emergency.alerts.models import DispatcherHeartbeat
+
+    engine = create_engine(url)
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as connection:
+                beating = connection.execute(select(DispatcherHeartbeat.id).where(
+                    DispatcherHeartbeat.seen_at >= utcnow() - timedelta(seconds=30))).all()
+            if len(beating) >= count:
+                return
+            time.sleep(0.2)
+    finally:
+        engine.dispose()
+    raise SystemExit(f"{count} dispatchers did not start in time")
+
+
 def login(base: str, email: str) -> requests.Session:
     """An HTTP session logged in as `email` (the principal, PASSWORD)."""
     http = requests.Session()

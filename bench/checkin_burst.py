@@ -186,6 +186,7 @@ def main() -> int:
     watchers = None
     try:
         _seed.wait_ready(base, min(deadline, time.monotonic() + 60))
+        _seed.wait_for_dispatchers(url, 1, min(deadline, time.monotonic() + 60))
         http = _seed.login(base, principal_email)
         connected = 0
         if args.watchers:

@@ -162,6 +162,7 @@ def _run(database_url: str, recipients: int, rate: float, latency: float, concur
         worker_processes = [  # the Procfile's `worker:` line, beside the web process's own dispatcher
             stack.enter_context(WorkerProcess(env, log_path=log_path.with_name(f"worker-{n}.log")))
             for n in range(workers)]
+        _seed.wait_for_dispatchers(database_url, 1 + workers, time.monotonic() + 180)
         # Who used the machine's CPU during the fan-out: the product's processes, and the fakes beside them.
         # (pid, with its children): this script's children are the server and the fakes, counted on their own.
         cpu_users = {"web": (served.process.pid, True),
