@@ -21,12 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from emergency.alerts.models import QUEUED, SENT, SKIPPED, UNREACHABLE, Alert, OptOut
 from emergency.alerts.queue import place
-from emergency.db import is_postgres
+from emergency.db import insert_rows, is_postgres
 from emergency.directory.models import Partner, Person
 from emergency.runs.models import Run
 from emergency.timeutil import utcnow
@@ -94,8 +94,7 @@ def queue(session: Session, run: Run, event_seq: int, occasion: str, outgoing: l
     rows: list[dict] = []
     for alert in outgoing:
         rows.extend(_rows(run, event_seq, occasion, alert, spot, alert.number in stopped, now))
-    # A Core executemany: every row has the same keys, so the driver batches them.
-    session.execute(insert(Alert.__table__), rows)
+    insert_rows(session, Alert.__table__, rows)  # COPY on PostgreSQL: every row has the same keys
     if not session.info.get(QUEUED_IN_SESSION):
         session.info[QUEUED_IN_SESSION] = True  # wake_on_commit: this process's dispatcher claims at once
         if is_postgres(session):  # and every other process's (alerts.wakeup), when this commits

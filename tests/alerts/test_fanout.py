@@ -140,3 +140,72 @@ def test_opted_out_recipient_is_called_and_the_call_carries_the_escalation_timer
     assert alerts["sms"].status == SKIPPED
     assert alerts["voice"].status == QUEUED
     assert alerts["voice"].escalate_at is not None or alerts["push"].escalate_at is not None
+
+
+def _alert_rows(run, now):
+    base = {"run_id": run.id, "event_seq": 1, "occasion": "start", "person_id": None, "partner_id": None,
+            "recipient_name": "Teacher 0", "recipient_role": "teacher", "to_number": "+19145550100",
+            "priority": 2, "lane": 1, "turn": 0, "requires_ack": True, "escalate_after_seconds": 120,
+            "queued_at": now, "next_attempt_at": now, "attempts": 0, "escalate_at": None, "escalated_at": None,
+            "sent_at": None, "error_message": None, "subscription_id": None, "payload": None, "status": QUEUED}
+    return [dict(base, channel="push", body="LOCKDOWN drill", payload={"run_id": run.id, "action": "Lockdown",
+                                                                        "directive": "Locks, lights, out of sight"},
+                 escalate_at=now),
+            dict(base, channel="sms", body="DRILL: Lockdown. Reply 1 when safe. https://x.example/r/1",
+                 requires_ack=False, escalate_after_seconds=None)]
+
+
+def test_queued_rows_are_stored_as_given_in_the_runs_transaction(app, session, school, database_url):
+    """A fan-out's rows go in with one COPY on PostgreSQL and one executemany on SQLite: the same
+    values either way (UTC times, the push's JSON, a NULL for no payload), and gone on rollback."""
+    from sqlalchemy import text
+
+    from emergency.db import insert_rows
+    from emergency.timeutil import utcnow
+
+    run = _fake_run(session, school, app.extensions["playbooks"].get("lockdown"))
+    now = utcnow()
+    insert_rows(session, Alert.__table__, _alert_rows(run, now))
+    push, sms = session.scalars(select(Alert).where(Alert.run_id == run.id).order_by(Alert.id)).all()
+    assert (push.channel, push.status, push.requires_ack, push.escalate_after_seconds) == ("push", QUEUED, True, 120)
+    assert push.payload == {"run_id": run.id, "action": "Lockdown", "directive": "Locks, lights, out of sight"}
+    assert push.queued_at == now and push.escalate_at == now and push.queued_at.utcoffset().total_seconds() == 0
+    assert (sms.body, sms.requires_ack, sms.escalate_after_seconds, sms.payload) == (
+        "DRILL: Lockdown. Reply 1 when safe. https://x.example/r/1", False, None, None)
+    if database_url.startswith("postgresql"):  # JSONType: SQL NULL there, as the executemany stored it
+        assert session.scalar(text("SELECT count(*) FROM alerts WHERE payload IS NULL")) == 1, "no JSON 'null'"
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Alert)) == 0
+
+
+def test_rows_without_a_column_that_has_a_default_are_refused_before_anything_is_written(app, session, school):
+    """COPY would not apply a Python-side default (an alert's status): such rows are refused on every
+    backend, so that a test on SQLite finds what PostgreSQL would do."""
+    from emergency.db import insert_rows
+    from emergency.timeutil import utcnow
+
+    run = _fake_run(session, school, app.extensions["playbooks"].get("lockdown"))
+    rows = [{k: v for k, v in row.items() if k != "status"} for row in _alert_rows(run, utcnow())]
+    with pytest.raises(ValueError, match="give status in the rows of alerts"):
+        insert_rows(session, Alert.__table__, rows)
+    assert session.scalar(select(func.count()).select_from(Alert)) == 0
+
+
+def test_a_fan_out_on_postgresql_sends_no_insert_per_alert(client, login, make_person, school, app, database_url):
+    """Starting a run for a school writes its alerts in one COPY on PostgreSQL (no INSERT statements
+    for them) and in one executemany on SQLite."""
+    from sqlalchemy import event
+
+    inserts: list[bool] = []
+
+    def note(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("INSERT INTO ALERTS"):
+            inserts.append(executemany)
+
+    engine = app.extensions["db"]["engine"]
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        _start(client, login, make_person, school)
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert inserts == ([] if database_url.startswith("postgresql") else [True])
