@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import requests
 
 from emergency.alerts.providers import (
     ERROR_REASONS,
@@ -453,3 +456,75 @@ def test_twilio_takes_the_proxy_from_the_environment_once_at_start(monkeypatch, 
 
     assert {k: v for k, v in http_client.proxy.items() if k == "https"} == expected
     assert http_client.session.trust_env is False  # not read again on every send
+
+
+# -- the Twilio transport: kept connections for message and call creation -----------------------------
+
+
+def test_messages_and_calls_are_created_over_kept_connections_not_requests(
+    fake: FakeTwilio, provider: TwilioProvider, monkeypatch
+) -> None:
+    from twilio.http.http_client import TwilioHttpClient
+
+    monkeypatch.setattr(TwilioHttpClient, "request", lambda *a, **k: pytest.fail("went through requests"))
+    first = provider.send_sms(STAFF, "one", status_callback="https://d.example/cb?run=1")
+    second = provider.send_sms(STAFF, "two & more", status_callback=None)
+    call = provider.place_call(STAFF, twiml_url="https://d.example/twiml", status_callback="https://d.example/cs")
+    assert first.sid != second.sid and call.sid.startswith("CA")
+    assert [m["body"] for m in fake.messages] == ["one", "two & more"]  # form-encoded as requests would
+    [kept] = provider._client.http_client.kept._idle.values()
+    assert len(kept) == 1, "one connection carried all three"
+
+
+def test_behind_a_proxy_every_request_goes_through_requests(fake: FakeTwilio, monkeypatch) -> None:
+    from twilio.http.http_client import TwilioHttpClient
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.district.example:3128")
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.district.example:3128")
+    monkeypatch.setenv("NO_PROXY", "")
+    provider = TwilioProvider(fake.account_sid, fake.auth_token, from_number=SENDER, api_base=fake.base_url)
+    seen: list[str] = []
+
+    def through_requests(self, method, url, *args, **kwargs):
+        seen.append(method)
+        raise requests.ConnectionError("the proxy is not there in a test")
+
+    monkeypatch.setattr(TwilioHttpClient, "request", through_requests)
+    with pytest.raises(ProviderError, match="network error"):
+        provider.send_sms(STAFF, "x", status_callback=None)
+    assert seen == ["POST"]
+    assert fake.messages == []
+
+
+def test_a_ca_bundle_from_the_environment_is_the_only_trust_for_kept_connections(tmp_path, monkeypatch) -> None:
+    """REQUESTS_CA_BUNDLE (a district's own CA in front of the internet) is trusted by the kept connections
+    as requests trusts it; without it, the system's CAs, which do not know a private certificate."""
+    from tests.alerts.test_keepalive_http import TinyServer, _certificate
+
+    cert_path, key_path = _certificate(tmp_path, "localhost")
+    created = b'{"sid": "SM' + b"0" * 32 + b'", "status": "queued"}'
+    answer = b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
+        len(created), created)
+
+    def twilio_behind_tls() -> tuple[TinyServer, str]:
+        server = TinyServer(reply=answer)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert_path, key_path)
+        inner, server.sock = server.sock, context.wrap_socket(socket.create_server(("127.0.0.1", 0)),
+                                                              server_side=True)
+        inner.close()
+        threading.Thread(target=server._accept, daemon=True).start()
+        return server, f"https://localhost:{server.sock.getsockname()[1]}"
+
+    refused, refused_base = twilio_behind_tls()  # a handshake it refuses ends its accepting: one server each
+    trusted, trusted_base = twilio_behind_tls()
+    try:
+        untrusting = TwilioProvider("AC" + "0" * 32, "token", from_number=SENDER, api_base=refused_base)
+        with pytest.raises(ProviderError, match="network error"):
+            untrusting.send_sms(STAFF, "x", status_callback=None)
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert_path))
+        trusting = TwilioProvider("AC" + "0" * 32, "token", from_number=SENDER, api_base=trusted_base)
+        assert trusting.send_sms(STAFF, "x", status_callback=None).sid == "SM" + "0" * 32
+    finally:
+        refused.close()
+        trusted.close()

@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-from emergency.alerts.providers import webpush
-from emergency.alerts.providers.webpush import TRUSTED_IDLE_SECONDS, PushHttp, PushUnreachable
+from emergency.alerts.providers import keepalive
+from emergency.alerts.providers.keepalive import TRUSTED_IDLE_SECONDS, KeepAliveHttp, Unreachable
 
 
 class TinyServer:
@@ -83,7 +83,7 @@ def serve():
 
 def test_one_connection_carries_many_pushes(serve):
     server = serve()
-    http = PushHttp(pool_size=4)
+    http = KeepAliveHttp(pool_size=4)
     answers = [http.post(server.url, data=b"x" * 10, headers={"TTL": "60"}, timeout=5) for _ in range(5)]
     assert [a.status_code for a in answers] == [201] * 5
     assert server.connections == 1
@@ -92,13 +92,13 @@ def test_one_connection_carries_many_pushes(serve):
 
 def _count_sends(monkeypatch) -> list[bytes]:
     sent: list[bytes] = []
-    real = webpush._Connection.send
+    real = keepalive._Connection.send
 
     def send(connection, request: bytes, timeout: float | None) -> None:
         sent.append(request)
         real(connection, request, timeout)
 
-    monkeypatch.setattr(webpush._Connection, "send", send)
+    monkeypatch.setattr(keepalive._Connection, "send", send)
     return sent
 
 
@@ -106,7 +106,7 @@ def test_a_connection_the_service_closed_while_idle_is_not_used(serve, monkeypat
     server = serve(answers=1, then="close")
     sent = _count_sends(monkeypatch)
     now = [0.0]
-    http = PushHttp(pool_size=4, clock=lambda: now[0])
+    http = KeepAliveHttp(pool_size=4, clock=lambda: now[0])
     for _ in range(3):
         assert http.post(server.url, data=b"x", timeout=5).status_code == 201
         [kept] = next(iter(http._idle.values()))
@@ -119,8 +119,8 @@ def test_a_connection_the_service_closed_while_idle_is_not_used(serve, monkeypat
 def test_a_connection_used_moments_ago_is_taken_unchecked_and_a_push_it_drops_goes_again(serve, monkeypatch):
     server = serve(answers=1, then="close")
     sent = _count_sends(monkeypatch)
-    monkeypatch.setattr(webpush._Connection, "dropped", lambda connection: pytest.fail("checked a fresh connection"))
-    http = PushHttp(pool_size=4, clock=lambda: 0.0)
+    monkeypatch.setattr(keepalive._Connection, "dropped", lambda connection: pytest.fail("checked a fresh connection"))
+    http = KeepAliveHttp(pool_size=4, clock=lambda: 0.0)
     for _ in range(3):
         assert http.post(server.url, data=b"x", timeout=5).status_code == 201
     assert server.connections == 3 and len(server.requests) == 3
@@ -129,7 +129,7 @@ def test_a_connection_used_moments_ago_is_taken_unchecked_and_a_push_it_drops_go
 
 def test_a_kept_connection_that_cannot_be_written_to_is_replaced(serve):
     server = serve()
-    http = PushHttp(pool_size=4)
+    http = KeepAliveHttp(pool_size=4)
     assert http.post(server.url, data=b"x", timeout=5).status_code == 201
     [kept] = next(iter(http._idle.values()))
     kept.sock.close()  # writing to it now fails at once
@@ -139,7 +139,7 @@ def test_a_kept_connection_that_cannot_be_written_to_is_replaced(serve):
 
 def test_a_request_the_service_dropped_on_a_kept_connection_goes_again_on_a_new_one(serve):
     server = serve(answers=1, then="drop")
-    http = PushHttp(pool_size=4)
+    http = KeepAliveHttp(pool_size=4)
     assert http.post(server.url, data=b"first", timeout=5).status_code == 201
     assert http.post(server.url, data=b"second", timeout=5).status_code == 201
     assert server.connections == 2
@@ -149,14 +149,14 @@ def test_a_request_the_service_dropped_on_a_kept_connection_goes_again_on_a_new_
 
 def test_a_fresh_connection_that_is_dropped_is_an_unreachable_service(serve):
     server = serve(answers=0, then="drop")
-    with pytest.raises(PushUnreachable, match="RemoteDisconnected"):
-        PushHttp(pool_size=4).post(server.url, data=b"x", timeout=5)
+    with pytest.raises(Unreachable, match="RemoteDisconnected"):
+        KeepAliveHttp(pool_size=4).post(server.url, data=b"x", timeout=5)
     assert server.connections == 1
 
 
 def test_connection_close_from_the_service_is_honoured(serve):
     server = serve(extra="Connection: close\r\n")
-    http = PushHttp(pool_size=4)
+    http = KeepAliveHttp(pool_size=4)
     assert http.post(server.url, data=b"x", timeout=5).status_code == 201
     assert http.post(server.url, data=b"x", timeout=5).status_code == 201
     assert server.connections == 2
@@ -164,13 +164,13 @@ def test_connection_close_from_the_service_is_honoured(serve):
 
 def test_headers_and_status_reach_the_caller(serve):
     server = serve(status=429, extra="Retry-After: 7\r\n")
-    answer = PushHttp(pool_size=4).post(server.url, data=b"x", timeout=5)
+    answer = KeepAliveHttp(pool_size=4).post(server.url, data=b"x", timeout=5)
     assert answer.status_code == 429 and answer.headers.get("retry-after") == "7" and answer.text == "ok"
 
 
 def test_no_more_idle_connections_than_the_pool_holds(serve):
     server = serve()
-    http = PushHttp(pool_size=2)
+    http = KeepAliveHttp(pool_size=2)
     barrier = threading.Barrier(4)
 
     def post() -> None:
@@ -188,8 +188,8 @@ def test_no_more_idle_connections_than_the_pool_holds(serve):
 def test_a_service_that_does_not_answer_in_time_is_unreachable():
     listener = socket.create_server(("127.0.0.1", 0))  # accepts (the kernel does), never answers
     try:
-        with pytest.raises(PushUnreachable, match="timeout|TimeoutError"):
-            PushHttp(pool_size=1).post(f"http://127.0.0.1:{listener.getsockname()[1]}/p", data=b"x", timeout=0.3)
+        with pytest.raises(Unreachable, match="timeout|TimeoutError"):
+            KeepAliveHttp(pool_size=1).post(f"http://127.0.0.1:{listener.getsockname()[1]}/p", data=b"x", timeout=0.3)
     finally:
         listener.close()
 
@@ -203,7 +203,7 @@ def test_a_service_that_does_not_answer_in_time_is_unreachable():
 ])
 def test_answers_are_read_to_their_end_and_the_connection_kept_when_it_can_be(serve, reply, text, reused):
     server = serve(reply=reply, then="close" if not reused else "drop")
-    http = PushHttp(pool_size=4)
+    http = KeepAliveHttp(pool_size=4)
     first = http.post(server.url, data=b"x", timeout=5)
     second = http.post(server.url, data=b"x", timeout=5)
     assert (first.text, second.text) == (text, text)
@@ -212,7 +212,7 @@ def test_answers_are_read_to_their_end_and_the_connection_kept_when_it_can_be(se
 
 def test_a_body_that_runs_to_the_close_is_read_whole(serve):
     server = serve(answers=1, then="close", reply=b"HTTP/1.1 413 Too Large\r\n\r\npayload too large")
-    answer = PushHttp(pool_size=4).post(server.url, data=b"x", timeout=5)
+    answer = KeepAliveHttp(pool_size=4).post(server.url, data=b"x", timeout=5)
     assert (answer.status_code, answer.text) == (413, "payload too large")
 
 
@@ -220,20 +220,20 @@ def test_a_body_that_runs_to_the_close_is_read_whole(serve):
                                    b"HTTP/1.1 201 Created\r\nContent-Length: 99999999999\r\n\r\n"])
 def test_an_answer_that_is_not_http_is_an_unreachable_service(serve, reply):
     server = serve(reply=reply)
-    with pytest.raises(PushUnreachable, match="ValueError"):
-        PushHttp(pool_size=4).post(server.url, data=b"x", timeout=5)
+    with pytest.raises(Unreachable, match="ValueError"):
+        KeepAliveHttp(pool_size=4).post(server.url, data=b"x", timeout=5)
 
 
 def test_a_header_that_would_split_the_request_is_refused_before_anything_is_sent(serve):
     server = serve()
     with pytest.raises(ValueError, match="Urgency"):
-        PushHttp(pool_size=4).post(server.url, data=b"x", headers={"Urgency": "high\r\nX-Evil: 1"}, timeout=5)
+        KeepAliveHttp(pool_size=4).post(server.url, data=b"x", headers={"Urgency": "high\r\nX-Evil: 1"}, timeout=5)
     assert server.requests == []
 
 
 def test_the_request_carries_the_host_the_headers_and_the_body(serve):
     server = serve()
-    PushHttp(pool_size=4).post(server.url + "?q=1", data=b"\x00body", headers={"TTL": 60, "Urgency": "high"},
+    KeepAliveHttp(pool_size=4).post(server.url + "?q=1", data=b"\x00body", headers={"TTL": 60, "Urgency": "high"},
                                timeout=5)
     head, _, body = server.requests[0].partition(b"\r\n\r\n")
     lines = head.split(b"\r\n")
@@ -287,7 +287,7 @@ def tls_server(tmp_path):
 
 def test_pushes_go_over_tls_on_a_kept_connection(tls_server):
     server, trusting = tls_server
-    http = PushHttp(pool_size=4, tls=trusting)
+    http = KeepAliveHttp(pool_size=4, tls=trusting)
     assert [http.post(server.url, data=b"x", timeout=5).status_code for _ in range(3)] == [201] * 3
     assert server.connections == 1
     assert server.requests[0].startswith(b"POST /push/device-1 HTTP/1.1\r\nHost: localhost:")
@@ -295,13 +295,13 @@ def test_pushes_go_over_tls_on_a_kept_connection(tls_server):
 
 def test_a_push_service_whose_certificate_is_not_trusted_is_unreachable(tls_server):
     server, _ = tls_server
-    with pytest.raises(PushUnreachable, match="SSLCertVerificationError"):
-        PushHttp(pool_size=4).post(server.url, data=b"x", timeout=5)  # the system's CAs only
+    with pytest.raises(Unreachable, match="SSLCertVerificationError"):
+        KeepAliveHttp(pool_size=4).post(server.url, data=b"x", timeout=5)  # the system's CAs only
 
 
 def test_a_certificate_for_another_host_is_refused(tls_server):
     server, trusting = tls_server
     other_name = server.url.replace("https://localhost:", "https://127.0.0.1:")
-    with pytest.raises(PushUnreachable, match="SSLCertVerificationError"):
-        PushHttp(pool_size=4, tls=trusting).post(other_name, data=b"x", timeout=5)
+    with pytest.raises(Unreachable, match="SSLCertVerificationError"):
+        KeepAliveHttp(pool_size=4, tls=trusting).post(other_name, data=b"x", timeout=5)
     assert server.requests == []
