@@ -45,6 +45,13 @@ def end_if_active(served, run_id: int) -> None:
         served.post(PRINCIPAL, f"/runs/{run_id}/all-clear", {"message": "test over"})
 
 
+def principal_on_board(phone, run: dict):
+    """The principal's phone, showing the run's board."""
+    principal = phone(PRINCIPAL)
+    principal.goto(f"/#/run/{run['id']}/board")
+    return principal
+
+
 def wait_for_service_worker(page) -> None:
     """The app shell is cached and the worker controls the page (what an offline reload needs)."""
     page.evaluate("navigator.serviceWorker.ready.then(() => true)")
@@ -168,8 +175,7 @@ def test_the_checklist_is_on_screen_and_a_tick_lands_on_the_timeline(served, pho
 
     run = start_drill(served)
     try:
-        principal = phone(PRINCIPAL)
-        principal.goto(f"/#/run/{run['id']}/board")
+        principal = principal_on_board(phone, run)
         steps = principal.locator("[data-testid=checklist]")
         expect(steps).to_contain_text("Call 911 if police are not already informed.")
         principal.get_by_label("Call 911 if police are not already informed.").check()
@@ -310,8 +316,7 @@ def test_the_board_resynchronises_after_losing_its_connection(served, phone):
 
     run = start_drill(served)
     try:
-        principal = phone(PRINCIPAL)
-        principal.goto(f"/#/run/{run['id']}/board")
+        principal = principal_on_board(phone, run)
         room = home_room(served)
         tile = principal.locator(f"[data-testid=room-tile][data-room-id='{room['id']}']")
         expect(tile).to_have_attribute("data-status", "unreported")
@@ -403,8 +408,7 @@ def test_an_entry_the_board_missed_is_fetched_when_the_delivery_summary_is_ahead
 
     run = start_drill(served)
     try:
-        principal = phone(PRINCIPAL)
-        principal.goto(f"/#/run/{run['id']}/board")
+        principal = principal_on_board(phone, run)
         timeline = principal.locator("[data-testid=timeline]")
         expect(timeline).to_contain_text("Started")
         expect(principal.locator("#net")).to_have_attribute("data-live", "true")

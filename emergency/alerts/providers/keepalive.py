@@ -49,7 +49,7 @@ class _Dropped(Exception):
     """The service closed a kept connection before any byte of an answer: the request was not taken."""
 
 
-MAX_HEAD = 64 * 1024  # a response head longer than this is not a push service's
+MAX_HEAD = 64 * 1024  # a response head longer than this is not a push service's or Twilio's
 MAX_BODY = 1024 * 1024  # a longer body is not read to keep its connection: the connection is closed
 # A kept connection used this recently is taken without asking the kernel whether the service closed
 # it: that select() was 8 % of a push's CPU under gevent, keep-alive timeouts are many seconds, and a
@@ -138,7 +138,7 @@ def _request(host: str, path: str, body: bytes, headers: dict) -> bytes:
 
 
 class _Connection:
-    """One socket to a push service and what has been read from it but not used yet."""
+    """One socket to a service and what has been read from it but not used yet."""
 
     def __init__(self, sock: socket.socket):
         self.sock = sock
@@ -188,7 +188,7 @@ class _Connection:
         if not chunk:
             if not self.answered:
                 raise _Dropped("RemoteDisconnected: closed without an answer")
-            raise ConnectionError("the push service closed the connection mid-answer")
+            raise ConnectionError("the service closed the connection mid-answer")
         self.answered = True
         self.buffer += chunk
 
@@ -231,7 +231,7 @@ class _Connection:
         elif "content-length" in headers:
             size = int(headers["content-length"])
             if not 0 <= size <= MAX_BODY:
-                raise ValueError(f"Content-Length {size} is more than a push service sends")
+                raise ValueError(f"Content-Length {size} is more than a push service or Twilio sends")
             body = self._exactly(size)
         else:  # the body runs until the service closes the connection
             while len(self.buffer) <= MAX_BODY:
@@ -251,7 +251,7 @@ class _Connection:
                     pass
                 return body
             if len(body) + size > MAX_BODY:
-                raise ValueError("the answer's body is more than a push service sends")
+                raise ValueError("the answer's body is more than a push service or Twilio sends")
             body += self._exactly(size)
             if self._until(b"\r\n", 2):
                 raise ValueError("a chunk longer than its size")
