@@ -150,6 +150,12 @@ def outside_transaction(session: Session) -> None:
         session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
+def runs_outside_transaction(session: Session) -> bool:
+    """Whether the session's statements already run each on its own (outside_transaction on PostgreSQL)."""
+    return (is_postgres(session)
+            and session.connection().get_execution_options().get("isolation_level") == "AUTOCOMMIT")
+
+
 def reads_outside_transaction(view):
     """Decorate a view whose reads need no transaction and whose writes end the request's themselves
     (a check-in: accountability.checkins). On PostgreSQL its statements run in AUTOCOMMIT from the

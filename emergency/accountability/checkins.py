@@ -43,13 +43,14 @@ from emergency.accountability.rooms import (
     expected_room_count,
     must_report,
     reporting_run,
+    reporting_run_and_room,
     resolve_location,
     room_is_expected,
     room_ref,
 )
 from emergency.accountability.tally import TALLY_COUNTERS, adding_to_tally, counts_view, move_tally
 from emergency.accountability.texts import alert_help
-from emergency.db import is_postgres, outside_transaction, upsert
+from emergency.db import is_postgres, outside_transaction, runs_outside_transaction, upsert
 from emergency.directory.models import Person, Room
 from emergency.directory.principal import Principal
 from emergency.errors import Conflict, ValidationFailed
@@ -110,13 +111,13 @@ def _check_counts(request: CheckinRequest) -> None:
             f"{k}: {' '.join(v)}" for k, v in sorted(errors.items())), errors=errors)
 
 
-def _resolve_room(session: Session, run: Run, room_id: int | None, person: Reporter) -> Room:
-    """The room reported for, a room of the run's school."""
+def _resolve_room(session: Session, run: Run, room_id: int | None, person: Reporter, read: Room | None) -> Room:
+    """The room reported for, a room of the run's school (`read`: that room, if the caller read it already)."""
     room_id = room_id if room_id is not None else person.home_room_id
     if room_id is None:
         raise ValidationFailed("Say which room you report for: you have no home room.",
                                errors={"room_id": ["required: you have no home room"]})
-    room = session.get(Room, room_id)
+    room = read if read is not None and read.id == room_id else session.get(Room, room_id)
     if room is None or room.school_id != run.school_id:
         raise ValidationFailed(f"Room {room_id} is not a room of {run.school.name}.",
                                errors={"room_id": [f"not a room of {run.school.name}"]})
@@ -126,9 +127,13 @@ def _resolve_room(session: Session, run: Run, room_id: int | None, person: Repor
 def check_in(session: Session, principal: Principal, run_id: int, request: CheckinRequest, *,
              idempotency_key: str | None = None) -> tuple[dict, bool]:
     """A staff member reports a room from the app; returns (the check-in as the caller may see it, created)."""
-    run = reporting_run(session, principal, run_id)
+    room_id = request.room_id if request.room_id is not None else principal.home_room_id
+    if room_id is None:
+        run, room = reporting_run(session, principal, run_id), None
+    else:
+        run, room = reporting_run_and_room(session, principal, run_id, room_id)
     checkin, created = record_checkin(session, run, principal, request, channel="app",
-                                      idempotency_key=idempotency_key)
+                                      idempotency_key=idempotency_key, room=room)
     return checkin_view(checkin, names=may_read_names(principal, run)), created
 
 
@@ -144,15 +149,16 @@ def _existing_for_key(session: Session, run: Run, person: Reporter, key: str | N
 
 
 def record_checkin(session: Session, run: Run, person: Reporter, request: CheckinRequest, *, channel: str,
-                   idempotency_key: str | None = None) -> tuple[Checkin, bool]:
+                   idempotency_key: str | None = None, room: Room | None = None) -> tuple[Checkin, bool]:
     """Record a check-in by staff of the run's school (the caller checked), replace the room's latest status, push.
 
     The one path for the app and SMS: `person` is the reporter, a Person or the calling Principal.
+    `room`: the room reported for, if the caller has read it (reporting_run_and_room).
     """
     # A replayed key is found by the unique index when the report is stored, not looked up first: a
     # school's first reports are nearly all new, and the lookup would be a round trip on each of them.
     try:
-        room = _resolve_room(session, run, request.room_id, person)
+        room = _resolve_room(session, run, request.room_id, person, room)
         _check_counts(request)
         location = resolve_location(session, run, request.location)
     except ValidationFailed:
@@ -228,9 +234,12 @@ def _store_and_tally(session: Session, run: Run, checkin: Checkin, room: Room, r
     Returns (the new tally, the report the room's latest replaced or None, the expected rooms); fills
     in checkin.id, event.id, event.seq and the event's checkin_id and supersedes.
     """
-    session.commit()  # the request's reads (token, run, room), if they had a transaction (reads_outside_transaction)
-    if checkin.status != NEED_HELP:
-        outside_transaction(session)  # the statement is a transaction of its own
+    if checkin.status == NEED_HELP or not runs_outside_transaction(session):
+        # The request's reads (token, run, room) had a transaction: end it, and run the statement in a
+        # transaction of its own. (A request of reads_outside_transaction keeps its connection.)
+        session.commit()
+        if checkin.status != NEED_HELP:
+            outside_transaction(session)
     row = session.connection().execute(_checkin_statement(), {
         **{f"new_{name}": getattr(checkin, name) for name in _CHECKIN_INSERTED},
         **{f"status_{name}": value for name, value in room_key.items()},

@@ -22,7 +22,7 @@ from emergency.directory.principal import Principal
 from emergency.directory.roles import DISTRICT_ADMIN
 from emergency.errors import Forbidden, ValidationFailed
 from emergency.runs.models import Run
-from emergency.runs.service import get_run
+from emergency.runs.service import get_run, visible_run
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,23 @@ def reporting_run(session: Session, principal: Principal, run_id: int) -> Run:
         raise Forbidden("Partners have read-only access: only school staff can report.")
     # get_run's scope check is the staff check: a person's scope is the schools they work at.
     return get_run(session, principal, run_id)
+
+
+def reporting_run_and_room(session: Session, principal: Principal, run_id: int,
+                           room_id: int) -> tuple[Run, Room | None]:
+    """reporting_run, and the room `room_id` (None if there is none) read in the same round trip.
+
+    Whether the room is one the caller may report for is the caller's check (a room of the run's school).
+    """
+    if principal.is_partner:
+        raise Forbidden("Partners have read-only access: only school staff can report.")
+    found = session.execute(_RUN_AND_ROOM, {"run_id": run_id, "room_id": room_id}).one_or_none()
+    return visible_run(principal, run_id, found[0] if found else None), found[1] if found else None
+
+
+# Built once. The room is a left join: the run decides whether the caller gets a 404.
+_RUN_AND_ROOM = (select(Run, Room).select_from(Run).outerjoin(Room, Room.id == bindparam("room_id"))
+                 .where(Run.id == bindparam("run_id")))
 
 
 def actor_of(person: Reporter) -> dict:

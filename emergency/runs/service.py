@@ -49,7 +49,11 @@ def playbook_of(run: Run) -> Playbook:
 def get_run(session: Session, principal: Principal, run_id: int, *, for_update: bool = False) -> Run:
     """A run the caller may see; partners see only real runs at the schools they cover."""
     query = _RUN_FOR_UPDATE if for_update and is_postgres(session) else _RUN
-    run = session.scalar(query, {"run_id": run_id})
+    return visible_run(principal, run_id, session.scalar(query, {"run_id": run_id}))
+
+
+def visible_run(principal: Principal, run_id: int, run: Run | None) -> Run:
+    """`run` (read for `run_id`, or None) if the caller may see it; the same 404 whether it exists or not."""
     if run is None or not principal.sees_school(run.school_id) or (principal.is_partner and run.mode != "real"):
         raise NotFound(f"Run {run_id} was not found.")
     return run

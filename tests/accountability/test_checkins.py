@@ -297,9 +297,10 @@ def test_names_appear_only_for_admins_in_the_check_in_response(world):
     assert as_principal["missing_students"] == ["Zed Zebra"]
 
 
-def test_a_check_in_is_four_statements_and_no_transaction_round_trips_on_postgresql(app, world, session):
-    """The path every room of a school takes at once: the token, the run, the room, then the one
-    statement that writes it all. All of them autocommitted: no BEGIN or COMMIT round trips."""
+def test_a_check_in_is_three_statements_and_no_transaction_round_trips_on_postgresql(app, world, session):
+    """The path every room of a school takes at once: the token, the run with the room, then the one
+    statement that writes it all. All of them autocommitted on one connection: no BEGIN or COMMIT
+    round trips, and the connection is not given back and taken again between the reads and the write."""
     if session.get_bind().dialect.name != "postgresql":
         pytest.skip("PostgreSQL: SQLite runs each write in a transaction holding the write lock")
     run_id = world.start()
@@ -309,14 +310,21 @@ def test_a_check_in_is_four_statements_and_no_transaction_round_trips_on_postgre
     def note(conn, cursor, statement, parameters, context, executemany):
         seen.append((" ".join(statement.split()[:2]), conn.connection.driver_connection.autocommit))
 
+    checkouts: list[object] = []
+
+    def checked_out(dbapi_connection, record, proxy):
+        checkouts.append(dbapi_connection)
+
     engine = app.extensions["db"]["engine"]
     event.listen(engine, "before_cursor_execute", note)
+    event.listen(engine.pool, "checkout", checked_out)
     try:
         response = world.check_in(run_id, **GOOD)
     finally:
         event.remove(engine, "before_cursor_execute", note)
+        event.remove(engine.pool, "checkout", checked_out)
 
     assert response.status_code == 201, response.get_json()
-    assert [s for s, _ in seen] == ["SELECT auth_tokens.expires_at,", "SELECT runs.id,", "SELECT rooms.id,",
-                                    'WITH "new"'], seen
+    assert [s for s, _ in seen] == ["SELECT auth_tokens.expires_at,", "SELECT runs.id,", 'WITH "new"'], seen
     assert all(autocommit for _, autocommit in seen), seen
+    assert len(checkouts) == 1, checkouts
