@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -26,8 +27,11 @@ from sqlalchemy import JSON, DateTime, MetaData, Table, create_engine, event, in
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import queue as sqla_queue
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -251,10 +255,84 @@ def make_engine(url: str, pool: PoolSettings | None = None) -> Engine:
 
         return engine
     pool = pool or PoolSettings()
-    engine = create_engine(url, pool_size=pool.size, max_overflow=pool.max_overflow, pool_timeout=pool.timeout)
+    engine = create_engine(url, poolclass=FairQueuePool, pool_size=pool.size, max_overflow=pool.max_overflow,
+                           pool_timeout=pool.timeout)
     ping_when_idle(engine)
     cache_long_statements()
     return engine
+
+
+class _Handoff:
+    """A checkout waiting its turn in FairQueuePool: the connection is handed to it directly."""
+
+    __slots__ = ("ready", "record")
+
+    def __init__(self) -> None:
+        self.ready = threading.Event()
+        self.record: ConnectionPoolEntry | None = None
+
+
+class FairQueuePool(QueuePool):
+    """SQLAlchemy's QueuePool, but checkouts that must wait are served in the order they came.
+
+    QueuePool's waiters wait on a condition: a connection given back wakes the first of them, but a
+    request that arrives before the woken one runs takes the connection, and the woken one waits again
+    at the back. Under gevent, with a burst of requests (a school's rooms reporting at once), some
+    check-ins waited half a second for a connection while later ones went through (measured: 1,000
+    check-ins from 50 phones on 25 connections, pool waits p50 91 ms and p99 496 ms). Here a connection
+    given back while anyone waits goes to the longest waiter, and a checkout that finds others waiting
+    queues behind them. The size, the overflow and the timeout are QueuePool's.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._waiters: deque[_Handoff] = deque()
+        self._turns = threading.Lock()  # guards the waiters and the idle connections together
+
+    def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
+        with self._turns:
+            if self._waiters:
+                waiter = self._waiters.popleft()
+                waiter.record = record
+                waiter.ready.set()
+                return
+            try:
+                self._pool.put(record, False)
+                return
+            except sqla_queue.Full:
+                pass
+        try:
+            record.close()  # an overflow connection nobody waits for
+        finally:
+            self._dec_overflow()
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        with self._turns:
+            if not self._waiters:
+                try:
+                    return self._pool.get(False)
+                except sqla_queue.Empty:
+                    pass
+                create = self._inc_overflow()
+            else:
+                create = False
+            if not create:
+                waiter = _Handoff()
+                self._waiters.append(waiter)
+        if create:
+            try:
+                return self._create_connection()
+            except BaseException:
+                self._dec_overflow()
+                raise
+        if waiter.ready.wait(self._timeout):
+            return waiter.record
+        with self._turns:
+            if waiter.ready.is_set():  # handed a connection just as the wait ran out
+                return waiter.record
+            self._waiters.remove(waiter)
+        raise PoolTimeout(f"QueuePool limit of size {self.size()} overflow {self.overflow()} reached, "
+                           f"connection timed out, timeout {self._timeout:0.2f}", code="3o7r")
 
 
 # psycopg turns each statement's %(name)s placeholders into $n with a regular expression, and caches

@@ -6,11 +6,14 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 
 import pytest
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from emergency.config import Config, ConfigError
-from emergency.db import PoolSettings, make_engine
+from emergency.db import FairQueuePool, PoolSettings, make_engine
 
 POSTGRES = os.environ.get("TEST_DATABASE_URL", "").startswith("postgres")
 
@@ -32,6 +35,119 @@ def test_a_postgresql_engine_keeps_the_configured_pool():
                                                                                        timeout=7.5))
 
     assert (engine.pool.size(), engine.pool._max_overflow, engine.pool._timeout) == (40, 3, 7.5)
+
+
+def test_a_postgresql_engine_serves_waiting_checkouts_in_turn():
+    assert isinstance(make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none").pool, FairQueuePool)
+
+
+class _Connection:
+    """A DBAPI connection as far as the pool needs one."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def rollback(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _fair_pool(size: int = 1, overflow: int = 0, timeout: float = 5.0) -> FairQueuePool:
+    return FairQueuePool(_Connection, pool_size=size, max_overflow=overflow, timeout=timeout)
+
+
+def _waiting(pool: FairQueuePool, count: int) -> None:
+    deadline = time.monotonic() + 5
+    while len(pool._waiters) < count:
+        assert time.monotonic() < deadline, "the checkouts never started waiting"
+        time.sleep(0.005)
+
+
+def _checkout_in_thread(pool, name: str, served: list[str], release: threading.Event) -> threading.Thread:
+    def run() -> None:
+        connection = pool.connect()
+        served.append(name)
+        release.wait(5)
+        connection.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_connection_given_back_goes_to_the_checkout_that_waited_not_to_one_that_just_came():
+    """SQLAlchemy's QueuePool fails this: the latecomer takes the connection before the waiter wakes."""
+    pool = _fair_pool()
+    held = pool.connect()
+    served: list[str] = []
+    gives_back_at_once = threading.Event()
+    gives_back_at_once.set()
+    waiting = _checkout_in_thread(pool, "waited", served, gives_back_at_once)
+    time.sleep(0.1)  # the other checkout is waiting for the one connection
+
+    held.close()
+    latecomer = pool.connect()  # arrives as the connection comes back
+    served.append("came later")
+    latecomer.close()
+    waiting.join(5)
+
+    assert served == ["waited", "came later"]
+
+
+def test_waiting_checkouts_are_served_in_the_order_they_came():
+    pool = _fair_pool()
+    held = pool.connect()
+    served: list[str] = []
+    releases = {name: threading.Event() for name in ("first", "second", "third")}
+    threads = []
+    for count, name in enumerate(releases, 1):
+        threads.append(_checkout_in_thread(pool, name, served, releases[name]))
+        _waiting(pool, count)
+
+    held.close()
+    for name in releases:
+        releases[name].set()
+    for thread in threads:
+        thread.join(5)
+
+    assert served == ["first", "second", "third"]
+    assert pool.checkedin() == 1 and not pool._waiters
+
+
+def test_a_checkout_that_waits_too_long_is_refused_and_leaves_the_queue():
+    pool = _fair_pool(timeout=0.1)
+    held = pool.connect()
+
+    with pytest.raises(PoolTimeout, match="connection timed out, timeout 0.10"):
+        pool.connect()
+
+    assert not pool._waiters
+    held.close()
+    assert pool.checkedin() == 1  # back among the idle ones: nobody is waiting for it
+
+
+def test_an_overflow_connection_goes_on_to_a_waiting_checkout_and_is_closed_once_nobody_needs_it():
+    pool = _fair_pool(size=1, overflow=1)
+    steady, extra = pool.connect(), pool.connect()
+    steady_dbapi, extra_dbapi = steady.dbapi_connection, extra.dbapi_connection
+    got: list[object] = []
+
+    def wait_for_one() -> None:
+        connection = pool.connect()
+        got.append(connection.dbapi_connection)
+        connection.close()
+
+    waiting = threading.Thread(target=wait_for_one, daemon=True)
+    waiting.start()
+    _waiting(pool, 1)
+    extra.close()  # someone waits: handed on as it is, still open
+    waiting.join(5)
+
+    assert got == [extra_dbapi] and not extra_dbapi.closed
+    steady.close()  # the pool already keeps one idle: this one is closed
+    assert steady_dbapi.closed and pool.overflow() == 0 and pool.checkedin() == 1
 
 
 def test_the_default_pool_is_steady_rather_than_overflowing():
