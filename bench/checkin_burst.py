@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import resource
 import secrets
 import statistics
@@ -74,8 +75,10 @@ async def watch(http: aiohttp.ClientSession, url: str, token: str, rooms: int, s
         state["errors"].append(type(exc).__name__)
 
 
-def watchers_process(url: str, tokens: list[str], rooms: int, pipe) -> None:
+def watchers_process(url: str, tokens: list[str], rooms: int, pipe, nice: int = 0) -> None:
     """Run the watching phones until told to stop; send (connected, then) the results through `pipe`."""
+    if nice:
+        os.nice(nice)
     async def run() -> None:
         state = {"connected": 0, "refused": 0, "frames": {}, "done_at": {}, "errors": []}
         stop = asyncio.Event()
@@ -166,6 +169,9 @@ def main() -> int:
                         help="procfile: the Procfile's web: line; serve: `emergency serve`")
     parser.add_argument("--dispatcher", choices=("in-process", "worker"), default="in-process",
                         help="send the drill's alerts (console provider) from the web process or a worker")
+    parser.add_argument("--client-nice", type=int, default=0, metavar="N",
+                        help="run the phones (watching and checking in) at this nice value, so the server gets the "
+                             "cores as on a machine of its own; a diagnostic, not the issue's measurement")
     parser.add_argument("--deadline", type=float, default=300.0, help="give up after this many seconds")
     args = parser.parse_args()
     deadline = time.monotonic() + args.deadline
@@ -193,7 +199,8 @@ def main() -> int:
             ours, theirs = multiprocessing.Pipe()
             watcher_tokens = [tokens[i % len(tokens)] for i in range(args.watchers)]
             watchers = multiprocessing.Process(target=watchers_process, daemon=True, args=(
-                f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket", watcher_tokens, args.rooms, theirs))
+                f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket", watcher_tokens, args.rooms, theirs,
+                args.client_nice))
             watchers.start()
             t_connect = time.monotonic()
             if not ours.poll(min(300, deadline - time.monotonic())):
@@ -207,6 +214,8 @@ def main() -> int:
                 print("not every watching phone could connect: the serving model holds too few sockets")
                 return 1
         run_id = _seed.start_drill(http, base, school_id)
+        if args.client_nice:
+            os.setpriority(os.PRIO_PROCESS, 0, args.client_nice)  # this thread only: the servers keep theirs
 
         database_before = _seed.database_cpu_seconds() if url.startswith("postgresql") else None
         cpu_before, t_burst, wall_burst = _seed.cpu_seconds(processes[0].pid), time.monotonic(), time.time()
