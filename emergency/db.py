@@ -284,6 +284,10 @@ class FairQueuePool(QueuePool):
     queues behind them. The size, the overflow and the timeout are QueuePool's.
     """
 
+    # Its checkout and return messages stay under SQLAlchemy's loggers (silent unless asked for), not
+    # this app's, whose lines each carry the ids of the emergency they belong to.
+    _sqla_logger_namespace = "sqlalchemy.pool.impl.FairQueuePool"
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._waiters: deque[_Handoff] = deque()

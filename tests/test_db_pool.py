@@ -38,7 +38,10 @@ def test_a_postgresql_engine_keeps_the_configured_pool():
 
 
 def test_a_postgresql_engine_serves_waiting_checkouts_in_turn():
-    assert isinstance(make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none").pool, FairQueuePool)
+    pool = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none").pool
+
+    assert isinstance(pool, FairQueuePool)
+    assert pool.logger.name.startswith("sqlalchemy.pool.")  # not among the app's loggers
 
 
 class _Connection:
