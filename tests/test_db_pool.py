@@ -131,6 +131,35 @@ def test_a_checkout_that_waits_too_long_is_refused_and_leaves_the_queue():
     assert pool.checkedin() == 1  # back among the idle ones: nobody is waiting for it
 
 
+def test_a_connection_handed_over_just_as_the_wait_runs_out_is_used_not_lost(monkeypatch):
+    import emergency.db
+
+    pool = _fair_pool(timeout=0.1)
+    held = pool.connect()
+    held_dbapi = held.dbapi_connection
+
+    class LateHandoff(emergency.db._Handoff):
+        """Its wait runs out at the moment the connection is given back to it."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            real = self.ready
+
+            class Ready:
+                set, is_set = real.set, real.is_set
+
+                def wait(self, timeout):
+                    held.close()
+                    return False
+
+            self.ready = Ready()
+
+    monkeypatch.setattr(emergency.db, "_Handoff", LateHandoff)
+    connection = pool.connect()
+
+    assert connection.dbapi_connection is held_dbapi and not pool._waiters
+
+
 def test_an_overflow_connection_goes_on_to_a_waiting_checkout_and_is_closed_once_nobody_needs_it():
     pool = _fair_pool(size=1, overflow=1)
     steady, extra = pool.connect(), pool.connect()

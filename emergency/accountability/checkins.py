@@ -42,7 +42,6 @@ from emergency.accountability.rooms import (
     actor_of,
     expected_room_count,
     must_report,
-    reporting_run,
     reporting_run_and_room,
     resolve_location,
     room_is_expected,
@@ -111,9 +110,14 @@ def _check_counts(request: CheckinRequest) -> None:
             f"{k}: {' '.join(v)}" for k, v in sorted(errors.items())), errors=errors)
 
 
+def _reported_room_id(room_id: int | None, person: Reporter) -> int | None:
+    """The room a report is for: the one named, or else the reporter's home room."""
+    return room_id if room_id is not None else person.home_room_id
+
+
 def _resolve_room(session: Session, run: Run, room_id: int | None, person: Reporter, read: Room | None) -> Room:
     """The room reported for, a room of the run's school (`read`: that room, if the caller read it already)."""
-    room_id = room_id if room_id is not None else person.home_room_id
+    room_id = _reported_room_id(room_id, person)
     if room_id is None:
         raise ValidationFailed("Say which room you report for: you have no home room.",
                                errors={"room_id": ["required: you have no home room"]})
@@ -127,11 +131,7 @@ def _resolve_room(session: Session, run: Run, room_id: int | None, person: Repor
 def check_in(session: Session, principal: Principal, run_id: int, request: CheckinRequest, *,
              idempotency_key: str | None = None) -> tuple[dict, bool]:
     """A staff member reports a room from the app; returns (the check-in as the caller may see it, created)."""
-    room_id = request.room_id if request.room_id is not None else principal.home_room_id
-    if room_id is None:
-        run, room = reporting_run(session, principal, run_id), None
-    else:
-        run, room = reporting_run_and_room(session, principal, run_id, room_id)
+    run, room = reporting_run_and_room(session, principal, run_id, _reported_room_id(request.room_id, principal))
     checkin, created = record_checkin(session, run, principal, request, channel="app",
                                       idempotency_key=idempotency_key, room=room)
     return checkin_view(checkin, names=may_read_names(principal, run)), created

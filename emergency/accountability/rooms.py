@@ -48,21 +48,24 @@ def is_staff_of(session: Session, person: Person, school_id: int) -> bool:
         person_schools.c.person_id == person.id, person_schools.c.school_id == school_id)) is not None
 
 
-def reporting_run(session: Session, principal: Principal, run_id: int) -> Run:
+def _refuse_partners(principal: Principal) -> None:
+    # The run's scope check is the staff check: a person's scope is the schools they work at.
     if principal.is_partner:
         raise Forbidden("Partners have read-only access: only school staff can report.")
-    # get_run's scope check is the staff check: a person's scope is the schools they work at.
+
+
+def reporting_run(session: Session, principal: Principal, run_id: int) -> Run:
+    _refuse_partners(principal)
     return get_run(session, principal, run_id)
 
 
 def reporting_run_and_room(session: Session, principal: Principal, run_id: int,
-                           room_id: int) -> tuple[Run, Room | None]:
-    """reporting_run, and the room `room_id` (None if there is none) read in the same round trip.
+                           room_id: int | None) -> tuple[Run, Room | None]:
+    """reporting_run, and the room `room_id` (None if there is none, or no id) read in the same round trip.
 
     Whether the room is one the caller may report for is the caller's check (a room of the run's school).
     """
-    if principal.is_partner:
-        raise Forbidden("Partners have read-only access: only school staff can report.")
+    _refuse_partners(principal)
     found = session.execute(_RUN_AND_ROOM, {"run_id": run_id, "room_id": room_id}).one_or_none()
     return visible_run(principal, run_id, found[0] if found else None), found[1] if found else None
 
